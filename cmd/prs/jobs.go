@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/jobconfig"
+	"github.com/parallelrun/prs/producer"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return submitOrRun(ctx, "run", args, stdout, stderr)
+}
+
+func cmdSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return submitOrRun(ctx, "submit", args, stdout, stderr)
+}
+
+// submitOrRun is prs run (embedded broker, local worker, follow to the end)
+// and prs submit (external broker, no worker, --wait to follow).
+func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("prs "+name, flag.ContinueOnError)
+	jf := jobconfig.Register(fs)
+	cf := addCommon(fs)
+	jobID := fs.String("job-id", "", "job id (default a new one); submitting a known id resumes that job")
+	var stateDir *string
+	var wait *bool
+	if name == "run" {
+		stateDir = fs.String("state-dir", "", "keep the embedded JetStream server's files here (default a temporary folder)")
+	} else {
+		wait = fs.Bool("wait", false, "follow the job to its end; exit 0 only if it completed")
+	}
+	rest, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	cfg, err := jf.Config()
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	if len(rest) > 0 {
+		cfg.Arguments = rest
+	}
+	level := *cf.logLevel
+	if level == "" {
+		level = cfg.LoggingLevel
+	}
+	log := newLogger(stderr, level)
+	if err := cfg.Validate(); err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	embedded := name == "run"
+	sd := ""
+	if stateDir != nil {
+		sd = *stateDir
+	}
+	f, err := cf.connect(ctx, log, embedded, sd)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	defer f.close()
+
+	var w *consumer.Worker
+	if name == "run" {
+		w, err = consumer.New(consumer.Config{
+			Ledger: f.ledger, Handlers: handlers(log), Slots: cfg.ProcessCountPerNode, Logger: log,
+			Stdout: stderr, Stderr: stderr,
+		})
+		if err == nil {
+			err = w.Start(ctx)
+		}
+		if err != nil {
+			return fail(stderr, exitUsage, "starting the worker: %v", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = w.Stop(sctx)
+		}()
+	}
+	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight, Logger: log})
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	sub, err := p.Submit(ctx, *jobID, cfg)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	fmt.Fprintf(stdout, "job %s\n", sub.Job.ID)
+	if name == "submit" && !*wait {
+		return exitOK
+	}
+	st, err := follow(ctx, f, sub.Job.ID, stderr, log)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "prs: interrupted; job %s is left %s", sub.Job.ID, st.State)
+			if name == "run" && sd != "" {
+				fmt.Fprintf(stderr, " (resume it with --state-dir %s --job-id %s)", sd, sub.Job.ID)
+			}
+			fmt.Fprintln(stderr)
+			return exitInterrupt
+		}
+		return fail(stderr, exitJobFailed, "%v", err)
+	}
+	c, _ := f.h.ReadCounters(context.Background(), sub.Job.ID)
+	printSummary(stdout, sub.Job.ID, st, c)
+	if st.State != contracts.StateCompleted {
+		return exitJobFailed
+	}
+	return exitOK
+}
+
+// follow prints progress until the job ends.
+func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.Logger) (contracts.JobState, error) {
+	start := time.Now()
+	var last time.Time
+	return f.ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
+		if time.Since(last) < 2*time.Second && !st.Terminal() {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintln(w, progressLine(jobID, st, c, time.Since(start)))
+	})
+}
+
+func progressLine(jobID string, st contracts.JobState, c contracts.Counters, elapsed time.Duration) string {
+	total := "?"
+	pct := ""
+	eta := ""
+	rate := float64(c.Done) / max(elapsed.Seconds(), 0.001)
+	if st.Sealed {
+		total = fmt.Sprint(st.TotalBatches)
+		if st.TotalBatches > 0 {
+			pct = fmt.Sprintf(" (%d%%)", 100*c.Done/st.TotalBatches)
+		}
+		if rate > 0 && c.Done < st.TotalBatches {
+			eta = fmt.Sprintf(", ETA %s", (time.Duration(float64(st.TotalBatches-c.Done)/rate) * time.Second).Round(time.Second))
+		}
+	}
+	return fmt.Sprintf("job %s %s: %d/%s mini-batches%s, %d items ok, %d failed, %d retried, %.1f batches/s%s",
+		jobID, st.State, c.Done, total, pct, c.ItemsSucceeded, c.ItemsFailed, c.Retried, rate, eta)
+}
+
+func printSummary(w io.Writer, jobID string, st contracts.JobState, c contracts.Counters) {
+	fmt.Fprintf(w, "job %s %s\n", jobID, st.State)
+	if st.Reason != "" {
+		fmt.Fprintf(w, "  reason: %s\n", st.Reason)
+	}
+	fmt.Fprintf(w, "  mini-batches: %d done of %d, %d failed, %d retried\n", c.Done, st.TotalBatches, c.FailedBatches, c.Retried)
+	fmt.Fprintf(w, "  items: %d succeeded, %d failed\n", c.ItemsSucceeded, c.ItemsFailed)
+	if st.FinalObject != "" {
+		fmt.Fprintf(w, "  output: %s\n", st.FinalObject)
+	}
+}

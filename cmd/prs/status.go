@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+)
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("prs status", flag.ContinueOnError)
+	cf := addCommon(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	followFlag := fs.Bool("follow", false, "follow the job to its end")
+	rest, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	log := newLogger(stderr, *cf.logLevel)
+	f, err := cf.connect(ctx, log, false, "")
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	defer f.close()
+	if len(rest) == 0 {
+		return listJobs(ctx, f, stdout, stderr)
+	}
+	id := rest[0]
+	if *followFlag {
+		st, err := follow(ctx, f, id, stderr, log)
+		if err != nil {
+			return fail(stderr, exitJobFailed, "%v", err)
+		}
+		c, _ := f.h.ReadCounters(ctx, id)
+		printSummary(stdout, id, st, c)
+		return exitOK
+	}
+	st, _, err := f.ledger.State(ctx, id)
+	if err != nil {
+		if errors.Is(err, broker.ErrNoJob) {
+			return fail(stderr, exitUsage, "no job %q", id)
+		}
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	c, err := f.h.ReadCounters(ctx, id)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(struct {
+			ID       string             `json:"id"`
+			State    contracts.JobState `json:"state"`
+			Counters contracts.Counters `json:"counters"`
+		}{id, st, c}, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	printSummary(stdout, id, st, c)
+	return exitOK
+}
+
+func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {
+	keys, err := f.h.Jobs.ListKeysFiltered(ctx, contracts.StateWatchPattern)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	type row struct {
+		id string
+		st contracts.JobState
+	}
+	var rows []row
+	for k := range keys.Keys() {
+		id := strings.TrimSuffix(strings.TrimPrefix(k, "job."), ".state")
+		if st, _, err := f.ledger.State(ctx, id); err == nil {
+			rows = append(rows, row{id, st})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].st.Created.After(rows[j].st.Created) })
+	fmt.Fprintf(stdout, "%-40s %-10s %-20s %s\n", "JOB", "STATE", "CREATED", "REASON")
+	for _, r := range rows {
+		fmt.Fprintf(stdout, "%-40s %-10s %-20s %s\n", r.id, r.st.State, r.st.Created.Local().Format(time.DateTime), r.st.Reason)
+	}
+	return exitOK
+}
+
+func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("prs cancel", flag.ContinueOnError)
+	cf := addCommon(fs)
+	rest, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	if len(rest) != 1 {
+		return fail(stderr, exitUsage, "cancel takes one job id")
+	}
+	log := newLogger(stderr, *cf.logLevel)
+	f, err := cf.connect(ctx, log, false, "")
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	defer f.close()
+	if _, _, err := f.ledger.State(ctx, rest[0]); err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	changed, err := f.ledger.Stop(ctx, rest[0], contracts.StateCancelled, "cancelled by the user")
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	if !changed {
+		fmt.Fprintf(stdout, "job %s had already ended\n", rest[0])
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "job %s cancelled\n", rest[0])
+	return exitOK
+}

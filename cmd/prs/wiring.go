@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/consumer/entryscript"
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+// common holds the flags every command shares: how to reach NATS and S3.
+type common struct {
+	nats                       *string
+	user, password, token      *string
+	creds, tlsCA, tlsCert, key *string
+	s3Endpoint, s3Region       *string
+	ackWait                    *time.Duration
+	logLevel                   *string
+}
+
+func addCommon(fs *flag.FlagSet) *common {
+	return &common{
+		nats:       fs.String("nats", os.Getenv("PRS_NATS_URL"), "NATS server URL (env PRS_NATS_URL)"),
+		user:       fs.String("nats-user", os.Getenv("PRS_NATS_USER"), "NATS user (env PRS_NATS_USER)"),
+		password:   fs.String("nats-password", os.Getenv("PRS_NATS_PASSWORD"), "NATS password (env PRS_NATS_PASSWORD)"),
+		token:      fs.String("nats-token", os.Getenv("PRS_NATS_TOKEN"), "NATS token (env PRS_NATS_TOKEN)"),
+		creds:      fs.String("nats-creds", os.Getenv("PRS_NATS_CREDS"), "NATS credentials file (env PRS_NATS_CREDS)"),
+		tlsCA:      fs.String("nats-tls-ca", "", "CA certificate to trust for NATS TLS"),
+		tlsCert:    fs.String("nats-tls-cert", "", "client certificate for NATS TLS"),
+		key:        fs.String("nats-tls-key", "", "client key for NATS TLS"),
+		s3Endpoint: fs.String("s3-endpoint", os.Getenv("PRS_S3_ENDPOINT"), "S3 endpoint such as http://127.0.0.1:9000, path-style (env PRS_S3_ENDPOINT); credentials come from the standard AWS chain"),
+		s3Region:   fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region"),
+		ackWait:    fs.Duration("ack-wait", 30*time.Second, "how long a mini-batch may go without a worker's heartbeat before another worker takes it"),
+		logLevel:   fs.String("log-level", "", "prs's own log level: DEBUG, INFO, WARNING (default the job's logging_level, else INFO)"),
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// fleet is what a command connects to.
+type fleet struct {
+	srv    *server.Server
+	nc     *nats.Conn
+	h      *broker.Handles
+	ledger *ledger.Ledger
+	log    *slog.Logger
+	tmp    string
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	lv := slog.LevelInfo
+	switch strings.ToUpper(level) {
+	case "DEBUG":
+		lv = slog.LevelDebug
+	case "WARNING", "WARN":
+		lv = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+}
+
+// connect reaches NATS (starting the embedded server when embedded is set
+// and --nats is empty), sets up the streams and opens the ledger.
+func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet, error) {
+	f := &fleet{log: log}
+	url := *c.nats
+	if url == "" {
+		if !embedded {
+			return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
+		}
+		dir := stateDir
+		if dir == "" {
+			d, err := os.MkdirTemp("", "prs-state-")
+			if err != nil {
+				return nil, err
+			}
+			dir, f.tmp = d, d
+		}
+		srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: dir})
+		if err != nil {
+			f.close()
+			return nil, err
+		}
+		f.srv = srv
+		url = srv.ClientURL()
+		log.Debug("embedded JetStream server started", "url", url, "store", dir)
+	}
+	nc, err := broker.Connect(broker.ConnectConfig{
+		URL: url, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds,
+		TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,
+	})
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	f.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	h, err := broker.Setup(sctx, js, broker.SetupConfig{AckWait: *c.ackWait})
+	if err != nil {
+		f.close()
+		return nil, fmt.Errorf("setting up JetStream at %s: %w", url, err)
+	}
+	f.h = h
+	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log}}
+	host, _ := os.Hostname()
+	f.ledger = ledger.New(h, stores, fmt.Sprintf("%s-%d", host, os.Getpid()), log)
+	return f, nil
+}
+
+func (f *fleet) close() {
+	if f.nc != nil {
+		f.nc.Close()
+	}
+	if f.srv != nil {
+		f.srv.Shutdown()
+		f.srv.WaitForShutdown()
+	}
+	if f.tmp != "" {
+		_ = os.RemoveAll(f.tmp)
+	}
+}
+
+// handlers are the handler factories a worker knows.
+func handlers(log *slog.Logger) map[string]consumer.HandlerFactory {
+	return map[string]consumer.HandlerFactory{
+		contracts.HandlerEntryScript: entryscript.Factory(entryscript.Options{Logger: log}),
+	}
+}
+
+// preflight checks the entry script before anything is written.
+func preflight(ctx context.Context, c *contracts.Config, script string) error {
+	if c.Handler != contracts.HandlerEntryScript {
+		return nil
+	}
+	if err := entryscript.CheckScript(ctx, c.Interpreter, script); err != nil {
+		return &contracts.FieldError{Field: "entry_script", Err: err}
+	}
+	return nil
+}

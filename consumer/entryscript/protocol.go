@@ -1,0 +1,74 @@
+package entryscript
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/parallelrun/prs/consumer"
+)
+
+// Operations of the protocol (PROTOCOL.md).
+const (
+	opInit     = "init"
+	opRun      = "run"
+	opShutdown = "shutdown"
+)
+
+// request is one line the worker writes to the script's fd 3.
+type request struct {
+	Op        string    `json:"op"`
+	Batch     *batchRef `json:"batch,omitempty"`
+	MiniBatch []string  `json:"mini_batch,omitzero"` // present, if empty, in run requests
+}
+
+// batchRef names the attempt a run request belongs to.
+type batchRef struct {
+	JobID   string `json:"job_id"`
+	Index   int64  `json:"index"`
+	Attempt int    `json:"attempt"`
+}
+
+// response is one line the script writes to its fd 4.
+type response struct {
+	OK    bool              `json:"ok"`
+	Rows  []json.RawMessage `json:"rows"`
+	Error *wireError        `json:"error"`
+}
+
+// wireError is an exception the script reports.
+type wireError struct {
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback"`
+}
+
+// scriptError is the error a response with ok false stands for.
+func (r *response) scriptError() *consumer.ScriptError {
+	if r.Error == nil {
+		return &consumer.ScriptError{Type: "Error", Message: "the script answered ok=false without an error"}
+	}
+	e := &consumer.ScriptError{Type: r.Error.Type, Message: r.Error.Message, Traceback: r.Error.Traceback}
+	if e.Type == "" {
+		e.Type = "Error"
+	}
+	return e
+}
+
+// compactRows returns the rows of a run response as compact JSON.
+func (r *response) compactRows() ([]json.RawMessage, error) {
+	rows := make([]json.RawMessage, len(r.Rows))
+	for i, raw := range r.Rows {
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, err)
+		}
+		rows[i] = b.Bytes()
+	}
+	return rows, nil
+}
+
+// protocolError is a response line that breaks the protocol.
+func protocolError(format string, args ...any) *consumer.ScriptError {
+	return &consumer.ScriptError{Type: "ProtocolError", Message: fmt.Sprintf(format, args...)}
+}

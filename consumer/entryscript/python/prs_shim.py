@@ -1,0 +1,192 @@
+"""Serves the prs entry-script protocol (PROTOCOL.md) for a ParallelRunStep
+entry script.
+
+Started as `python -u prs_shim.py ENTRY_SCRIPT [ARGUMENTS...]`. Requests come
+one JSON object a line on fd PRS_PROTOCOL_IN, responses go the same way to fd
+PRS_PROTOCOL_OUT; stdout and stderr belong to the user's script.
+"""
+
+import importlib.machinery
+import importlib.util
+import json
+import math
+import os
+import sys
+import traceback
+
+_SHIM = os.path.abspath(__file__)
+
+
+def _internal(filename):
+    """Reports whether a traceback frame belongs to this shim or to importlib."""
+    return filename == _SHIM or filename.startswith("<frozen importlib")
+
+
+def _error(exc):
+    """The wire form of an exception, with the shim's own frames left out."""
+    tb = exc.__traceback__
+    while tb is not None and _internal(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc), "traceback": text}}
+
+
+def _protocol_error(message):
+    return {"ok": False, "error": {"type": "ProtocolError", "message": message, "traceback": ""}}
+
+
+def _jsonable(value):
+    """Converts one element of run()'s result to a JSON value."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item"):
+        return _jsonable(value.item())
+    return str(value)
+
+
+def _rows(result):
+    """Converts run()'s result to the list of rows, one per successful item."""
+    if isinstance(result, (list, tuple)):
+        return [_jsonable(v) for v in result]
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(result, pandas.DataFrame):
+        # ParallelRunStep's append_row writes a DataFrame row as its values
+        # separated by spaces.
+        return [" ".join(str(v) for v in row) for row in result.itertuples(index=False, name=None)]
+    raise TypeError(
+        "run() must return a list (or a tuple, or a pandas DataFrame) with one "
+        "element per successful item, but it returned %s" % type(result).__name__
+    )
+
+
+def _load(path):
+    """Imports the entry script as a module named after its file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError("entry script %s does not exist" % path)
+    name = os.path.splitext(os.path.basename(path))[0] or "entry_script"
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    # Registered so that pickle, dataclasses and the like find the module;
+    # never over a module that is already loaded (a script called json.py).
+    registered = name not in sys.modules
+    if registered:
+        sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        if registered:
+            sys.modules.pop(name, None)
+        raise
+    return module
+
+
+class _Script:
+    def __init__(self, path):
+        self.path = path
+        self.module = None
+
+    def init(self):
+        module = _load(self.path)
+        run = getattr(module, "run", None)
+        if run is None:
+            raise AttributeError("entry script %s defines no run(mini_batch) function" % self.path)
+        if not callable(run):
+            raise TypeError("entry script %s: run is a %s, not a function" % (self.path, type(run).__name__))
+        init = getattr(module, "init", None)
+        if init is not None:
+            if not callable(init):
+                raise TypeError("entry script %s: init is a %s, not a function" % (self.path, type(init).__name__))
+            init()
+        self.module = module
+        return {"ok": True}
+
+    def run(self, mini_batch):
+        if self.module is None:
+            return _protocol_error("run before a successful init")
+        return {"ok": True, "rows": _rows(self.module.run(mini_batch))}
+
+    def shutdown(self):
+        shutdown = getattr(self.module, "shutdown", None) if self.module is not None else None
+        if callable(shutdown):
+            shutdown()
+        return {"ok": True}
+
+
+def _serve(script, op, request):
+    try:
+        if op == "init":
+            return script.init()
+        if op == "run":
+            return script.run(request.get("mini_batch") or [])
+        if op == "shutdown":
+            return script.shutdown()
+        return _protocol_error("unknown op %r" % (op,))
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too
+        return _error(exc)
+
+
+def _flush_user_streams():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def _encode(response):
+    try:
+        return json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except BaseException as exc:  # a row that json cannot write (a cycle, say)
+        return json.dumps(_error(exc), ensure_ascii=False).encode("utf-8")
+
+
+def main():
+    fd_in = int(os.environ.get("PRS_PROTOCOL_IN", "3"))
+    fd_out = int(os.environ.get("PRS_PROTOCOL_OUT", "4"))
+    # The user's subprocesses must not hold the protocol pipes open.
+    os.set_inheritable(fd_in, False)
+    os.set_inheritable(fd_out, False)
+    requests = os.fdopen(fd_in, "rb")
+    responses = os.fdopen(fd_out, "wb")
+
+    if len(sys.argv) < 2:
+        sys.stderr.write("usage: prs_shim.py ENTRY_SCRIPT [ARGUMENTS...]\n")
+        return 2
+    script = _Script(os.path.abspath(sys.argv[1]))
+    # The script sees the argv and the import path it would see when run as
+    # `python ENTRY_SCRIPT ARGUMENTS...`.
+    sys.argv = [script.path] + sys.argv[2:]
+    sys.path[0] = os.path.dirname(script.path)
+
+    while True:
+        line = requests.readline()
+        if not line:
+            return 0  # the worker closed the pipe
+        try:
+            request = json.loads(line)
+        except ValueError as exc:
+            request = exc
+        if isinstance(request, dict):
+            op = request.get("op")
+            response = _serve(script, op, request)
+        else:
+            op = None
+            response = _protocol_error("request is not a JSON object: %.200r" % (line,))
+        _flush_user_streams()
+        responses.write(_encode(response) + b"\n")
+        responses.flush()
+        if op == "shutdown":
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

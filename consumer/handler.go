@@ -1,0 +1,110 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/parallelrun/prs/contracts"
+)
+
+// Batch is what a handler runs: one attempt at one mini-batch.
+type Batch struct {
+	JobID   string
+	Index   int64
+	Attempt int
+	// Items are the batch's input objects, in listing order.
+	Items []contracts.Item
+	// Paths are the local paths of Items, one for one.
+	Paths []string
+}
+
+// Result is what a handler returns for a batch.
+type Result struct {
+	// Rows are the elements run() returned, each as compact JSON. Each row
+	// counts as one successful item; fewer rows than items makes the
+	// difference failed items and the batch failed.
+	Rows []json.RawMessage
+}
+
+// Handler runs mini-batches inside one slot. The runtime calls Init before
+// every Run (it must be cheap once the handler is ready, and start it again
+// after a timeout or a crash), Run once per attempt, and Close when the slot
+// ends or moves to another job.
+// Run must return promptly once ctx is done; it then returns ctx's error.
+type Handler interface {
+	Init(ctx context.Context) error
+	Run(ctx context.Context, b *Batch) (Result, error)
+	Close() error
+}
+
+// HandlerFunc adapts a function to Handler for handlers with no state.
+type HandlerFunc func(ctx context.Context, b *Batch) (Result, error)
+
+// Init does nothing.
+func (f HandlerFunc) Init(context.Context) error { return nil }
+
+// Run calls f.
+func (f HandlerFunc) Run(ctx context.Context, b *Batch) (Result, error) { return f(ctx, b) }
+
+// Close does nothing.
+func (f HandlerFunc) Close() error { return nil }
+
+// JobEnv is what a handler factory gets to build a job's handler in a slot.
+type JobEnv struct {
+	Job *contracts.Job
+	// SourceDir is the local copy of the job's shipped source folder.
+	SourceDir string
+	// EntryScript is the local path of the entry script (inside SourceDir).
+	EntryScript string
+	// SideInputs maps each side input's name to its local path.
+	SideInputs map[string]string
+	// WorkDir is a private scratch folder of this slot.
+	WorkDir string
+	// OutputDir is a local folder the script may write to (EntryScript.output_dir).
+	OutputDir string
+	// LogDir is a local folder for the script's own logs (EntryScript.log_dir).
+	LogDir string
+	// Worker names this worker; Slot numbers the slot within it, from 0.
+	Worker string
+	Slot   int
+	// Stdout and Stderr receive the user's output (they are the user's logs).
+	Stdout, Stderr interface{ Write([]byte) (int, error) }
+}
+
+// HandlerFactory builds a job's handler for one slot.
+type HandlerFactory func(ctx context.Context, env *JobEnv) (Handler, error)
+
+// ScriptError is an error raised by the user's code: it spends a try.
+type ScriptError struct {
+	// Type is the exception's class name (or "Timeout", "Crash").
+	Type      string
+	Message   string
+	Traceback string
+}
+
+func (e *ScriptError) Error() string {
+	if e.Message == "" {
+		return e.Type
+	}
+	return e.Type + ": " + e.Message
+}
+
+// ErrRunTimeout is wrapped by the error of a run() that passed
+// run_invocation_timeout.
+var ErrRunTimeout = errors.New("run() passed run_invocation_timeout")
+
+// TransientError marks an error of storage or the broker around a batch: the
+// attempt is retried without spending the user's run_max_try.
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return "transient: " + e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// InitError is an error of the handler's Init (the script's init()): it
+// spends a try, and Init runs again before the next batch.
+type InitError struct{ Err error }
+
+func (e *InitError) Error() string { return fmt.Sprintf("init failed: %v", e.Err) }
+func (e *InitError) Unwrap() error { return e.Err }

@@ -1,0 +1,405 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+// slot runs one mini-batch at a time and keeps one handler, for the job it
+// served last.
+type slot struct {
+	w       *Worker
+	index   int
+	handler Handler
+	hJob    string
+}
+
+func (s *slot) loop() {
+	defer s.closeHandler()
+	cons := s.w.cfg.Ledger.B.Consumer
+	for !s.w.isDraining() && s.w.ctx.Err() == nil {
+		msg, err := cons.Next(jetstream.FetchMaxWait(s.w.cfg.PollWait))
+		if err != nil {
+			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+				s.w.cfg.Logger.Debug("pulling a mini-batch", "slot", s.index, "err", err)
+				select {
+				case <-time.After(500 * time.Millisecond):
+				case <-s.w.ctx.Done():
+				case <-s.w.draining:
+				}
+			}
+			continue
+		}
+		s.handle(msg)
+	}
+}
+
+func (s *slot) closeHandler() {
+	if s.handler != nil {
+		if err := s.handler.Close(); err != nil {
+			s.w.cfg.Logger.Warn("closing handler", "job", s.hJob, "slot", s.index, "err", err)
+		}
+		s.handler, s.hJob = nil, ""
+	}
+}
+
+// handle decides, in this one place, what happens to a message: ack,
+// nak with delay, heartbeat while it runs, or terminate.
+func (s *slot) handle(msg jetstream.Msg) {
+	w, l, log := s.w, s.w.cfg.Ledger, s.w.cfg.Logger
+	ctx := w.ctx
+	var mb contracts.MiniBatch
+	if err := json.Unmarshal(msg.Data(), &mb); err != nil || mb.JobID == "" {
+		log.Error("dropping a message that is not a mini-batch", "subject", msg.Subject(), "err", err)
+		_ = msg.TermWithReason("not a mini-batch message")
+		return
+	}
+	log = log.With("job", mb.JobID, "batch", mb.Index)
+	meta, err := msg.Metadata()
+	if err != nil {
+		_ = msg.TermWithReason("no metadata")
+		return
+	}
+	delivered := int(meta.NumDelivered)
+
+	// Keep the message alive while anything below runs.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go heartbeat(hbCtx, msg, l.B.AckWait/3)
+
+	var jr *jobRun
+	err = w.retryBroker(ctx, "reading the job", func(c context.Context) error {
+		var err error
+		jr, err = w.jobs.get(c, mb.JobID)
+		return err
+	})
+	if err != nil {
+		if permanent(err) {
+			log.Error("dropping a mini-batch of an unknown job", "err", err)
+			_ = msg.TermWithReason(err.Error())
+			return
+		}
+		s.infraRetry(msg, mb, delivered, err)
+		return
+	}
+	if jr.ctx.Err() != nil {
+		_ = msg.TermWithReason("job stopped")
+		return
+	}
+	var (
+		o   contracts.BatchOutcome
+		rev uint64
+		ok  bool
+	)
+	if err := w.retryBroker(ctx, "reading the outcome", func(c context.Context) (err error) {
+		o, rev, ok, err = l.Outcome(c, mb.JobID, mb.Index)
+		return err
+	}); err != nil {
+		s.infraRetry(msg, mb, delivered, err)
+		return
+	}
+	if ok { // a redelivery or duplicate of a batch already finished
+		s.finish(msg, jr, o, rev)
+		return
+	}
+	infra := 0
+	if delivered > 1 {
+		if err := w.retryBroker(ctx, "reading lost deliveries", func(c context.Context) (err error) {
+			infra, err = l.InfraFailures(c, mb.JobID, mb.Index)
+			return err
+		}); err != nil {
+			s.infraRetry(msg, mb, delivered, err)
+			return
+		}
+	}
+	attempt := delivered - infra
+	maxTry := jr.job.Config.RunMaxTry
+	if attempt > maxTry {
+		// Deliveries lost to dead workers spent the last tries.
+		log.Warn("mini-batch out of tries", "attempt", attempt, "run_max_try", maxTry)
+		s.record(msg, jr, mb, failedOutcome(mb, maxTry, w.cfg.Name, "MaxTriesExceeded",
+			fmt.Sprintf("the batch's worker was lost on its last try (%d of %d)", maxTry, maxTry)))
+		return
+	}
+
+	res, runErr := s.run(jr, mb, attempt)
+	switch {
+	case jr.ctx.Err() != nil:
+		_ = msg.TermWithReason("job stopped")
+		return
+	case w.ctx.Err() != nil:
+		s.infraRetry(msg, mb, delivered, errors.New("worker stopped"))
+		return
+	}
+	var te *TransientError
+	if errors.As(runErr, &te) {
+		s.infraRetry(msg, mb, delivered, runErr)
+		return
+	}
+	if runErr != nil {
+		etype := errorType(runErr)
+		if attempt < maxTry {
+			delay := retryDelay(attempt, w.cfg.RetryBase, w.cfg.RetryMax)
+			log.Warn("attempt failed; trying again", "attempt", attempt, "run_max_try", maxTry, "error_type", etype, "err", runErr, "in", delay)
+			_ = w.retryBroker(ctx, "counting a retry", func(c context.Context) error {
+				return l.Retried(c, mb.JobID, mb.Index, attempt)
+			})
+			_ = msg.NakWithDelay(delay)
+			return
+		}
+		log.Error("mini-batch failed on its last try", "attempt", attempt, "error_type", etype, "err", runErr)
+		s.record(msg, jr, mb, failedOutcome(mb, attempt, w.cfg.Name, etype, runErr.Error()))
+		return
+	}
+
+	o = contracts.BatchOutcome{Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Worker: w.cfg.Name}
+	o.Succeeded = len(res.Rows)
+	o.Failed = max(0, len(mb.Items)-len(res.Rows))
+	o.OK = o.Failed == 0
+	if !o.OK {
+		o.ErrorType = "PartialResult"
+		o.Error = fmt.Sprintf("run() returned %d rows for %d items", len(res.Rows), len(mb.Items))
+	}
+	if len(res.Rows) > 0 && jr.job.Config.OutputAction == contracts.OutputAppendRow {
+		key := contracts.ResultKey(mb.Index, attempt, w.cfg.Name)
+		body := bytes.NewReader(FormatRows(res.Rows))
+		if err := w.retryBroker(ctx, "writing rows", func(c context.Context) error {
+			_, _ = body.Seek(0, 0)
+			return jr.staging.Put(c, key, body)
+		}); err != nil {
+			s.infraRetry(msg, mb, delivered, err)
+			return
+		}
+		o.ResultKey = key
+	}
+	s.record(msg, jr, mb, o)
+}
+
+// record writes the outcome unless one exists and finishes the message.
+func (s *slot) record(msg jetstream.Msg, jr *jobRun, mb contracts.MiniBatch, o contracts.BatchOutcome) {
+	var rev uint64
+	err := s.w.retryBroker(s.w.ctx, "recording the outcome", func(c context.Context) (err error) {
+		o, rev, err = s.w.cfg.Ledger.Record(c, mb.JobID, o)
+		return err
+	})
+	if err != nil {
+		s.infraRetry(msg, mb, 0, err)
+		return
+	}
+	s.finish(msg, jr, o, rev)
+}
+
+// finish counts a recorded outcome (exactly once, however often it is
+// called), finalises the job if this was its last batch, and acks.
+func (s *slot) finish(msg jetstream.Msg, jr *jobRun, o contracts.BatchOutcome, rev uint64) {
+	w, l := s.w, s.w.cfg.Ledger
+	var done int64
+	if err := w.retryBroker(w.ctx, "counting the outcome", func(c context.Context) (err error) {
+		done, err = l.Count(c, jr.job, o, rev)
+		return err
+	}); err != nil {
+		s.infraRetry(msg, contracts.MiniBatch{JobID: jr.job.ID, Index: o.Index}, 0, err)
+		return
+	}
+	if err := w.retryBroker(w.ctx, "finalising the job", func(c context.Context) error {
+		return l.MaybeFinalize(w.ctx, jr.job, done, func() { _ = msg.InProgress() })
+	}); err != nil {
+		w.cfg.Logger.Error("finalising the job failed", "job", jr.job.ID, "err", err)
+		if _, serr := l.Stop(w.ctx, jr.job.ID, contracts.StateFailed, "finalising: "+err.Error()); serr != nil {
+			s.infraRetry(msg, contracts.MiniBatch{JobID: jr.job.ID, Index: o.Index}, 0, err)
+			return
+		}
+	}
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		err := msg.DoubleAck(ctx)
+		cancel()
+		if err == nil || try == 5 || w.ctx.Err() != nil {
+			// A lost ack only brings the message back; its outcome is recorded.
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// infraRetry sends a message back after an error of storage or the broker,
+// without spending the user's run_max_try.
+func (s *slot) infraRetry(msg jetstream.Msg, mb contracts.MiniBatch, delivered int, cause error) {
+	w := s.w
+	w.cfg.Logger.Warn("mini-batch goes back to the queue (storage or broker error; no try spent)",
+		"job", mb.JobID, "batch", mb.Index, "err", cause)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.cfg.Ledger.AddInfraFailure(ctx, mb.JobID, mb.Index); err != nil {
+		w.cfg.Logger.Warn("could not record the lost delivery; it will spend a try", "err", err)
+	}
+	_ = msg.NakWithDelay(retryDelay(max(delivered, 1), w.cfg.RetryBase, w.cfg.RetryMax))
+}
+
+// run stages a batch's inputs, gives it to the slot's handler under
+// run_invocation_timeout and returns what the handler returned.
+func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, error) {
+	w := s.w
+	if s.hJob != jr.job.ID {
+		s.closeHandler()
+		env := &JobEnv{
+			Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side,
+			WorkDir:   filepath.Join(jr.dir, "slots", strconv.Itoa(s.index)),
+			OutputDir: filepath.Join(jr.dir, "output"),
+			LogDir:    filepath.Join(jr.dir, "logs"),
+			Worker:    w.cfg.Name, Slot: s.index, Stdout: w.cfg.Stdout, Stderr: w.cfg.Stderr,
+		}
+		for _, d := range []string{env.WorkDir, env.OutputDir, env.LogDir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return Result{}, &TransientError{Err: err}
+			}
+		}
+		f := w.cfg.Handlers[jr.job.Config.Handler]
+		if f == nil {
+			return Result{}, &ScriptError{Type: "UnknownHandler", Message: fmt.Sprintf("this worker has no %q handler", jr.job.Config.Handler)}
+		}
+		h, err := f(jr.ctx, env)
+		if err != nil {
+			return Result{}, asInitError(err)
+		}
+		s.handler, s.hJob = h, jr.job.ID
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	defer cancel()
+	stop := context.AfterFunc(jr.ctx, cancel)
+	defer stop()
+	// Init is a no-op while the handler is ready; after a timeout or a crash
+	// it starts the script again and runs init() outside run()'s timeout.
+	if err := s.handler.Init(ctx); err != nil {
+		return Result{}, asInitError(err)
+	}
+	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items}
+	cleanup, err := s.stage(ctx, jr, b)
+	defer cleanup()
+	if err != nil {
+		return Result{}, err
+	}
+	runCtx, cancelRun := context.WithTimeout(ctx, time.Duration(jr.job.Config.RunInvocationTimeout)*time.Second)
+	defer cancelRun()
+	res, err := s.handler.Run(runCtx, b)
+	if err != nil && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && !errors.Is(err, ErrRunTimeout) {
+		err = fmt.Errorf("%w: %w", ErrRunTimeout, err)
+	}
+	return res, err
+}
+
+// stage gives every item a local path: the file itself for a local input,
+// a downloaded copy otherwise.
+func (s *slot) stage(ctx context.Context, jr *jobRun, b *Batch) (func(), error) {
+	b.Paths = make([]string, len(b.Items))
+	lp, local := jr.input.(objstore.LocalPather)
+	dir := filepath.Join(jr.dir, "slots", strconv.Itoa(s.index), "batch")
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	for i, it := range b.Items {
+		if local {
+			if p, ok := lp.LocalPath(it.Key); ok {
+				b.Paths[i] = p
+				continue
+			}
+		}
+		dst := filepath.Join(dir, strconv.Itoa(i), path.Base(it.Key))
+		if err := fetchObject(ctx, jr.input, it.Key, dst); err != nil {
+			if objstore.IsTransient(err) || ctx.Err() != nil {
+				return cleanup, &TransientError{Err: err}
+			}
+			return cleanup, &ScriptError{Type: "InputError", Message: fmt.Sprintf("fetching %s: %v", jr.input.URI(it.Key), err)}
+		}
+		b.Paths[i] = dst
+	}
+	return cleanup, nil
+}
+
+func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration) {
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = msg.InProgress()
+		}
+	}
+}
+
+// retryDelay is the delay before attempt+1, from an exponential backoff.
+func retryDelay(attempt int, base, maxDelay time.Duration) time.Duration {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(base),
+		backoff.WithMaxInterval(maxDelay),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.2),
+		backoff.WithMaxElapsedTime(0),
+	)
+	d := b.NextBackOff()
+	for i := 1; i < attempt; i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+func failedOutcome(mb contracts.MiniBatch, attempt int, worker, etype, msg string) contracts.BatchOutcome {
+	return contracts.BatchOutcome{
+		Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Failed: len(mb.Items),
+		ErrorType: etype, Error: msg, Worker: worker,
+	}
+}
+
+func asInitError(err error) error {
+	var ie *InitError
+	if errors.As(err, &ie) {
+		return err
+	}
+	return &InitError{Err: err}
+}
+
+func errorType(err error) string {
+	var se *ScriptError
+	switch {
+	case errors.Is(err, ErrRunTimeout):
+		return "Timeout"
+	case errors.As(err, &se):
+		return se.Type
+	default:
+		return "Error"
+	}
+}
+
+// FormatRows renders rows as the final file's lines: a JSON string as its
+// text, any other value as compact JSON, each followed by a newline.
+func FormatRows(rows []json.RawMessage) []byte {
+	var buf bytes.Buffer
+	for _, r := range rows {
+		var s string
+		if len(r) > 0 && r[0] == '"' && json.Unmarshal(r, &s) == nil {
+			buf.WriteString(s)
+		} else {
+			_ = json.Compact(&buf, r)
+		}
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes()
+}

@@ -1,0 +1,177 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+// Worker is a fleet member: Slots loops, each pulling one mini-batch at a
+// time from the shared work-queue consumer.
+type Worker struct {
+	cfg     Config
+	workDir string
+	tmpDir  bool
+
+	ctx      context.Context // cancelled on a hard stop
+	cancel   context.CancelFunc
+	draining chan struct{}
+	drainOne sync.Once
+	wg       sync.WaitGroup
+	stopped  chan struct{}
+	jobs     jobs
+	watch    jetstream.KeyWatcher
+}
+
+// New validates cfg and returns a Worker that has not started.
+func New(cfg Config) (*Worker, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	w := &Worker{cfg: cfg, draining: make(chan struct{}), stopped: make(chan struct{})}
+	w.jobs.w = w
+	return w, nil
+}
+
+// Start begins pulling mini-batches. ctx bounds the start only; use Stop to
+// end the worker.
+func (w *Worker) Start(ctx context.Context) error {
+	w.workDir = w.cfg.WorkDir
+	if w.workDir == "" {
+		d, err := os.MkdirTemp("", "prs-worker-")
+		if err != nil {
+			return err
+		}
+		w.workDir, w.tmpDir = d, true
+	} else if err := os.MkdirAll(w.workDir, 0o755); err != nil {
+		return err
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	watch, err := w.cfg.Ledger.B.Jobs.Watch(ctx, contracts.StateWatchPattern, jetstream.UpdatesOnly())
+	if err != nil {
+		w.cancel()
+		return err
+	}
+	w.watch = watch
+	w.wg.Add(1)
+	go w.watchStates()
+	for i := 0; i < w.cfg.Slots; i++ {
+		s := &slot{w: w, index: i}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			s.loop()
+		}()
+	}
+	w.cfg.Logger.Info("worker started", "worker", w.cfg.Name, "slots", w.cfg.Slots)
+	return nil
+}
+
+// watchStates cancels the in-flight batches of a job as soon as it stops.
+func (w *Worker) watchStates() {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-w.draining:
+			return
+		case e, ok := <-w.watch.Updates():
+			if !ok {
+				return
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			var st contracts.JobState
+			if json.Unmarshal(e.Value(), &st) != nil || !st.Terminal() {
+				continue
+			}
+			id := strings.TrimSuffix(strings.TrimPrefix(e.Key(), "job."), ".state")
+			w.jobs.stop(id, st.State+": "+st.Reason)
+		}
+	}
+}
+
+// Stop drains the worker: it stops pulling, lets in-flight batches finish
+// until ctx is done, then stops them (their messages come back without
+// spending a try), closes the handlers and removes its temporary folder.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.drainOne.Do(func() { close(w.draining) })
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		w.cancel()
+		<-done
+	}
+	w.cancel()
+	w.jobs.closeAll()
+	if w.watch != nil {
+		_ = w.watch.Stop()
+	}
+	if w.tmpDir {
+		_ = os.RemoveAll(w.workDir)
+	}
+	select {
+	case <-w.stopped:
+	default:
+		close(w.stopped)
+	}
+	w.cfg.Logger.Info("worker stopped", "worker", w.cfg.Name)
+	return err
+}
+
+// Stopped is closed when Stop has finished.
+func (w *Worker) Stopped() <-chan struct{} { return w.stopped }
+
+func (w *Worker) isDraining() bool {
+	select {
+	case <-w.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+// retryBroker retries op through broker and storage outages until it
+// succeeds, ctx ends or BrokerRetry passes. ops must be idempotent.
+func (w *Worker) retryBroker(ctx context.Context, what string, op func(context.Context) error) error {
+	deadline := time.Now().Add(w.cfg.BrokerRetry)
+	delay := 100 * time.Millisecond
+	for {
+		opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := op(opCtx)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) || permanent(err) {
+			return err
+		}
+		w.cfg.Logger.Warn("retrying", "what", what, "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// permanent reports errors that retrying cannot fix.
+func permanent(err error) bool {
+	return errors.Is(err, errJobStopped) || errors.Is(err, jetstream.ErrKeyExists) ||
+		errors.Is(err, broker.ErrNoJob) || errors.Is(err, objstore.ErrNotFound) ||
+		errors.Is(err, objstore.ErrAccessDenied) || errors.Is(err, objstore.ErrBucketNotFound)
+}

@@ -1,0 +1,94 @@
+package consumer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parallelrun/prs/internal/ledger"
+)
+
+// Config configures a Worker. Every field documents its default.
+type Config struct {
+	// Ledger reads jobs and records outcomes (required).
+	Ledger *ledger.Ledger
+	// Handlers builds a job's handler by the job's handler name (required;
+	// contracts.HandlerEntryScript for entry scripts).
+	Handlers map[string]HandlerFactory
+	// Slots is the number of mini-batches run at once (default 1).
+	Slots int
+	// Name names the worker in outcomes and result keys (default the
+	// Ledger's Worker name).
+	Name string
+	// WorkDir holds the worker's local copies and scratch folders (default a
+	// new folder under the system's temporary folder, removed on Stop).
+	WorkDir string
+	// Logger receives the runtime's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Stdout and Stderr receive the user code's output (default os.Stdout and
+	// os.Stderr).
+	Stdout, Stderr io.Writer
+	// RetryBase and RetryMax shape the exponential delay before a failed
+	// attempt comes back (defaults 1s and 1m).
+	RetryBase, RetryMax time.Duration
+	// BrokerRetry bounds how long one broker operation around a batch is
+	// retried through outages (default 2m).
+	BrokerRetry time.Duration
+	// PollWait is how long one pull waits for a message; it bounds how soon
+	// a drain stops pulling (default 1s).
+	PollWait time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.Ledger == nil {
+		return errors.New("consumer: Config.Ledger is required")
+	}
+	if len(c.Handlers) == 0 {
+		return errors.New("consumer: Config.Handlers is required")
+	}
+	if c.Slots < 0 {
+		return fmt.Errorf("consumer: Config.Slots must be at least 1, got %d", c.Slots)
+	}
+	if c.Slots == 0 {
+		c.Slots = 1
+	}
+	if c.Name == "" {
+		c.Name = c.Ledger.Worker
+	}
+	if c.Name == "" {
+		return errors.New("consumer: Config.Name is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = time.Second
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = time.Minute
+	}
+	if c.BrokerRetry <= 0 {
+		c.BrokerRetry = 2 * time.Minute
+	}
+	if c.PollWait <= 0 {
+		c.PollWait = time.Second
+	}
+	if c.WorkDir != "" {
+		abs, err := filepath.Abs(c.WorkDir)
+		if err != nil {
+			return err
+		}
+		c.WorkDir = abs
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package contracts
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Output actions.
+const (
+	OutputAppendRow   = "append_row"
+	OutputSummaryOnly = "summary_only"
+)
+
+// Handlers.
+const (
+	HandlerEntryScript = "entry_script"
+)
+
+// Config is a job's configuration. Keys keep ParallelRunConfig's names and
+// meanings so that settings carry over; DefaultConfig gives every default.
+type Config struct {
+	// EntryScript is the user's script; relative to SourceDirectory when that is set.
+	EntryScript string `json:"entry_script,omitempty" yaml:"entry_script"`
+	// SourceDirectory is shipped to every worker; empty ships the entry script alone.
+	SourceDirectory string `json:"source_directory,omitempty" yaml:"source_directory"`
+	// Arguments are given to the script's argv; "{side_inputs.NAME}" becomes the
+	// local path of that side input.
+	Arguments []string `json:"arguments,omitempty" yaml:"arguments"`
+	// SideInputs maps NAME to a URI fetched once per worker, never partitioned.
+	SideInputs map[string]string `json:"side_inputs,omitempty" yaml:"side_inputs"`
+	// Input is s3://bucket/prefix or a local folder.
+	Input string `json:"input" yaml:"input"`
+	// Include holds glob patterns (path.Match, on the key relative to Input, or
+	// on its base name when the pattern has no "/"); empty includes everything.
+	Include []string `json:"include,omitempty" yaml:"include"`
+	// Output is s3://bucket/prefix or a local folder.
+	Output string `json:"output" yaml:"output"`
+	// MiniBatchSize is the number of files per mini-batch (default "10").
+	MiniBatchSize string `json:"mini_batch_size" yaml:"mini_batch_size"`
+	// ErrorThreshold is the number of failed items tolerated; -1 (default) tolerates all.
+	ErrorThreshold int `json:"error_threshold" yaml:"error_threshold"`
+	// AllowedFailedCount is the number of failed mini-batches tolerated; -1 (default) is unset.
+	AllowedFailedCount int `json:"allowed_failed_count" yaml:"allowed_failed_count"`
+	// AllowedFailedPercent is the percentage of failed mini-batches tolerated (default 100).
+	AllowedFailedPercent float64 `json:"allowed_failed_percent" yaml:"allowed_failed_percent"`
+	// OutputAction is append_row (default) or summary_only.
+	OutputAction string `json:"output_action" yaml:"output_action"`
+	// AppendRowFileName names the final file (default parallel_run_step.txt).
+	AppendRowFileName string `json:"append_row_file_name" yaml:"append_row_file_name"`
+	// RunInvocationTimeout is the limit of one run() call in seconds (default 60).
+	RunInvocationTimeout int `json:"run_invocation_timeout" yaml:"run_invocation_timeout"`
+	// RunMaxTry is the number of attempts per mini-batch (default 3), counting
+	// attempts lost to a dead worker.
+	RunMaxTry int `json:"run_max_try" yaml:"run_max_try"`
+	// ProcessCountPerNode is the number of concurrent slots per worker (default 1).
+	ProcessCountPerNode int `json:"process_count_per_node" yaml:"process_count_per_node"`
+	// LoggingLevel is DEBUG, INFO (default) or WARNING.
+	LoggingLevel string `json:"logging_level" yaml:"logging_level"`
+	// AllowReuse returns a completed identical job's output without running (default true).
+	AllowReuse bool `json:"allow_reuse" yaml:"allow_reuse"`
+	// Handler is entry_script (default); other handlers plug in by name.
+	Handler string `json:"handler" yaml:"handler"`
+	// Interpreter runs the entry script (default python3).
+	Interpreter string `json:"interpreter" yaml:"interpreter"`
+}
+
+// DefaultConfig returns a Config holding every default.
+func DefaultConfig() Config {
+	return Config{
+		MiniBatchSize:        "10",
+		ErrorThreshold:       -1,
+		AllowedFailedCount:   -1,
+		AllowedFailedPercent: 100,
+		OutputAction:         OutputAppendRow,
+		AppendRowFileName:    "parallel_run_step.txt",
+		RunInvocationTimeout: 60,
+		RunMaxTry:            3,
+		ProcessCountPerNode:  1,
+		LoggingLevel:         "INFO",
+		AllowReuse:           true,
+		Handler:              HandlerEntryScript,
+		Interpreter:          "python3",
+	}
+}
+
+// FieldError names the configuration key that is wrong.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
+}
+
+// FilesPerBatch parses MiniBatchSize as a count of files.
+func (c *Config) FilesPerBatch() (int, error) {
+	s := strings.TrimSpace(c.MiniBatchSize)
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, invalid("mini_batch_size", "%q is not a whole number of files", c.MiniBatchSize)
+	}
+	if n < 1 {
+		return 0, invalid("mini_batch_size", "must be at least 1, got %d", n)
+	}
+	return n, nil
+}
+
+// Validate checks every key and returns the first problem, naming its key.
+// It does not touch the file system or the network.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.Input) == "" {
+		return invalid("input", "is required")
+	}
+	if strings.TrimSpace(c.Output) == "" {
+		return invalid("output", "is required")
+	}
+	for _, p := range c.Include {
+		if _, err := path.Match(p, ""); err != nil {
+			return invalid("include", "bad pattern %q: %v", p, err)
+		}
+	}
+	if _, err := c.FilesPerBatch(); err != nil {
+		return err
+	}
+	if c.ErrorThreshold < -1 {
+		return invalid("error_threshold", "must be -1 (tolerate all) or at least 0, got %d", c.ErrorThreshold)
+	}
+	if c.AllowedFailedCount < -1 {
+		return invalid("allowed_failed_count", "must be -1 (unset) or at least 0, got %d", c.AllowedFailedCount)
+	}
+	if c.AllowedFailedPercent < 0 || c.AllowedFailedPercent > 100 {
+		return invalid("allowed_failed_percent", "must be between 0 and 100, got %v", c.AllowedFailedPercent)
+	}
+	switch c.OutputAction {
+	case OutputAppendRow, OutputSummaryOnly:
+	default:
+		return invalid("output_action", "must be %s or %s, got %q", OutputAppendRow, OutputSummaryOnly, c.OutputAction)
+	}
+	if c.OutputAction == OutputAppendRow {
+		n := c.AppendRowFileName
+		if n == "" || strings.ContainsAny(n, `/\`) || n == "." || n == ".." {
+			return invalid("append_row_file_name", "must be a plain file name, got %q", n)
+		}
+	}
+	if c.RunInvocationTimeout < 1 {
+		return invalid("run_invocation_timeout", "must be at least 1 second, got %d", c.RunInvocationTimeout)
+	}
+	if c.RunMaxTry < 1 {
+		return invalid("run_max_try", "must be at least 1, got %d", c.RunMaxTry)
+	}
+	if c.ProcessCountPerNode < 1 {
+		return invalid("process_count_per_node", "must be at least 1, got %d", c.ProcessCountPerNode)
+	}
+	switch strings.ToUpper(c.LoggingLevel) {
+	case "DEBUG", "INFO", "WARNING":
+	default:
+		return invalid("logging_level", "must be DEBUG, INFO or WARNING, got %q", c.LoggingLevel)
+	}
+	switch c.Handler {
+	case HandlerEntryScript:
+		if strings.TrimSpace(c.EntryScript) == "" {
+			return invalid("entry_script", "is required")
+		}
+		if c.Interpreter == "" {
+			return invalid("interpreter", "is required")
+		}
+	case "":
+		return invalid("handler", "is required")
+	}
+	for name := range c.SideInputs {
+		if !validName(name) {
+			return invalid("side_inputs", "name %q must use letters, digits, '_' or '-'", name)
+		}
+		if strings.TrimSpace(c.SideInputs[name]) == "" {
+			return invalid("side_inputs", "%s has no URI", name)
+		}
+	}
+	return nil
+}
+
+// Included reports whether a key relative to the input root passes Include.
+func (c *Config) Included(key string) bool {
+	if len(c.Include) == 0 {
+		return true
+	}
+	base := path.Base(key)
+	for _, p := range c.Include {
+		target := key
+		if !strings.Contains(p, "/") {
+			target = base
+		}
+		if ok, _ := path.Match(p, target); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

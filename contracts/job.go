@@ -1,0 +1,119 @@
+package contracts
+
+import (
+	"fmt"
+	"time"
+)
+
+// Job is what a producer records in KV for workers to read: the user's
+// configuration plus what the producer decided for this job.
+type Job struct {
+	// ID names the job in subjects and keys (letters, digits, '_' and '-').
+	ID string `json:"id"`
+	// Config is the user's configuration, defaults applied.
+	Config Config `json:"config"`
+	// Staging is the URI under which the job keeps its own objects: the shipped
+	// source folder and the per-batch results ("<output>/.prs/<id>").
+	Staging string `json:"staging"`
+	// EntryScriptKey is the entry script's key relative to Staging+"/source".
+	EntryScriptKey string `json:"entry_script_key,omitempty"`
+	// SourceFiles is the number of files shipped under Staging+"/source".
+	SourceFiles int `json:"source_files"`
+	// Fingerprint identifies the job's script, settings and input for allow_reuse.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// SubmittedAt is when the producer first recorded the job.
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// ValidateJobID checks a job id for use in subjects and KV keys.
+func ValidateJobID(id string) error {
+	if !validName(id) {
+		return &FieldError{Field: "job_id", Err: fmt.Errorf("%w: %q must be 1-64 letters, digits, '_' or '-'", ErrInvalid, id)}
+	}
+	return nil
+}
+
+// Item is one input object of a mini-batch.
+type Item struct {
+	// Key is relative to the job's input root.
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+	ETag string `json:"etag,omitempty"`
+}
+
+// MiniBatch is the work-queue message: references, never data.
+type MiniBatch struct {
+	JobID string `json:"job_id"`
+	// Index is the mini-batch's position in listing order, from 0.
+	Index int64  `json:"index"`
+	Items []Item `json:"items"`
+}
+
+// MsgID is the JetStream deduplication id of a mini-batch message.
+func (m *MiniBatch) MsgID() string { return fmt.Sprintf("%s.%d", m.JobID, m.Index) }
+
+// BatchOutcome is a mini-batch's final record in KV, written once by the
+// first process to finish it (KV Create); it is the gate that makes counting
+// and the final rows exactly-once.
+type BatchOutcome struct {
+	Index int64 `json:"index"`
+	// Attempt is the attempt that produced this outcome (1-based).
+	Attempt int `json:"attempt"`
+	// OK is false when the mini-batch failed: an error on its last try, or fewer
+	// rows returned than items given.
+	OK        bool `json:"ok"`
+	Items     int  `json:"items"`
+	Succeeded int  `json:"succeeded"`
+	Failed    int  `json:"failed"`
+	// ResultKey holds the batch's rows, relative to the job's staging root;
+	// empty when no rows were returned.
+	ResultKey string `json:"result_key,omitempty"`
+	ErrorType string `json:"error_type,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Worker    string `json:"worker,omitempty"`
+	// Counted is set once the outcome's counter increments have been accepted.
+	Counted  bool      `json:"counted,omitempty"`
+	Finished time.Time `json:"finished"`
+}
+
+// Job states.
+const (
+	StateRunning   = "Running"
+	StateCompleted = "Completed"
+	StateFailed    = "Failed"
+	StateCancelled = "Cancelled"
+)
+
+// JobState is the job's state record in KV, changed only by compare-and-swap.
+type JobState struct {
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Sealed is set when the producer has published every mini-batch;
+	// TotalBatches and TotalItems are final from then on.
+	Sealed       bool      `json:"sealed"`
+	TotalBatches int64     `json:"total_batches"`
+	TotalItems   int64     `json:"total_items"`
+	Output       string    `json:"output"`
+	FinalObject  string    `json:"final_object,omitempty"`
+	ReusedFrom   string    `json:"reused_from,omitempty"`
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
+	Finished     time.Time `json:"finished,omitzero"`
+}
+
+// Terminal reports whether the state no longer changes.
+func (s *JobState) Terminal() bool {
+	return s.State == StateCompleted || s.State == StateFailed || s.State == StateCancelled
+}
+
+// Counters is a snapshot of a job's counters.
+type Counters struct {
+	// Done counts mini-batches with a final outcome, successful or not.
+	Done int64 `json:"done"`
+	// FailedBatches counts mini-batches whose final outcome is a failure.
+	FailedBatches  int64 `json:"failed_batches"`
+	ItemsSucceeded int64 `json:"items_succeeded"`
+	ItemsFailed    int64 `json:"items_failed"`
+	// Retried counts failed attempts that were tried again.
+	Retried int64 `json:"retried"`
+}

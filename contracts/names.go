@@ -1,0 +1,69 @@
+package contracts
+
+import "fmt"
+
+// Stream, bucket and subject names shared by producers and workers.
+const (
+	// BatchStream is the work-queue stream of mini-batch messages.
+	BatchStream = "PRS_BATCHES"
+	// BatchSubjects is BatchStream's subject filter.
+	BatchSubjects = "prs.batch.>"
+	// WorkerConsumer is the durable pull consumer every worker shares.
+	WorkerConsumer = "prs-workers"
+	// CounterStream holds one counter per job and counter name.
+	CounterStream = "PRS_COUNTERS"
+	// CounterSubjects is CounterStream's subject filter.
+	CounterSubjects = "prs.count.>"
+	// JobBucket is the KV bucket of job records, states and batch outcomes.
+	JobBucket = "PRS_JOBS"
+)
+
+// Counter names, the last token of a counter subject.
+const (
+	CounterDone           = "done"
+	CounterFailedBatches  = "failed_batches"
+	CounterItemsSucceeded = "items_succeeded"
+	CounterItemsFailed    = "items_failed"
+	CounterRetried        = "retried"
+)
+
+// BatchSubject is the subject of a job's mini-batch messages.
+func BatchSubject(jobID string) string { return "prs.batch." + jobID }
+
+// CounterSubject is the subject of one of a job's counters.
+func CounterSubject(jobID, name string) string { return "prs.count." + jobID + "." + name }
+
+// KV keys. A job's keys all start with "job.<id>." so that one Watch covers them.
+
+// JobKey holds the Job record.
+func JobKey(jobID string) string { return "job." + jobID + ".spec" }
+
+// StateKey holds the JobState.
+func StateKey(jobID string) string { return "job." + jobID + ".state" }
+
+// StateWatchPattern matches every job's state key.
+const StateWatchPattern = "job.*.state"
+
+// OutcomeKey holds a mini-batch's BatchOutcome.
+func OutcomeKey(jobID string, index int64) string {
+	return fmt.Sprintf("job.%s.batch.%d", jobID, index)
+}
+
+// InfraKey counts deliveries of a mini-batch lost to storage or broker errors,
+// which do not spend the user's run_max_try.
+func InfraKey(jobID string, index int64) string {
+	return fmt.Sprintf("job.%s.infra.%d", jobID, index)
+}
+
+// FinalizeKey is the finaliser's claim.
+func FinalizeKey(jobID string) string { return "job." + jobID + ".finalize" }
+
+// ReuseKey maps a job fingerprint to the completed job that has it.
+func ReuseKey(fingerprint string) string { return "reuse." + fingerprint }
+
+// ResultKey is where an attempt writes its rows, relative to the staging root.
+// Each attempt has its own key, so a late or duplicate attempt never touches
+// the rows the outcome record points to.
+func ResultKey(index int64, attempt int, worker string) string {
+	return fmt.Sprintf("results/%010d/%d-%s.jsonl", index, attempt, worker)
+}

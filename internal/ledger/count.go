@@ -1,0 +1,94 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+)
+
+// Count adds a recorded outcome to the job's counters exactly once (see the
+// package comment), marks it counted, fails the job if a threshold is now
+// exceeded, and reports the done count it saw (for the finalisation check).
+func (l *Ledger) Count(ctx context.Context, job *contracts.Job, o contracts.BatchOutcome, rev uint64) (done int64, err error) {
+	id := strconv.FormatInt(o.Index, 10)
+	incr := func(counter string, n int64) (int64, error) {
+		if n == 0 {
+			return -1, nil
+		}
+		return l.B.Incr(ctx, job.ID, counter, n, id)
+	}
+	failedBatches := int64(0)
+	if !o.OK {
+		failedBatches = 1
+	}
+	if _, err := incr(contracts.CounterItemsSucceeded, int64(o.Succeeded)); err != nil {
+		return 0, err
+	}
+	itemsFailed, err := incr(contracts.CounterItemsFailed, int64(o.Failed))
+	if err != nil {
+		return 0, err
+	}
+	batchesFailed, err := incr(contracts.CounterFailedBatches, failedBatches)
+	if err != nil {
+		return 0, err
+	}
+	if done, err = incr(contracts.CounterDone, 1); err != nil {
+		return 0, err
+	}
+	if !o.Counted {
+		o.Counted = true
+		b, _ := json.Marshal(o)
+		_, err := l.B.Jobs.Update(ctx, contracts.OutcomeKey(job.ID, o.Index), b, rev)
+		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return 0, fmt.Errorf("marking batch %d of job %s counted: %w", o.Index, job.ID, err)
+		}
+	}
+	if done < 0 {
+		if done, err = l.B.Counter(ctx, job.ID, contracts.CounterDone); err != nil {
+			return 0, err
+		}
+	}
+	if itemsFailed >= 0 || batchesFailed >= 0 {
+		st, _, err := l.State(ctx, job.ID)
+		if err != nil {
+			return done, err
+		}
+		c, err := l.B.ReadCounters(ctx, job.ID)
+		if err != nil {
+			return done, err
+		}
+		if reason := Exceeded(&job.Config, c, st); reason != "" {
+			if _, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason); err != nil {
+				return done, err
+			}
+		}
+	}
+	return done, nil
+}
+
+// Exceeded returns why the counters exceed one of the job's thresholds, or "".
+// The percentage is judged against the total once the producer has sealed
+// the job, and against the batches done so far never (a run's first failed
+// batch would otherwise be 100%).
+func Exceeded(cfg *contracts.Config, c contracts.Counters, st contracts.JobState) string {
+	if cfg.ErrorThreshold >= 0 && c.ItemsFailed > int64(cfg.ErrorThreshold) {
+		return fmt.Sprintf("%d failed items exceed error_threshold %d", c.ItemsFailed, cfg.ErrorThreshold)
+	}
+	if cfg.AllowedFailedCount >= 0 && c.FailedBatches > int64(cfg.AllowedFailedCount) {
+		return fmt.Sprintf("%d failed mini-batches exceed allowed_failed_count %d", c.FailedBatches, cfg.AllowedFailedCount)
+	}
+	if st.Sealed && st.TotalBatches > 0 && cfg.AllowedFailedPercent < 100 {
+		pct := 100 * float64(c.FailedBatches) / float64(st.TotalBatches)
+		if pct > cfg.AllowedFailedPercent {
+			return fmt.Sprintf("%d of %d mini-batches failed (%.1f%%), above allowed_failed_percent %v",
+				c.FailedBatches, st.TotalBatches, pct, cfg.AllowedFailedPercent)
+		}
+	}
+	return ""
+}

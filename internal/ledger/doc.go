@@ -1,0 +1,27 @@
+// Package ledger keeps a job's record in JetStream KV and its counters in the
+// counter stream, and is the one place where a mini-batch's outcome is
+// recorded, counted, checked against the job's thresholds and, for the last
+// one, turned into the job's final output.
+//
+// Exactly-once counting: the first process to finish a mini-batch wins a KV
+// Create of the batch's outcome key; every later attempt, redelivery or
+// duplicate finds the key and uses the recorded outcome instead of its own.
+// The counters are incremented from that one record, each increment carrying
+// a message id made of the job, the counter and the batch index, so a process
+// that dies between recording and counting is replaced by the redelivery of
+// the same message, which sends the same increments again and JetStream
+// drops the ones already counted. The outcome is then marked counted, so a
+// message duplicated after the dedup window is not counted again either.
+//
+// Exactly-once rows: each attempt writes its rows under its own key; the
+// outcome record names the key of the attempt that won, and the finaliser
+// reads only those, in mini-batch order.
+//
+// Exactly-once finalisation: whichever process sees the done counter reach
+// the sealed total (the worker of the last batch, or the producer when the
+// last batch ended before sealing) claims the job's finalize key with a KV
+// Create, writes the final file in one atomic put, and moves the state from
+// Running to Completed by compare-and-swap. A claim that stops being renewed
+// (its holder died) is taken over after a lease; the final file is written
+// whole each time, so a takeover never duplicates a row.
+package ledger

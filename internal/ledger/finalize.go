@@ -1,0 +1,200 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+)
+
+type claim struct {
+	Worker  string    `json:"worker"`
+	Renewed time.Time `json:"renewed"`
+}
+
+// MaybeFinalize finalises the job when the producer has sealed it and done
+// has reached its total. heartbeat, when not nil, is called every few
+// seconds while it works (a worker keeps its message alive with it).
+func (l *Ledger) MaybeFinalize(ctx context.Context, job *contracts.Job, done int64, heartbeat func()) error {
+	st, _, err := l.State(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	if st.Terminal() || !st.Sealed || done < st.TotalBatches {
+		return nil
+	}
+	c, err := l.B.ReadCounters(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	if reason := Exceeded(&job.Config, c, st); reason != "" {
+		_, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason)
+		return err
+	}
+	return l.finalize(ctx, job, st.TotalBatches, heartbeat)
+}
+
+func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, heartbeat func()) error {
+	if heartbeat == nil {
+		heartbeat = func() {}
+	}
+	rev, err := l.claim(ctx, job.ID, heartbeat)
+	if err != nil || rev == 0 {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(l.Lease / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				heartbeat()
+				b, _ := json.Marshal(claim{Worker: l.Worker, Renewed: time.Now().UTC()})
+				r, err := l.B.Jobs.Update(ctx, contracts.FinalizeKey(job.ID), b, rev)
+				if err != nil {
+					cancel(fmt.Errorf("lost the finalize claim of job %s: %w", job.ID, err))
+					return
+				}
+				rev = r
+			}
+		}
+	}()
+	defer func() { cancel(nil); <-renewed }()
+
+	var final string
+	if job.Config.OutputAction == contracts.OutputAppendRow {
+		if final, err = l.writeFinal(ctx, job, total); err != nil {
+			if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
+				err = c
+			}
+			return err
+		}
+	}
+	_, err = l.UpdateState(ctx, job.ID, func(s *contracts.JobState) error {
+		if s.Terminal() {
+			return ErrStateConflict
+		}
+		s.State, s.FinalObject, s.Finished = contracts.StateCompleted, final, time.Now().UTC()
+		return nil
+	})
+	if errors.Is(err, ErrStateConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if job.Fingerprint != "" {
+		if _, err := l.B.Jobs.PutString(ctx, contracts.ReuseKey(job.Fingerprint), job.ID); err != nil {
+			l.Log.Warn("recording the job for reuse", "job", job.ID, "err", err)
+		}
+	}
+	l.Log.Info("job completed", "job", job.ID, "output", final)
+	return nil
+}
+
+// claim takes the job's finalize claim, waiting while another live process
+// holds it. It returns revision 0 when the job ended meanwhile.
+func (l *Ledger) claim(ctx context.Context, jobID string, heartbeat func()) (uint64, error) {
+	key := contracts.FinalizeKey(jobID)
+	for {
+		st, _, err := l.State(ctx, jobID)
+		if err != nil {
+			return 0, err
+		}
+		if st.Terminal() {
+			return 0, nil
+		}
+		b, _ := json.Marshal(claim{Worker: l.Worker, Renewed: time.Now().UTC()})
+		rev, err := l.B.Jobs.Create(ctx, key, b)
+		if err == nil {
+			return rev, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, fmt.Errorf("finalize claim of job %s: %w", jobID, err)
+		}
+		e, err := l.B.Jobs.Get(ctx, key)
+		if err == nil {
+			var c claim
+			_ = json.Unmarshal(e.Value(), &c)
+			if time.Since(c.Renewed) > l.Lease {
+				if rev, err := l.B.Jobs.Update(ctx, key, b, e.Revision()); err == nil {
+					l.Log.Warn("took over a stale finalize claim", "job", jobID, "from", c.Worker)
+					return rev, nil
+				}
+			}
+		}
+		heartbeat()
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// writeFinal concatenates the rows of every batch's recorded outcome, in
+// batch order, into one local file and puts it as the final object.
+func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64) (string, error) {
+	staging, err := l.Stores.Open(ctx, job.Staging)
+	if err != nil {
+		return "", err
+	}
+	out, err := l.Stores.Open(ctx, job.Config.Output)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "prs-final-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	for i := int64(0); i < total; i++ {
+		o, _, ok, err := l.Outcome(ctx, job.ID, i)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", fmt.Errorf("finalising job %s: batch %d has no recorded outcome", job.ID, i)
+		}
+		if o.ResultKey == "" {
+			continue
+		}
+		if err := copyObject(ctx, f, staging, o.ResultKey); err != nil {
+			return "", fmt.Errorf("finalising job %s: rows of batch %d: %w", job.ID, i, err)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	name := job.Config.AppendRowFileName
+	if err := out.Put(ctx, name, f); err != nil {
+		return "", fmt.Errorf("finalising job %s: writing %s: %w", job.ID, out.URI(name), err)
+	}
+	return out.URI(name), nil
+}
+
+func copyObject(ctx context.Context, w io.Writer, s interface {
+	Get(context.Context, string) (io.ReadCloser, error)
+}, key string) error {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}

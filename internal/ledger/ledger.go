@@ -1,0 +1,216 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+)
+
+// Ledger reads and changes jobs' records.
+type Ledger struct {
+	B      *broker.Handles
+	Stores *Stores
+	Log    *slog.Logger
+	// Worker names this process in claims and outcomes.
+	Worker string
+	// Lease is how long a finalize claim holds without renewal (default 30s).
+	Lease time.Duration
+}
+
+// New returns a Ledger; log may be nil.
+func New(b *broker.Handles, stores *Stores, worker string, log *slog.Logger) *Ledger {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Ledger{B: b, Stores: stores, Log: log, Worker: worker, Lease: 30 * time.Second}
+}
+
+// ErrStateConflict is returned when a state change finds the job in a state
+// that does not allow it.
+var ErrStateConflict = errors.New("job state does not allow this change")
+
+// Job reads a job's record.
+func (l *Ledger) Job(ctx context.Context, id string) (*contracts.Job, error) {
+	e, err := l.B.Jobs.Get(ctx, contracts.JobKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("job %s: %w", id, broker.ErrNoJob)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", id, err)
+	}
+	var j contracts.Job
+	if err := json.Unmarshal(e.Value(), &j); err != nil {
+		return nil, fmt.Errorf("job %s: bad record: %w", id, err)
+	}
+	return &j, nil
+}
+
+// State reads a job's state and its KV revision.
+func (l *Ledger) State(ctx context.Context, id string) (contracts.JobState, uint64, error) {
+	var s contracts.JobState
+	e, err := l.B.Jobs.Get(ctx, contracts.StateKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return s, 0, fmt.Errorf("job %s: %w", id, broker.ErrNoJob)
+	}
+	if err != nil {
+		return s, 0, fmt.Errorf("state of job %s: %w", id, err)
+	}
+	if err := json.Unmarshal(e.Value(), &s); err != nil {
+		return s, 0, fmt.Errorf("state of job %s: %w", id, err)
+	}
+	return s, e.Revision(), nil
+}
+
+// UpdateState applies fn to the job's state by compare-and-swap, retrying on
+// conflicts. fn returns ErrStateConflict (or another error) to change nothing.
+func (l *Ledger) UpdateState(ctx context.Context, id string, fn func(*contracts.JobState) error) (contracts.JobState, error) {
+	for {
+		s, rev, err := l.State(ctx, id)
+		if err != nil {
+			return s, err
+		}
+		if err := fn(&s); err != nil {
+			return s, err
+		}
+		s.Updated = time.Now().UTC()
+		b, _ := json.Marshal(s)
+		_, err = l.B.Jobs.Update(ctx, contracts.StateKey(id), b, rev)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return s, fmt.Errorf("state of job %s: %w", id, err)
+		}
+		if ctx.Err() != nil {
+			return s, ctx.Err()
+		}
+	}
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// Stop moves a running job to Failed or Cancelled with a reason and purges
+// its remaining mini-batch messages so that none of them runs. It reports
+// whether this call made the change.
+func (l *Ledger) Stop(ctx context.Context, id, state, reason string) (bool, error) {
+	changed := false
+	_, err := l.UpdateState(ctx, id, func(s *contracts.JobState) error {
+		if s.Terminal() {
+			return ErrStateConflict
+		}
+		s.State, s.Reason, s.Finished = state, reason, time.Now().UTC()
+		changed = true
+		return nil
+	})
+	if errors.Is(err, ErrStateConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := l.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(id))); err != nil {
+		l.Log.Warn("purging the job's remaining mini-batches", "job", id, "err", err)
+	}
+	l.Log.Info("job stopped", "job", id, "state", state, "reason", reason)
+	return changed, nil
+}
+
+// Outcome reads a mini-batch's recorded outcome; ok is false when none is.
+func (l *Ledger) Outcome(ctx context.Context, jobID string, index int64) (o contracts.BatchOutcome, rev uint64, ok bool, err error) {
+	e, err := l.B.Jobs.Get(ctx, contracts.OutcomeKey(jobID, index))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return o, 0, false, nil
+	}
+	if err != nil {
+		return o, 0, false, fmt.Errorf("outcome of batch %d of job %s: %w", index, jobID, err)
+	}
+	if err := json.Unmarshal(e.Value(), &o); err != nil {
+		return o, 0, false, fmt.Errorf("outcome of batch %d of job %s: %w", index, jobID, err)
+	}
+	return o, e.Revision(), true, nil
+}
+
+// Record writes a mini-batch's outcome unless one is recorded already, and
+// returns the outcome that holds (its own or the earlier one) with its revision.
+func (l *Ledger) Record(ctx context.Context, jobID string, o contracts.BatchOutcome) (contracts.BatchOutcome, uint64, error) {
+	o.Finished = time.Now().UTC()
+	b, _ := json.Marshal(o)
+	rev, err := l.B.Jobs.Create(ctx, contracts.OutcomeKey(jobID, o.Index), b)
+	if err == nil {
+		return o, rev, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return o, 0, fmt.Errorf("recording batch %d of job %s: %w", o.Index, jobID, err)
+	}
+	held, rev, ok, err := l.Outcome(ctx, jobID, o.Index)
+	if err != nil {
+		return o, 0, err
+	}
+	if !ok {
+		return o, 0, fmt.Errorf("recording batch %d of job %s: outcome vanished", o.Index, jobID)
+	}
+	return held, rev, nil
+}
+
+// InfraFailures reads how many deliveries of a batch were lost to storage or
+// broker errors.
+func (l *Ledger) InfraFailures(ctx context.Context, jobID string, index int64) (int, error) {
+	e, err := l.B.Jobs.Get(ctx, contracts.InfraKey(jobID, index))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	_, err = fmt.Sscan(string(e.Value()), &n)
+	return n, err
+}
+
+// AddInfraFailure counts one more delivery of a batch lost to storage or
+// broker errors, so that it does not spend the user's run_max_try.
+func (l *Ledger) AddInfraFailure(ctx context.Context, jobID string, index int64) error {
+	key := contracts.InfraKey(jobID, index)
+	for {
+		e, err := l.B.Jobs.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if _, err = l.B.Jobs.Create(ctx, key, []byte("1")); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			var n int
+			fmt.Sscan(string(e.Value()), &n)
+			if _, err = l.B.Jobs.Update(ctx, key, fmt.Appendf(nil, "%d", n+1), e.Revision()); err == nil {
+				return nil
+			}
+			if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// Retried counts one failed attempt that will be tried again, once per
+// batch and attempt.
+func (l *Ledger) Retried(ctx context.Context, jobID string, index int64, attempt int) error {
+	_, err := l.B.Incr(ctx, jobID, contracts.CounterRetried, 1, fmt.Sprintf("%d.%d", index, attempt))
+	return err
+}

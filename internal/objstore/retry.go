@@ -1,0 +1,198 @@
+package objstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// DefaultRetryMaxElapsed is the retry budget of [WithRetry] when it is given
+// a maxElapsed of zero or less.
+const DefaultRetryMaxElapsed = time.Minute
+
+// Backoff intervals of WithRetry: 100ms, 150ms, 225ms, ... (±50% jitter), at
+// most 5s apart.
+const (
+	retryInitialInterval = 100 * time.Millisecond
+	retryMaxInterval     = 5 * time.Second
+)
+
+// afterLister is implemented by the backends: it lists the keys that start
+// with prefix and sort after after, so that a retried List resumes where it
+// failed.
+type afterLister interface {
+	listAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error
+}
+
+// retryStore is the decorator of WithRetry.
+type retryStore struct {
+	s          Store
+	maxElapsed time.Duration
+	log        *slog.Logger
+}
+
+// WithRetry decorates s so that each call retries errors for which
+// [IsTransient] is true, with exponential backoff (100ms growing to 5s
+// between attempts, with jitter) until maxElapsed has passed since the first
+// attempt (maxElapsed <= 0 means [DefaultRetryMaxElapsed]) or ctx is done.
+// Permanent errors return at once. Retries are logged at WARN through the
+// store's Options.Logger.
+//
+//   - Put seeks the body back to where it was at the call before each retry.
+//   - Get retries opening the object; an error while reading the body is the
+//     caller's to handle.
+//   - List resumes after the last key delivered: fn never sees a key twice.
+//     An error returned by fn is never retried and is returned as is.
+//   - [Check] is not retried.
+//
+// When the last attempt fails the error wraps it (errors.Is and errors.As
+// work) and tells how many attempts were made; when ctx ends the wait, the
+// error wraps both ctx.Err() and the last error.
+//
+// The returned store implements [LocalPather] by delegating to s (ok is false
+// when s does not implement it).
+func WithRetry(s Store, maxElapsed time.Duration) Store {
+	if maxElapsed <= 0 {
+		maxElapsed = DefaultRetryMaxElapsed
+	}
+	log := slog.Default()
+	if l, ok := s.(interface{ logger() *slog.Logger }); ok {
+		log = l.logger()
+	}
+	return &retryStore{s: s, maxElapsed: maxElapsed, log: log}
+}
+
+var (
+	_ Store       = (*retryStore)(nil)
+	_ LocalPather = (*retryStore)(nil)
+)
+
+// fnError marks an error returned by the caller's List callback.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return "list callback failed" }
+
+// do runs f until it succeeds, fails permanently, the budget is spent or ctx
+// is done.
+func (r *retryStore) do(ctx context.Context, op, key string, f func() error) error {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(retryInitialInterval),
+		backoff.WithMaxInterval(retryMaxInterval),
+		backoff.WithMaxElapsedTime(r.maxElapsed),
+	)
+	for attempt := 1; ; attempt++ {
+		err := f()
+		var fe *fnError
+		if err == nil || errors.As(err, &fe) || !IsTransient(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		next := b.NextBackOff()
+		if next == backoff.Stop {
+			return fmt.Errorf("%w (gave up after %d attempts in %s)", err, attempt, b.GetElapsedTime().Round(time.Millisecond))
+		}
+		r.log.Warn("objstore: retrying after transient error",
+			"op", op, "uri", r.s.URI(key), "attempt", attempt, "delay", next, "err", err)
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w; last error: %w", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+func (r *retryStore) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	var last string
+	delivered := false
+	deliver := func(o ObjectInfo) error {
+		if delivered && o.Key <= last {
+			return nil // seen before the retry
+		}
+		if err := fn(o); err != nil {
+			return &fnError{err: err}
+		}
+		last, delivered = o.Key, true
+		return nil
+	}
+	err := r.do(ctx, "list", prefix, func() error {
+		if al, ok := r.s.(afterLister); ok && delivered {
+			return al.listAfter(ctx, prefix, last, deliver)
+		}
+		return r.s.List(ctx, prefix, deliver)
+	})
+	if fe := (*fnError)(nil); errors.As(err, &fe) {
+		return fe.err
+	}
+	return err
+}
+
+// listAfter lets a retry decorator wrap another one.
+func (r *retryStore) listAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error {
+	return r.List(ctx, prefix, func(o ObjectInfo) error {
+		if o.Key <= after {
+			return nil
+		}
+		return fn(o)
+	})
+}
+
+func (r *retryStore) Get(ctx context.Context, key string) (rc io.ReadCloser, err error) {
+	err = r.do(ctx, "get", key, func() error {
+		rc, err = r.s.Get(ctx, key)
+		return err
+	})
+	return rc, err
+}
+
+func (r *retryStore) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {
+	err = r.do(ctx, "stat", key, func() error {
+		info, err = r.s.Stat(ctx, key)
+		return err
+	})
+	return info, err
+}
+
+func (r *retryStore) Put(ctx context.Context, key string, body io.ReadSeeker) error {
+	start, err := body.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("objstore: put %s: body: %w", r.s.URI(key), err)
+	}
+	first := true
+	return r.do(ctx, "put", key, func() error {
+		if !first {
+			if _, err := body.Seek(start, io.SeekStart); err != nil {
+				return fmt.Errorf("objstore: put %s: rewind body: %w", r.s.URI(key), err)
+			}
+		}
+		first = false
+		return r.s.Put(ctx, key, body)
+	})
+}
+
+func (r *retryStore) Delete(ctx context.Context, key string) error {
+	return r.do(ctx, "delete", key, func() error { return r.s.Delete(ctx, key) })
+}
+
+func (r *retryStore) URI(key string) string { return r.s.URI(key) }
+
+func (r *retryStore) LocalPath(key string) (string, bool) {
+	if lp, ok := r.s.(LocalPather); ok {
+		return lp.LocalPath(key)
+	}
+	return "", false
+}
+
+func (r *retryStore) check(ctx context.Context, create bool) error {
+	return Check(ctx, r.s, create)
+}
+
+func (r *retryStore) logger() *slog.Logger { return r.log }

@@ -1,0 +1,295 @@
+package producer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+// Config configures a Producer.
+type Config struct {
+	// Ledger records the job (required).
+	Ledger *ledger.Ledger
+	// Preflight checks handler-specific settings before anything is written,
+	// such as the entry script's syntax (default none).
+	Preflight func(ctx context.Context, c *contracts.Config, entryScript string) error
+	// Window is the number of publishes awaiting their ack at once (default 256).
+	Window int
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Producer submits jobs.
+type Producer struct{ cfg Config }
+
+// New validates cfg.
+func New(cfg Config) (*Producer, error) {
+	if cfg.Ledger == nil {
+		return nil, errors.New("producer: Config.Ledger is required")
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Producer{cfg: cfg}, nil
+}
+
+// Submitted tells what Submit did.
+type Submitted struct {
+	Job   *contracts.Job
+	State contracts.JobState
+	// Reused is set when a completed identical job's output was returned.
+	Reused bool
+	// Resumed is set when the job id was known and the job was picked up again.
+	Resumed bool
+}
+
+// Errors of Submit that callers may want to tell apart.
+var (
+	ErrEmptyInput = errors.New("the input has no files")
+	ErrJobEnded   = errors.New("the job has already ended")
+)
+
+// NewJobID returns a fresh job id.
+func NewJobID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "job-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// StagingURI is where a job keeps its own objects, under its output.
+func StagingURI(output, jobID string) string {
+	if strings.HasPrefix(output, "s3://") {
+		return strings.TrimSuffix(output, "/") + "/.prs/" + jobID
+	}
+	return filepath.Join(strings.TrimPrefix(output, "file://"), ".prs", jobID)
+}
+
+// Submit validates c, then records and publishes the job (or resumes it, or
+// reuses an identical completed job). Nothing is written to the output or the
+// broker before every check has passed.
+func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config) (*Submitted, error) {
+	l, log := p.cfg.Ledger, p.cfg.Logger
+	if jobID == "" {
+		jobID = NewJobID()
+	}
+	if err := contracts.ValidateJobID(jobID); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	perBatch, _ := c.FilesPerBatch()
+	src, err := resolveSource(&c)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.Preflight != nil {
+		if err := p.cfg.Preflight(ctx, &c, src.script); err != nil {
+			return nil, err
+		}
+	}
+	input, err := l.Stores.Open(ctx, c.Input)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	if err := objstore.Check(ctx, input, false); err != nil {
+		return nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	output, err := l.Stores.Open(ctx, c.Output)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "output", Err: err}
+	}
+	if err := objstore.Check(ctx, output, true); err != nil {
+		return nil, &contracts.FieldError{Field: "output", Err: err}
+	}
+	for name, uri := range c.SideInputs {
+		if err := checkSideInput(ctx, l.Stores, uri); err != nil {
+			return nil, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%s (%s): %w", name, uri, err)}
+		}
+	}
+
+	// An existing job with this id is resumed, not replaced.
+	existing, err := l.Job(ctx, jobID)
+	if err != nil && !errors.Is(err, broker.ErrNoJob) {
+		return nil, err
+	}
+	if existing != nil {
+		st, _, err := l.State(ctx, jobID)
+		if err != nil {
+			return nil, err
+		}
+		switch st.State {
+		case contracts.StateCompleted:
+			return &Submitted{Job: existing, State: st, Resumed: true}, nil
+		case contracts.StateFailed, contracts.StateCancelled:
+			return nil, fmt.Errorf("job %s: %w (%s: %s); submit it with a new job id", jobID, ErrJobEnded, st.State, st.Reason)
+		}
+	}
+
+	items, listHash, err := fingerprintListing(ctx, input, &c)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	if items == 0 {
+		return nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("%w: %s (include %v)", ErrEmptyInput, input.URI(""), c.Include)}
+	}
+	srcHash, err := src.hash()
+	if err != nil {
+		return nil, err
+	}
+	fp := fingerprint(&c, src.key+"\x00"+srcHash, listHash)
+
+	if existing == nil && c.AllowReuse {
+		if sub, err := p.reuse(ctx, jobID, &c, fp, output); err != nil || sub != nil {
+			return sub, err
+		}
+	}
+
+	job := existing
+	if job == nil {
+		job = &contracts.Job{
+			ID: jobID, Config: c, Staging: StagingURI(c.Output, jobID),
+			EntryScriptKey: src.key, Fingerprint: fp, SubmittedAt: time.Now().UTC(),
+		}
+		staging, err := l.Stores.Open(ctx, job.Staging)
+		if err != nil {
+			return nil, err
+		}
+		if job.SourceFiles, err = src.upload(ctx, staging); err != nil {
+			return nil, fmt.Errorf("shipping the source folder: %w", err)
+		}
+		if err := p.record(ctx, job); err != nil {
+			return nil, err
+		}
+		log.Info("job submitted", "job", jobID, "input", c.Input, "items", items, "mini_batch_size", perBatch)
+	} else {
+		if existing.Fingerprint != fp {
+			log.Warn("the job's script, settings or input changed since it was first submitted; resuming with the recorded settings", "job", jobID)
+		}
+		log.Info("resuming job", "job", jobID)
+	}
+
+	batches, total, err := p.publish(ctx, job, input)
+	if err != nil {
+		return nil, fmt.Errorf("publishing the mini-batches of job %s: %w", jobID, err)
+	}
+	st, err := l.UpdateState(ctx, jobID, func(s *contracts.JobState) error {
+		if s.Sealed && (s.TotalBatches != batches || s.TotalItems != total) {
+			log.Warn("the input changed since the job was sealed; keeping the sealed totals", "job", jobID,
+				"sealed_batches", s.TotalBatches, "listed_batches", batches)
+			return nil
+		}
+		s.Sealed, s.TotalBatches, s.TotalItems = true, batches, total
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	done, err := l.B.Counter(ctx, jobID, contracts.CounterDone)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.MaybeFinalize(ctx, job, done, nil); err != nil {
+		return nil, err
+	}
+	log.Info("job sealed", "job", jobID, "mini_batches", st.TotalBatches, "items", st.TotalItems)
+	return &Submitted{Job: job, State: st, Resumed: existing != nil}, nil
+}
+
+// record creates the job's record and its Running state.
+func (p *Producer) record(ctx context.Context, job *contracts.Job) error {
+	kv := p.cfg.Ledger.B.Jobs
+	b, _ := json.Marshal(job)
+	if _, err := kv.Create(ctx, contracts.JobKey(job.ID), b); err != nil {
+		return fmt.Errorf("recording job %s: %w", job.ID, err)
+	}
+	now := time.Now().UTC()
+	st := contracts.JobState{State: contracts.StateRunning, TotalBatches: -1, TotalItems: -1,
+		Output: job.Config.Output, Created: now, Updated: now}
+	sb, _ := json.Marshal(st)
+	if _, err := kv.Create(ctx, contracts.StateKey(job.ID), sb); err != nil {
+		return fmt.Errorf("recording the state of job %s: %w", job.ID, err)
+	}
+	return nil
+}
+
+// publish lists the input again and publishes its mini-batches, returning
+// how many batches and items it published.
+func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objstore.Store) (int64, int64, error) {
+	js := p.cfg.Ledger.B.JS
+	perBatch, _ := job.Config.FilesPerBatch()
+	var (
+		index, items int64
+		cur          []contracts.Item
+		pending      []jetstream.PubAckFuture
+	)
+	wait := func() error {
+		for _, f := range pending {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
+	flush := func() error {
+		if len(cur) == 0 {
+			return nil
+		}
+		mb := contracts.MiniBatch{JobID: job.ID, Index: index, Items: cur}
+		data, _ := json.Marshal(mb)
+		msg := nats.NewMsg(contracts.BatchSubject(job.ID))
+		msg.Data = data
+		f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(mb.MsgID()))
+		if err != nil {
+			return err
+		}
+		pending = append(pending, f)
+		index++
+		cur = nil
+		if len(pending) >= p.cfg.Window {
+			return wait()
+		}
+		return nil
+	}
+	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
+		if !job.Config.Included(o.Key) {
+			return nil
+		}
+		items++
+		cur = append(cur, contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag})
+		if len(cur) == perBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err == nil {
+		err = wait()
+	}
+	return index, items, err
+}

@@ -1,0 +1,145 @@
+package producer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+// fingerprintListing lists the input once, counting the included files and
+// digesting their keys and ETags.
+func fingerprintListing(ctx context.Context, input objstore.Store, c *contracts.Config) (int64, string, error) {
+	h := sha256.New()
+	var n int64
+	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
+		if !c.Included(o.Key) {
+			return nil
+		}
+		n++
+		fmt.Fprintf(h, "%s\x00%s\x00%d\n", o.Key, o.ETag, o.Size)
+		return nil
+	})
+	return n, hex.EncodeToString(h.Sum(nil)), err
+}
+
+// fingerprint digests what makes two jobs the same for allow_reuse: the
+// settings (less where the output goes and how it is logged), the shipped
+// source and the input listing.
+func fingerprint(c *contracts.Config, srcHash, listHash string) string {
+	k := *c
+	k.Output, k.AllowReuse, k.LoggingLevel, k.ProcessCountPerNode = "", false, "", 0
+	k.SourceDirectory, k.EntryScript = "", "" // their content is in srcHash
+	b, _ := json.Marshal(k)
+	h := sha256.New()
+	h.Write(b)
+	fmt.Fprintf(h, "\x00%s\x00%s", srcHash, listHash)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// reuse returns a completed identical job's output as this job's, or nil
+// when there is none.
+func (p *Producer) reuse(ctx context.Context, jobID string, c *contracts.Config, fp string, output objstore.Store) (*Submitted, error) {
+	l := p.cfg.Ledger
+	e, err := l.B.Jobs.Get(ctx, contracts.ReuseKey(fp))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	prior := string(e.Value())
+	pst, _, err := l.State(ctx, prior)
+	if err != nil || pst.State != contracts.StateCompleted {
+		return nil, nil
+	}
+	pjob, err := l.Job(ctx, prior)
+	if err != nil {
+		return nil, nil
+	}
+	final := ""
+	if c.OutputAction == contracts.OutputAppendRow && pjob.Config.OutputAction == contracts.OutputAppendRow {
+		final, err = copyFinal(ctx, l, pjob, c, output)
+		if err != nil {
+			p.cfg.Logger.Warn("could not reuse the earlier job's output; running the job", "earlier_job", prior, "err", err)
+			return nil, nil
+		}
+	}
+	job := &contracts.Job{ID: jobID, Config: *c, Staging: StagingURI(c.Output, jobID), Fingerprint: fp, SubmittedAt: time.Now().UTC()}
+	now := time.Now().UTC()
+	st := contracts.JobState{
+		State: contracts.StateCompleted, Reason: "reused the output of job " + prior, Sealed: true,
+		TotalBatches: pst.TotalBatches, TotalItems: pst.TotalItems, Output: c.Output, FinalObject: final,
+		ReusedFrom: prior, Created: now, Updated: now, Finished: now,
+	}
+	jb, _ := json.Marshal(job)
+	sb, _ := json.Marshal(st)
+	if _, err := l.B.Jobs.Create(ctx, contracts.JobKey(jobID), jb); err != nil {
+		return nil, err
+	}
+	if _, err := l.B.Jobs.Create(ctx, contracts.StateKey(jobID), sb); err != nil {
+		return nil, err
+	}
+	p.cfg.Logger.Info("allow_reuse: an identical job completed before; returning its output", "job", jobID, "earlier_job", prior, "output", final)
+	return &Submitted{Job: job, State: st, Reused: true}, nil
+}
+
+// copyFinal puts the earlier job's final file at this job's output, unless
+// it is already there.
+func copyFinal(ctx context.Context, l *ledger.Ledger, prior *contracts.Job, c *contracts.Config, output objstore.Store) (string, error) {
+	name := c.AppendRowFileName
+	dst := output.URI(name)
+	src, err := l.Stores.Open(ctx, prior.Config.Output)
+	if err != nil {
+		return "", err
+	}
+	if src.URI(prior.Config.AppendRowFileName) == dst {
+		if _, err := src.Stat(ctx, name); err != nil {
+			return "", err
+		}
+		return dst, nil
+	}
+	rc, err := src.Get(ctx, prior.Config.AppendRowFileName)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp("", "prs-reuse-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, rc); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	return dst, output.Put(ctx, name, f)
+}
+
+// checkSideInput verifies a side input exists where the producer can see it.
+func checkSideInput(ctx context.Context, stores *ledger.Stores, uri string) error {
+	if !strings.HasPrefix(uri, "s3://") {
+		_, err := os.Stat(strings.TrimPrefix(uri, "file://"))
+		return err
+	}
+	s, err := stores.Open(ctx, uri)
+	if err != nil {
+		return err
+	}
+	return objstore.Check(ctx, s, false)
+}
