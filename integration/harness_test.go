@@ -210,10 +210,16 @@ func tail(s string, n int) string {
 // prs runs a prs command to its end and returns its output and exit code.
 func (h *harness) prs(timeout time.Duration, args ...string) (stdout, stderr string, code int) {
 	h.t.Helper()
+	return h.prsEnv(timeout, nil, args...)
+}
+
+// prsEnv is prs with extra environment variables.
+func (h *harness) prsEnv(timeout time.Duration, env []string, args ...string) (stdout, stderr string, code int) {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prsBin, args...)
-	cmd.Env = h.env()
+	cmd.Env = append(h.env(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

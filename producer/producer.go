@@ -117,7 +117,10 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err != nil {
 		return nil, &contracts.FieldError{Field: "output", Err: err}
 	}
-	if err := objstore.Check(ctx, output, true); err != nil {
+	// Check only: a local output folder that does not exist yet is made by
+	// the first write, after every check has passed.
+	if err := objstore.Check(ctx, output, false); err != nil &&
+		!(errors.Is(err, objstore.ErrBucketNotFound) && !strings.HasPrefix(c.Output, "s3://")) {
 		return nil, &contracts.FieldError{Field: "output", Err: err}
 	}
 	for name, uri := range c.SideInputs {
@@ -149,7 +152,11 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		return nil, &contracts.FieldError{Field: "input", Err: err}
 	}
 	if items == 0 {
-		return nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("%w: %s (include %v)", ErrEmptyInput, input.URI(""), c.Include)}
+		where := input.URI("")
+		if len(c.Include) > 0 {
+			where += fmt.Sprintf(" matching include %q", c.Include)
+		}
+		return nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("%w: %s", ErrEmptyInput, where)}
 	}
 	srcHash, err := src.hash()
 	if err != nil {

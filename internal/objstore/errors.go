@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,7 +42,11 @@ type opError struct {
 }
 
 func (e *opError) Error() string {
-	return "objstore: " + e.op + " " + e.uri + ": " + e.err.Error()
+	msg := "objstore: " + e.op + " " + e.uri + ": "
+	if e.kind != nil {
+		msg += strings.TrimPrefix(e.kind.Error(), "objstore: ") + ": "
+	}
+	return msg + e.err.Error()
 }
 
 func (e *opError) Unwrap() []error {
