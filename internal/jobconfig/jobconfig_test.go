@@ -1,0 +1,74 @@
+package jobconfig
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parallelrun/prs/contracts"
+)
+
+func TestFileThenFlags(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "job.yaml")
+	yaml := `entry_script: score.py
+input: s3://b/in
+output: out
+mini_batch_size: 7
+error_threshold: 5
+allow_reuse: false
+arguments: ["--k", "{side_inputs.model}"]
+side_inputs:
+  model: s3://b/model.onnx
+`
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := Register(fs)
+	if err := fs.Parse([]string{"--config", p, "--error-threshold", "9", "--side-input", "labels=/tmp/l.txt", "--logging-level", "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MiniBatchSize != "7" || c.ErrorThreshold != 9 || c.AllowReuse || c.RunMaxTry != 3 || c.LoggingLevel != "DEBUG" {
+		t.Fatalf("config %+v", c)
+	}
+	if c.SideInputs["model"] != "s3://b/model.onnx" || c.SideInputs["labels"] != "/tmp/l.txt" || len(c.Arguments) != 2 {
+		t.Fatalf("side inputs %v arguments %v", c.SideInputs, c.Arguments)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnknownKeyAndBadFlagValuesNameTheKey(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(p, []byte("mini_batch_sise: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "mini_batch_sise") {
+		t.Fatalf("Load: %v", err)
+	}
+	for _, args := range [][]string{{"--run-max-try", "x"}, {"--allow-reuse", "maybe"}, {"--allowed-failed-percent", "lots"}, {"--side-input", "nameonly"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		f := Register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.Config()
+		var fe *contracts.FieldError
+		if !errors.As(err, &fe) || !errors.Is(err, contracts.ErrInvalid) {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newLedger(t *testing.T) *Ledger {
+	t.Helper()
+	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	h, err := broker.Setup(context.Background(), js, broker.SetupConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(h, &Stores{}, "w1", nil)
+	l.Lease = time.Second
+	return l
+}
+
+// addJob records a sealed running job of total batches, writing to out.
+func addJob(t *testing.T, l *Ledger, id string, total int64, out string) *contracts.Job {
+	t.Helper()
+	c := contracts.DefaultConfig()
+	c.Output = out
+	job := &contracts.Job{ID: id, Config: c, Staging: filepath.Join(out, ".prs", id)}
+	b, _ := json.Marshal(job)
+	if _, err := l.B.Jobs.Create(context.Background(), contracts.JobKey(id), b); err != nil {
+		t.Fatal(err)
+	}
+	st := contracts.JobState{State: contracts.StateRunning, Sealed: true, TotalBatches: total, TotalItems: total}
+	sb, _ := json.Marshal(st)
+	if _, err := l.B.Jobs.Create(context.Background(), contracts.StateKey(id), sb); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+func TestOutcomeRecordedAndCountedOnceUnderRaces(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	job := addJob(t, l, "j", 10, t.TempDir())
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	// Eight racers per batch, each with its own idea of the outcome: only
+	// the first recorded counts, however often it is counted.
+	for i := int64(0); i < 5; i++ {
+		for r := 0; r < 8; r++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				o := contracts.BatchOutcome{Index: i, Attempt: r + 1, Items: 4, Succeeded: 3, Failed: 1, Worker: "racer"}
+				held, rev, err := l.Record(ctx, job.ID, o)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for k := 0; k < 2; k++ {
+					if _, err := l.Count(ctx, job, held, rev); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	c, err := l.B.ReadCounters(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contracts.Counters{Done: 5, FailedBatches: 5, ItemsSucceeded: 15, ItemsFailed: 5}
+	if c != want {
+		t.Fatalf("counters %+v, want %+v", c, want)
+	}
+	o, _, ok, err := l.Outcome(ctx, job.ID, 3)
+	if err != nil || !ok || !o.Counted {
+		t.Fatalf("outcome %+v ok=%v err=%v: want counted", o, ok, err)
+	}
+}
+
+func TestThresholdExceededFailsTheJobAndPurgesItsMessages(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	job := addJob(t, l, "j", 3, t.TempDir())
+	job.Config.ErrorThreshold = 2
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := l.B.JS.Publish(ctx, contracts.BatchSubject("j"), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := contracts.BatchOutcome{Index: 0, Items: 2, Failed: 2}
+	o, rev, _ := l.Record(ctx, "j", o)
+	if _, err := l.Count(ctx, job, o, rev); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := l.State(ctx, "j"); st.State != contracts.StateRunning {
+		t.Fatalf("2 failures at threshold 2: state %s", st.State)
+	}
+	o = contracts.BatchOutcome{Index: 1, Items: 1, Failed: 1}
+	o, rev, _ = l.Record(ctx, "j", o)
+	if _, err := l.Count(ctx, job, o, rev); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := l.State(ctx, "j")
+	if st.State != contracts.StateFailed || st.Reason == "" {
+		t.Fatalf("3 failures at threshold 2: state %+v", st)
+	}
+	info, err := l.B.Batches.Info(ctx, jetstream.WithSubjectFilter(contracts.BatchSubject("j")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 0 {
+		t.Fatalf("%d messages left after the abort", info.State.Msgs)
+	}
+}
+
+func TestFinalizeWritesRowsInOrderOnceAndTakesOverAStaleClaim(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	out := t.TempDir()
+	job := addJob(t, l, "j", 3, out)
+	ctx := context.Background()
+	staging, err := l.Stores.Open(ctx, job.Staging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(2); i >= 0; i-- { // finished out of order
+		key := contracts.ResultKey(i, 1, "w")
+		if err := staging.Put(ctx, key, stringsReader("row"+string(rune('0'+i))+"\n")); err != nil {
+			t.Fatal(err)
+		}
+		o, rev, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: i, Items: 1, Succeeded: 1, OK: true, ResultKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Count(ctx, job, o, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A claim left by a dead finaliser.
+	stale, _ := json.Marshal(claim{Worker: "dead", Renewed: time.Now().Add(-time.Hour)})
+	if _, err := l.B.Jobs.Create(ctx, contracts.FinalizeKey("j"), stale); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 2; k++ {
+		if err := l.MaybeFinalize(ctx, job, 3, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "parallel_run_step.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != "row0\nrow1\nrow2\n" {
+		t.Fatalf("final file %q", b)
+	}
+	st, _, _ := l.State(ctx, "j")
+	if st.State != contracts.StateCompleted || st.FinalObject == "" {
+		t.Fatalf("state %+v", st)
+	}
+}

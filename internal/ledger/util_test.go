@@ -1,0 +1,8 @@
+package ledger
+
+import (
+	"io"
+	"strings"
+)
+
+func stringsReader(s string) io.ReadSeeker { return strings.NewReader(s) }
