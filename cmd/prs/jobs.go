@@ -111,6 +111,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	}
 	c, _ := f.h.ReadCounters(context.Background(), sub.Job.ID)
 	printSummary(stdout, sub.Job.ID, st, c)
+	printFailures(context.Background(), f, stdout, sub.Job.ID, c)
 	if st.State != contracts.StateCompleted {
 		return exitJobFailed
 	}

@@ -64,7 +64,31 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOK
 	}
 	printSummary(stdout, id, st, c)
+	printFailures(ctx, f, stdout, id, c)
 	return exitOK
+}
+
+// printFailures lists the first failed mini-batches with their errors.
+func printFailures(ctx context.Context, f *fleet, w io.Writer, id string, c contracts.Counters) {
+	if c.FailedBatches == 0 {
+		return
+	}
+	failed, n, err := f.ledger.FailedOutcomes(ctx, id, 10)
+	if err != nil || n == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  failed mini-batches (%d shown of %d):\n", len(failed), n)
+	for _, o := range failed {
+		fmt.Fprintf(w, "    #%d attempt %d on %s: %s: %s\n", o.Index, o.Attempt, o.Worker, o.ErrorType, firstLine(o.Error))
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
 }
 
 func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {

@@ -214,3 +214,30 @@ func (l *Ledger) Retried(ctx context.Context, jobID string, index int64, attempt
 	_, err := l.B.Incr(ctx, jobID, contracts.CounterRetried, 1, fmt.Sprintf("%d.%d", index, attempt))
 	return err
 }
+
+// FailedOutcomes returns up to limit outcomes of failed mini-batches, in
+// the order KV lists them, and how many failed outcomes there are in all.
+func (l *Ledger) FailedOutcomes(ctx context.Context, jobID string, limit int) ([]contracts.BatchOutcome, int, error) {
+	keys, err := l.B.Jobs.ListKeysFiltered(ctx, fmt.Sprintf("job.%s.batch.*", jobID))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer keys.Stop()
+	var out []contracts.BatchOutcome
+	n := 0
+	for k := range keys.Keys() {
+		e, err := l.B.Jobs.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var o contracts.BatchOutcome
+		if json.Unmarshal(e.Value(), &o) != nil || o.OK {
+			continue
+		}
+		n++
+		if len(out) < limit {
+			out = append(out, o)
+		}
+	}
+	return out, n, nil
+}

@@ -298,12 +298,21 @@ func (s *Server) start() error {
 	return nil
 }
 
-// waitHealthy polls the liveness endpoint until it answers 200, the process
-// exits or startTimeout passes.
+// waitHealthy polls the liveness endpoint, then the cluster endpoint (write
+// quorum: MinIO answers requests instead of 503), until both answer 200, the
+// process exits or startTimeout passes.
 func (s *Server) waitHealthy(done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	url := s.Endpoint() + "/minio/health/live"
+	for _, path := range []string{"/minio/health/live", "/minio/health/cluster"} {
+		if err := s.waitOK(ctx, done, s.Endpoint()+path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) waitOK(ctx context.Context, done <-chan struct{}, url string) error {
 	var lastErr error
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
