@@ -106,19 +106,22 @@ func (s *slot) handle(msg jetstream.Msg) {
 		rev uint64
 		ok  bool
 	)
-	if err := w.retryBroker(ctx, "reading the outcome", func(c context.Context) (err error) {
-		o, rev, ok, err = l.Outcome(c, mb.JobID, mb.Index)
-		return err
-	}); err != nil {
-		s.infraRetry(msg, mb, delivered, err)
-		return
-	}
-	if ok { // a redelivery or duplicate of a batch already finished
-		s.finish(msg, jr, o, rev)
-		return
-	}
+	// A first delivery has no outcome yet (the producer skips finished
+	// batches when it resumes a job); a redelivery may: its worker died or
+	// its ack was lost after the outcome was recorded.
 	infra := 0
 	if delivered > 1 {
+		if err := w.retryBroker(ctx, "reading the outcome", func(c context.Context) (err error) {
+			o, rev, ok, err = l.Outcome(c, mb.JobID, mb.Index)
+			return err
+		}); err != nil {
+			s.infraRetry(msg, mb, delivered, err)
+			return
+		}
+		if ok {
+			s.finish(msg, jr, o, rev)
+			return
+		}
 		if err := w.retryBroker(ctx, "reading lost deliveries", func(c context.Context) (err error) {
 			infra, err = l.InfraFailures(c, mb.JobID, mb.Index)
 			return err

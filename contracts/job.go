@@ -49,8 +49,11 @@ type MiniBatch struct {
 	Items []Item `json:"items"`
 }
 
-// MsgID is the JetStream deduplication id of a mini-batch message.
-func (m *MiniBatch) MsgID() string { return fmt.Sprintf("%s.%d", m.JobID, m.Index) }
+// MsgID is the JetStream deduplication id of a mini-batch message in a
+// publishing generation (0 for the first submit, one more for each resume).
+func (m *MiniBatch) MsgID(generation int) string {
+	return fmt.Sprintf("%s.%d.%d", m.JobID, m.Index, generation)
+}
 
 // BatchOutcome is a mini-batch's final record in KV, written once by the
 // first process to finish it (KV Create); it is the gate that makes counting
@@ -93,6 +96,9 @@ type JobState struct {
 	Sealed       bool      `json:"sealed"`
 	TotalBatches int64     `json:"total_batches"`
 	TotalItems   int64     `json:"total_items"`
+	// Generation counts the times the job was resumed; it is part of the
+	// mini-batch message ids, so a resume is not taken for a duplicate.
+	Generation int `json:"generation,omitempty"`
 	Output       string    `json:"output"`
 	FinalObject  string    `json:"final_object,omitempty"`
 	ReusedFrom   string    `json:"reused_from,omitempty"`

@@ -64,6 +64,7 @@ func ReuseKey(fingerprint string) string { return "reuse." + fingerprint }
 // ResultKey is where an attempt writes its rows, relative to the staging root.
 // Each attempt has its own key, so a late or duplicate attempt never touches
 // the rows the outcome record points to.
+// Keys are grouped a thousand batches to a folder.
 func ResultKey(index int64, attempt int, worker string) string {
-	return fmt.Sprintf("results/%010d/%d-%s.jsonl", index, attempt, worker)
+	return fmt.Sprintf("results/%07d/%010d-%d-%s.jsonl", index/1000, index, attempt, worker)
 }

@@ -171,6 +171,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	}
 
 	job := existing
+	generation := 0
 	if job == nil {
 		job = &contracts.Job{
 			ID: jobID, Config: c, Staging: StagingURI(c.Output, jobID),
@@ -191,10 +192,13 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		if existing.Fingerprint != fp {
 			log.Warn("the job's script, settings or input changed since it was first submitted; resuming with the recorded settings", "job", jobID)
 		}
-		log.Info("resuming job", "job", jobID)
+		if generation, err = p.resume(ctx, jobID); err != nil {
+			return nil, err
+		}
+		log.Info("resuming job", "job", jobID, "generation", generation)
 	}
 
-	batches, total, err := p.publish(ctx, job, input)
+	batches, total, err := p.publish(ctx, job, input, generation)
 	if err != nil {
 		return nil, fmt.Errorf("publishing the mini-batches of job %s: %w", jobID, err)
 	}
@@ -238,9 +242,31 @@ func (p *Producer) record(ctx context.Context, job *contracts.Job) error {
 	return nil
 }
 
-// publish lists the input again and publishes its mini-batches, returning
-// how many batches and items it published.
-func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objstore.Store) (int64, int64, error) {
+// resume starts a new publishing generation of a job and purges the
+// messages of the earlier ones still queued: publish sends every mini-batch
+// without an outcome again, under new message ids. A batch in flight at that
+// moment may run twice; its outcome is still recorded and counted once.
+func (p *Producer) resume(ctx context.Context, jobID string) (int, error) {
+	st, err := p.cfg.Ledger.UpdateState(ctx, jobID, func(s *contracts.JobState) error {
+		if s.Terminal() {
+			return fmt.Errorf("job %s: %w (%s)", jobID, ErrJobEnded, s.State)
+		}
+		s.Generation++
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := p.cfg.Ledger.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(jobID))); err != nil {
+		return 0, fmt.Errorf("job %s: purging its queued mini-batches: %w", jobID, err)
+	}
+	return st.Generation, nil
+}
+
+// publish lists the input and publishes its mini-batches under the given
+// generation; from the second generation on, mini-batches that already have
+// an outcome are skipped.
+func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objstore.Store, generation int) (int64, int64, error) {
 	js := p.cfg.Ledger.B.JS
 	perBatch, _ := job.Config.FilesPerBatch()
 	var (
@@ -266,10 +292,21 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 			return nil
 		}
 		mb := contracts.MiniBatch{JobID: job.ID, Index: index, Items: cur}
+		if generation > 0 {
+			_, _, done, err := p.cfg.Ledger.Outcome(ctx, job.ID, index)
+			if err != nil {
+				return err
+			}
+			if done {
+				index++
+				cur = nil
+				return nil
+			}
+		}
 		data, _ := json.Marshal(mb)
 		msg := nats.NewMsg(contracts.BatchSubject(job.ID))
 		msg.Data = data
-		f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(mb.MsgID()))
+		f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(mb.MsgID(generation)))
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,82 @@
+package consumer_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/producer"
+)
+
+// A job whose remaining messages were lost (a producer that died before
+// publishing them) is resumed by submitting its id again: only the
+// mini-batches without an outcome run again, and the rows are exact.
+func TestResubmittingAJobResumesOnlyUnfinishedBatches(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 60)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	slow := consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		time.Sleep(30 * time.Millisecond)
+		return echo(nil)(ctx, bt)
+	})
+	w := b.worker(1, slow)
+	id := producer.NewJobID()
+	c := b.config(5)
+	if _, err := b.prod.Submit(ctx, id, c); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		cs, err := b.h.ReadCounters(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.Done >= 3 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := w.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.h.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(id))); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := b.h.ReadCounters(ctx, id)
+	if before.Done >= 12 {
+		t.Fatalf("every batch finished before the stop (%d); the test needs a slower handler", before.Done)
+	}
+
+	var n calls
+	b.worker(2, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		n.add(bt.Index)
+		return echo(nil)(ctx, bt)
+	}))
+	sub, err := b.prod.Submit(ctx, id, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sub.Resumed {
+		t.Fatal("the second submit did not resume the job")
+	}
+	st, err := b.ledger.Follow(ctx, id, 20*time.Millisecond, nil)
+	if err != nil || st.State != contracts.StateCompleted {
+		t.Fatalf("state %+v err %v", st, err)
+	}
+	ran := 0
+	for i := int64(0); i < 12; i++ {
+		ran += n.get(i)
+	}
+	if want := 12 - int(before.Done); ran != want {
+		t.Fatalf("the resumed job ran %d batches, want the %d unfinished ones", ran, want)
+	}
+	sameRows(t, b.rows("parallel_run_step.txt"), expectedRows(60, nil))
+	cs, _ := b.h.ReadCounters(ctx, id)
+	if cs.Done != 12 || cs.ItemsSucceeded != 60 {
+		t.Fatalf("counters %+v", cs)
+	}
+}
