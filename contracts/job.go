@@ -93,18 +93,18 @@ type JobState struct {
 	Reason string `json:"reason,omitempty"`
 	// Sealed is set when the producer has published every mini-batch;
 	// TotalBatches and TotalItems are final from then on.
-	Sealed       bool      `json:"sealed"`
-	TotalBatches int64     `json:"total_batches"`
-	TotalItems   int64     `json:"total_items"`
+	Sealed       bool  `json:"sealed"`
+	TotalBatches int64 `json:"total_batches"`
+	TotalItems   int64 `json:"total_items"`
 	// Generation counts the times the job was resumed; it is part of the
 	// mini-batch message ids, so a resume is not taken for a duplicate.
-	Generation int `json:"generation,omitempty"`
-	Output       string    `json:"output"`
-	FinalObject  string    `json:"final_object,omitempty"`
-	ReusedFrom   string    `json:"reused_from,omitempty"`
-	Created      time.Time `json:"created"`
-	Updated      time.Time `json:"updated"`
-	Finished     time.Time `json:"finished,omitzero"`
+	Generation  int       `json:"generation,omitempty"`
+	Output      string    `json:"output"`
+	FinalObject string    `json:"final_object,omitempty"`
+	ReusedFrom  string    `json:"reused_from,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	Finished    time.Time `json:"finished,omitzero"`
 }
 
 // Terminal reports whether the state no longer changes.
