@@ -162,6 +162,23 @@ func (h *harness) upload(prefix string, n int) {
 	}
 }
 
+// putFile uploads a local file to key in the test bucket.
+func (h *harness) putFile(key, path string) {
+	h.t.Helper()
+	s, err := objstore.Open(context.Background(), h.s3(""), h.s3Options())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	if err := s.Put(context.Background(), key, f); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // proc is a prs process.
 type proc struct {
 	cmd  *exec.Cmd
