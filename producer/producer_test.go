@@ -1,0 +1,164 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/ledger"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newProducer(t *testing.T) (*Producer, *ledger.Ledger) {
+	t.Helper()
+	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	h, err := broker.Setup(context.Background(), js, broker.SetupConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l := ledger.New(h, &ledger.Stores{}, "p", log)
+	p, err := New(Config{Ledger: l, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, l
+}
+
+func inputDir(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	for i := 0; i < n; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.txt", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func config(in, out string) contracts.Config {
+	c := contracts.DefaultConfig()
+	c.Handler, c.Input, c.Output, c.MiniBatchSize = "test", in, out, "4"
+	return c
+}
+
+func TestSubmitPublishesDeterministicMiniBatchesAndSeals(t *testing.T) {
+	t.Parallel()
+	p, l := newProducer(t)
+	in := inputDir(t, 10)
+	c := config(in, filepath.Join(t.TempDir(), "out"))
+	c.Include = []string{"f00*.txt"}
+	sub, err := p.Submit(context.Background(), "job1", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sub.State.Sealed || sub.State.TotalBatches != 3 || sub.State.TotalItems != 10 {
+		t.Fatalf("state %+v", sub.State)
+	}
+	for i := 0; i < 3; i++ {
+		m, err := l.B.Batches.GetMsg(context.Background(), uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != fmt.Sprintf("job1.%d.0", i) {
+			t.Fatalf("message %d has id %q", i, id)
+		}
+	}
+	// Submitting the same id again resumes it: nothing is duplicated in KV.
+	again, err := p.Submit(context.Background(), "job1", c)
+	if err != nil || !again.Resumed || again.State.Generation != 1 || again.State.TotalBatches != 3 {
+		t.Fatalf("resubmit: %+v, %v", again, err)
+	}
+}
+
+func TestFingerprintFollowsInputAndSettingsButNotOutput(t *testing.T) {
+	t.Parallel()
+	p, l := newProducer(t)
+	in := inputDir(t, 3)
+	c := config(in, filepath.Join(t.TempDir(), "a"))
+	fp := func(c contracts.Config) string {
+		id := NewJobID()
+		if _, err := p.Submit(context.Background(), id, c); err != nil {
+			t.Fatal(err)
+		}
+		j, err := l.Job(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Fingerprint
+	}
+	base := fp(c)
+	other := c
+	other.Output = filepath.Join(t.TempDir(), "b")
+	if fp(other) != base {
+		t.Fatal("the output changed the fingerprint")
+	}
+	other = c
+	other.ErrorThreshold = 3
+	if fp(other) == base {
+		t.Fatal("a setting did not change the fingerprint")
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(in, "f001.txt"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	if fp(c) == base {
+		t.Fatal("a changed input file did not change the fingerprint")
+	}
+}
+
+func TestSubmitRefusesEndedJobsAndEmptyInput(t *testing.T) {
+	t.Parallel()
+	p, l := newProducer(t)
+	c := config(inputDir(t, 2), filepath.Join(t.TempDir(), "out"))
+	if _, err := p.Submit(context.Background(), "j", c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Stop(context.Background(), "j", contracts.StateCancelled, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Submit(context.Background(), "j", c); !errors.Is(err, ErrJobEnded) {
+		t.Fatalf("resubmitting a cancelled job: %v", err)
+	}
+	empty := config(t.TempDir(), filepath.Join(t.TempDir(), "out"))
+	if _, err := p.Submit(context.Background(), "", empty); !errors.Is(err, ErrEmptyInput) {
+		t.Fatalf("empty input: %v", err)
+	}
+}
+
+func TestStagingURI(t *testing.T) {
+	t.Parallel()
+	for out, want := range map[string]string{
+		"s3://b/out/": "s3://b/out/.prs/j",
+		"s3://b":      "s3://b/.prs/j",
+		"/data/out":   "/data/out/.prs/j",
+		"file:///x":   "/x/.prs/j",
+	} {
+		if got := StagingURI(out, "j"); got != want {
+			t.Errorf("StagingURI(%q) = %q, want %q", out, got, want)
+		}
+	}
+}
