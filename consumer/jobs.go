@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,86 +16,43 @@ import (
 	"github.com/parallelrun/prs/internal/objstore"
 )
 
-// jobRun is what a worker keeps of a job it serves: its record, its stores,
-// its local copies, and a context cancelled when the job stops.
+// jobRun is what a worker keeps of a job it serves: its record, a context
+// cancelled with errJobStopped when the job ends, and, once prepared, its
+// stores and local copies.
 type jobRun struct {
-	job     *contracts.Job
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	input   objstore.Store
-	staging objstore.Store
-	dir     string
-	source  string
-	script  string
-	side    map[string]string
+	job    *contracts.Job
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	dir    string
+
+	mu       sync.Mutex
+	prepared bool
+	input    objstore.Store
+	staging  objstore.Store
+	source   string
+	script   string
+	side     map[string]string
 }
 
-// jobs caches the jobs a worker has seen.
+// stopped reports whether the job has ended (not merely this worker).
+func (jr *jobRun) stopped() bool { return errors.Is(context.Cause(jr.ctx), errJobStopped) }
+
+// jobs caches the jobs a worker serves, until they end.
 type jobs struct {
 	w  *Worker
 	mu sync.Mutex
-	m  map[string]*jobEntry
+	m  map[string]*jobRun
 }
 
-type jobEntry struct {
-	once sync.Once
-	run  *jobRun
-	err  error
-}
-
+// get returns a job's run, reading its record and state the first time.
 func (js *jobs) get(ctx context.Context, id string) (*jobRun, error) {
 	js.mu.Lock()
-	if js.m == nil {
-		js.m = map[string]*jobEntry{}
-	}
-	e, ok := js.m[id]
-	if !ok {
-		e = &jobEntry{}
-		js.m[id] = e
-	}
+	jr := js.m[id]
 	js.mu.Unlock()
-	e.once.Do(func() { e.run, e.err = js.w.prepare(ctx, id) })
-	if e.err != nil {
-		// Let a later message try again (a transient error, a job not yet visible).
-		js.mu.Lock()
-		if js.m[id] == e {
-			delete(js.m, id)
-		}
-		js.mu.Unlock()
+	if jr != nil {
+		return jr, nil
 	}
-	return e.run, e.err
-}
-
-// stop cancels a job's context when its state becomes terminal.
-func (js *jobs) stop(id, reason string) {
-	js.mu.Lock()
-	e := js.m[id]
-	js.mu.Unlock()
-	if e == nil {
-		return
-	}
-	e.once.Do(func() { e.err = fmt.Errorf("job %s stopped: %s", id, reason) })
-	if e.run != nil {
-		e.run.cancel(errJobStopped)
-	}
-}
-
-func (js *jobs) closeAll() {
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	for _, e := range js.m {
-		if e.run != nil {
-			e.run.cancel(errors.New("worker stopped"))
-		}
-	}
-}
-
-var errJobStopped = errors.New("the job was stopped")
-
-// prepare reads a job's record, opens its stores and fetches its source
-// folder and side inputs once for this worker.
-func (w *Worker) prepare(ctx context.Context, id string) (*jobRun, error) {
-	l := w.cfg.Ledger
+	l := js.w.cfg.Ledger
 	job, err := l.Job(ctx, id)
 	if err != nil {
 		return nil, err
@@ -103,21 +61,69 @@ func (w *Worker) prepare(ctx context.Context, id string) (*jobRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	jr := &jobRun{job: job, dir: filepath.Join(w.workDir, "jobs", id)}
-	jr.ctx, jr.cancel = context.WithCancelCause(w.ctx)
+	jr = &jobRun{job: job, dir: filepath.Join(js.w.workDir, "jobs", id)}
+	jr.ctx, jr.cancel = context.WithCancelCause(context.Background())
 	if st.Terminal() {
 		jr.cancel(errJobStopped)
-		return jr, nil
+		return jr, nil // not cached: a late duplicate of an ended job
 	}
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if js.m == nil {
+		js.m = map[string]*jobRun{}
+	}
+	if prev := js.m[id]; prev != nil {
+		jr.cancel(nil)
+		return prev, nil
+	}
+	js.m[id] = jr
+	return jr, nil
+}
+
+// stop cancels a job's context when its state becomes terminal and forgets it.
+func (js *jobs) stop(id string) {
+	js.mu.Lock()
+	jr := js.m[id]
+	delete(js.m, id)
+	js.mu.Unlock()
+	if jr != nil {
+		jr.cancel(errJobStopped)
+	}
+}
+
+func (js *jobs) closeAll() {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	for id, jr := range js.m {
+		jr.cancel(errors.New("worker stopped"))
+		delete(js.m, id)
+	}
+}
+
+var errJobStopped = errors.New("the job was stopped")
+
+// prepare opens a job's stores and fetches its source folder and side
+// inputs, once per worker; a failure is tried again by the next message.
+func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	if jr.prepared {
+		return nil
+	}
+	l, job := w.cfg.Ledger, jr.job
+	var err error
 	if jr.input, err = l.Stores.Open(ctx, job.Config.Input); err != nil {
-		return nil, err
+		return err
 	}
 	if jr.staging, err = l.Stores.Open(ctx, job.Staging); err != nil {
-		return nil, err
+		return err
 	}
 	jr.source = filepath.Join(jr.dir, "source")
+	if err := os.RemoveAll(jr.source); err != nil {
+		return err
+	}
 	if err := fetchPrefix(ctx, jr.staging, "source/", jr.source); err != nil {
-		return nil, fmt.Errorf("job %s: fetching its source folder: %w", id, err)
+		return fmt.Errorf("fetching the job's source folder: %w", err)
 	}
 	if job.EntryScriptKey != "" {
 		jr.script = filepath.Join(jr.source, filepath.FromSlash(job.EntryScriptKey))
@@ -126,11 +132,20 @@ func (w *Worker) prepare(ctx context.Context, id string) (*jobRun, error) {
 	for name, uri := range job.Config.SideInputs {
 		p, err := w.fetchSideInput(ctx, jr, name, uri)
 		if err != nil {
-			return nil, fmt.Errorf("job %s: side input %s (%s): %w", id, name, uri, err)
+			return fmt.Errorf("side input %s (%s): %w", name, uri, err)
 		}
 		jr.side[name] = p
 	}
-	return jr, nil
+	jr.prepared = true
+	return nil
+}
+
+// permanentPrepare reports preparation errors that another try on this
+// worker cannot fix: they spend a try like an error of the script.
+func permanentPrepare(err error) bool {
+	return errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrAccessDenied) ||
+		errors.Is(err, objstore.ErrBucketNotFound) || errors.Is(err, objstore.ErrInvalidURI) ||
+		errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
 }
 
 // fetchSideInput returns a local path for a side input: a local path as it

@@ -80,3 +80,39 @@ func TestResubmittingAJobResumesOnlyUnfinishedBatches(t *testing.T) {
 		t.Fatalf("counters %+v", cs)
 	}
 }
+
+// A hard stop (the drain timeout passed) sends the running batch back
+// without spending a try, and another worker finishes it.
+func TestHardStopSendsTheRunningBatchBackWithoutSpendingATry(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 3)
+	started := make(chan struct{}, 1)
+	w := b.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return consumer.Result{}, ctx.Err()
+	}))
+	c := b.config(3)
+	c.RunMaxTry = 1
+	id := producer.NewJobID()
+	if _, err := b.prod.Submit(context.Background(), id, c); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := w.Stop(ctx); err == nil {
+		t.Fatal("Stop did not report the drain timeout")
+	}
+	b.worker(1, echo(nil))
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	st, err := b.ledger.Follow(wctx, id, 20*time.Millisecond, nil)
+	if err != nil || st.State != contracts.StateCompleted {
+		t.Fatalf("state %+v err %v", st, err)
+	}
+	o, _, _, _ := b.ledger.Outcome(wctx, id, 0)
+	if !o.OK || o.Attempt != 1 {
+		t.Fatalf("outcome %+v: want success on attempt 1", o)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/objstore"
 )
 
@@ -26,13 +27,16 @@ type slot struct {
 	w       *Worker
 	index   int
 	handler Handler
-	hJob    string
+	hJob    *jobRun // the job the handler serves
 }
 
 func (s *slot) loop() {
 	defer s.closeHandler()
 	cons := s.w.cfg.Ledger.B.Consumer
 	for !s.w.isDraining() && s.w.ctx.Err() == nil {
+		if s.hJob != nil && s.hJob.ctx.Err() != nil {
+			s.closeHandler() // the job ended: stop its script and free what it holds
+		}
 		msg, err := cons.Next(jetstream.FetchMaxWait(s.w.cfg.PollWait))
 		if err != nil {
 			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
@@ -52,11 +56,16 @@ func (s *slot) loop() {
 func (s *slot) closeHandler() {
 	if s.handler != nil {
 		if err := s.handler.Close(); err != nil {
-			s.w.cfg.Logger.Warn("closing handler", "job", s.hJob, "slot", s.index, "err", err)
+			s.w.cfg.Logger.Warn("closing handler", "job", s.hJob.job.ID, "slot", s.index, "err", err)
 		}
-		s.handler, s.hJob = nil, ""
+		s.handler, s.hJob = nil, nil
 	}
 }
+
+// maxInfraFailures caps the deliveries that storage or broker errors may
+// take without spending a try, so that a failure that never heals still
+// ends in the batch's failure instead of a loop.
+const maxInfraFailures = 20
 
 // handle decides, in this one place, what happens to a message: ack,
 // nak with delay, heartbeat while it runs, or terminate.
@@ -80,24 +89,23 @@ func (s *slot) handle(msg jetstream.Msg) {
 	// Keep the message alive while anything below runs.
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
-	go heartbeat(hbCtx, msg, l.B.AckWait/3)
+	go heartbeat(hbCtx, msg, l.B.HeartbeatEvery())
 
 	var jr *jobRun
-	err = w.retryBroker(ctx, "reading the job", func(c context.Context) error {
-		var err error
+	err = w.retryBroker(ctx, "reading the job", opTimeout, func(c context.Context) (err error) {
 		jr, err = w.jobs.get(c, mb.JobID)
 		return err
 	})
+	if errors.Is(err, broker.ErrNoJob) {
+		log.Error("dropping a mini-batch of an unknown job", "err", err)
+		_ = msg.TermWithReason(err.Error())
+		return
+	}
 	if err != nil {
-		if permanent(err) {
-			log.Error("dropping a mini-batch of an unknown job", "err", err)
-			_ = msg.TermWithReason(err.Error())
-			return
-		}
 		s.infraRetry(msg, mb, delivered, err)
 		return
 	}
-	if jr.ctx.Err() != nil {
+	if jr.stopped() {
 		_ = msg.TermWithReason("job stopped")
 		return
 	}
@@ -111,7 +119,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 	// its ack was lost after the outcome was recorded.
 	infra := 0
 	if delivered > 1 {
-		if err := w.retryBroker(ctx, "reading the outcome", func(c context.Context) (err error) {
+		if err := w.retryBroker(ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
 			o, rev, ok, err = l.Outcome(c, mb.JobID, mb.Index)
 			return err
 		}); err != nil {
@@ -122,7 +130,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 			s.finish(msg, jr, o, rev)
 			return
 		}
-		if err := w.retryBroker(ctx, "reading lost deliveries", func(c context.Context) (err error) {
+		if err := w.retryBroker(ctx, "reading lost deliveries", opTimeout, func(c context.Context) (err error) {
 			infra, err = l.InfraFailures(c, mb.JobID, mb.Index)
 			return err
 		}); err != nil {
@@ -130,7 +138,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 			return
 		}
 	}
-	attempt := delivered - infra
+	attempt := delivered - min(infra, maxInfraFailures)
 	maxTry := jr.job.Config.RunMaxTry
 	if attempt > maxTry {
 		// Deliveries lost to dead workers spent the last tries.
@@ -140,13 +148,23 @@ func (s *slot) handle(msg jetstream.Msg) {
 		return
 	}
 
-	res, runErr := s.run(jr, mb, attempt)
-	switch {
-	case jr.ctx.Err() != nil:
-		_ = msg.TermWithReason("job stopped")
+	var res Result
+	runErr := w.prepare(ctx, jr)
+	if runErr != nil && !permanentPrepare(runErr) && w.ctx.Err() == nil {
+		s.infraRetry(msg, mb, delivered, runErr)
 		return
+	}
+	if runErr != nil {
+		runErr = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, mb.JobID, runErr)}
+	} else {
+		res, runErr = s.run(jr, mb, attempt)
+	}
+	switch {
 	case w.ctx.Err() != nil:
 		s.infraRetry(msg, mb, delivered, errors.New("worker stopped"))
+		return
+	case jr.stopped():
+		_ = msg.TermWithReason("job stopped")
 		return
 	}
 	var te *TransientError
@@ -159,7 +177,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 		if attempt < maxTry {
 			delay := retryDelay(attempt, w.cfg.RetryBase, w.cfg.RetryMax)
 			log.Warn("attempt failed; trying again", "attempt", attempt, "run_max_try", maxTry, "error_type", etype, "err", runErr, "in", delay)
-			_ = w.retryBroker(ctx, "counting a retry", func(c context.Context) error {
+			_ = w.retryBroker(ctx, "counting a retry", opTimeout, func(c context.Context) error {
 				return l.Retried(c, mb.JobID, mb.Index, attempt)
 			})
 			_ = msg.NakWithDelay(delay)
@@ -181,7 +199,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 	if len(res.Rows) > 0 && jr.job.Config.OutputAction == contracts.OutputAppendRow {
 		key := contracts.ResultKey(mb.Index, attempt, w.cfg.Name)
 		body := bytes.NewReader(FormatRows(res.Rows))
-		if err := w.retryBroker(ctx, "writing rows", func(c context.Context) error {
+		if err := w.retryBroker(ctx, "writing rows", writeTimeout, func(c context.Context) error {
 			_, _ = body.Seek(0, 0)
 			return jr.staging.Put(c, key, body)
 		}); err != nil {
@@ -196,7 +214,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 // record writes the outcome unless one exists and finishes the message.
 func (s *slot) record(msg jetstream.Msg, jr *jobRun, mb contracts.MiniBatch, o contracts.BatchOutcome) {
 	var rev uint64
-	err := s.w.retryBroker(s.w.ctx, "recording the outcome", func(c context.Context) (err error) {
+	err := s.w.retryBroker(s.w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
 		o, rev, err = s.w.cfg.Ledger.Record(c, mb.JobID, o)
 		return err
 	})
@@ -211,20 +229,26 @@ func (s *slot) record(msg jetstream.Msg, jr *jobRun, mb contracts.MiniBatch, o c
 // called), finalises the job if this was its last batch, and acks.
 func (s *slot) finish(msg jetstream.Msg, jr *jobRun, o contracts.BatchOutcome, rev uint64) {
 	w, l := s.w, s.w.cfg.Ledger
+	mb := contracts.MiniBatch{JobID: jr.job.ID, Index: o.Index}
 	var done int64
-	if err := w.retryBroker(w.ctx, "counting the outcome", func(c context.Context) (err error) {
+	if err := w.retryBroker(w.ctx, "counting the outcome", opTimeout, func(c context.Context) (err error) {
 		done, err = l.Count(c, jr.job, o, rev)
 		return err
 	}); err != nil {
-		s.infraRetry(msg, contracts.MiniBatch{JobID: jr.job.ID, Index: o.Index}, 0, err)
+		s.infraRetry(msg, mb, 0, err)
 		return
 	}
-	if err := w.retryBroker(w.ctx, "finalising the job", func(c context.Context) error {
-		return l.MaybeFinalize(w.ctx, jr.job, done, func() { _ = msg.InProgress() })
+	if err := w.retryBroker(w.ctx, "finalising the job", 0, func(c context.Context) error {
+		return l.MaybeFinalize(c, jr.job, done, func() { _ = msg.InProgress() })
 	}); err != nil {
+		if !permanentPrepare(err) {
+			// The message comes back and the finalisation is tried again.
+			s.infraRetry(msg, mb, 0, err)
+			return
+		}
 		w.cfg.Logger.Error("finalising the job failed", "job", jr.job.ID, "err", err)
 		if _, serr := l.Stop(w.ctx, jr.job.ID, contracts.StateFailed, "finalising: "+err.Error()); serr != nil {
-			s.infraRetry(msg, contracts.MiniBatch{JobID: jr.job.ID, Index: o.Index}, 0, err)
+			s.infraRetry(msg, mb, 0, err)
 			return
 		}
 	}
@@ -258,7 +282,7 @@ func (s *slot) infraRetry(msg jetstream.Msg, mb contracts.MiniBatch, delivered i
 // run_invocation_timeout and returns what the handler returned.
 func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, error) {
 	w := s.w
-	if s.hJob != jr.job.ID {
+	if s.hJob != jr {
 		s.closeHandler()
 		env := &JobEnv{
 			Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side,
@@ -280,7 +304,7 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, err
 		if err != nil {
 			return Result{}, asInitError(err)
 		}
-		s.handler, s.hJob = h, jr.job.ID
+		s.handler, s.hJob = h, jr
 	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	defer cancel()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/objstore"
 )
 
 // Worker is a fleet member: Slots loops, each pulling one mini-batch at a
@@ -27,7 +26,8 @@ type Worker struct {
 	cancel   context.CancelFunc
 	draining chan struct{}
 	drainOne sync.Once
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // slots
+	watchWG  sync.WaitGroup
 	stopped  chan struct{}
 	jobs     jobs
 	watch    jetstream.KeyWatcher
@@ -63,7 +63,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	w.watch = watch
-	w.wg.Add(1)
+	w.watchWG.Add(1)
 	go w.watchStates()
 	for i := 0; i < w.cfg.Slots; i++ {
 		s := &slot{w: w, index: i}
@@ -77,14 +77,13 @@ func (w *Worker) Start(ctx context.Context) error {
 	return nil
 }
 
-// watchStates cancels the in-flight batches of a job as soon as it stops.
+// watchStates cancels the in-flight batches of a job as soon as it stops,
+// also while the worker drains.
 func (w *Worker) watchStates() {
-	defer w.wg.Done()
+	defer w.watchWG.Done()
 	for {
 		select {
 		case <-w.ctx.Done():
-			return
-		case <-w.draining:
 			return
 		case e, ok := <-w.watch.Updates():
 			if !ok {
@@ -98,7 +97,7 @@ func (w *Worker) watchStates() {
 				continue
 			}
 			id := strings.TrimSuffix(strings.TrimPrefix(e.Key(), "job."), ".state")
-			w.jobs.stop(id, st.State+": "+st.Reason)
+			w.jobs.stop(id)
 		}
 	}
 }
@@ -119,6 +118,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		<-done
 	}
 	w.cancel()
+	w.watchWG.Wait()
 	w.jobs.closeAll()
 	if w.watch != nil {
 		_ = w.watch.Stop()
@@ -147,13 +147,23 @@ func (w *Worker) isDraining() bool {
 	}
 }
 
+// Per-call time limits of retryBroker.
+const (
+	opTimeout    = 10 * time.Second // a KV read or write, a counter increment
+	writeTimeout = 5 * time.Minute  // putting a batch's rows
+)
+
 // retryBroker retries op through broker and storage outages until it
-// succeeds, ctx ends or BrokerRetry passes. ops must be idempotent.
-func (w *Worker) retryBroker(ctx context.Context, what string, op func(context.Context) error) error {
+// succeeds, ctx ends or BrokerRetry passes; each call gets timeout (none
+// when 0). ops must be idempotent.
+func (w *Worker) retryBroker(ctx context.Context, what string, timeout time.Duration, op func(context.Context) error) error {
 	deadline := time.Now().Add(w.cfg.BrokerRetry)
 	delay := 100 * time.Millisecond
 	for {
-		opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		opCtx, cancel := ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			opCtx, cancel = context.WithTimeout(ctx, timeout)
+		}
 		err := op(opCtx)
 		cancel()
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) || permanent(err) {
@@ -171,7 +181,5 @@ func (w *Worker) retryBroker(ctx context.Context, what string, op func(context.C
 
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
-	return errors.Is(err, errJobStopped) || errors.Is(err, jetstream.ErrKeyExists) ||
-		errors.Is(err, broker.ErrNoJob) || errors.Is(err, objstore.ErrNotFound) ||
-		errors.Is(err, objstore.ErrAccessDenied) || errors.Is(err, objstore.ErrBucketNotFound)
+	return errors.Is(err, errJobStopped) || errors.Is(err, broker.ErrNoJob) || permanentPrepare(err)
 }

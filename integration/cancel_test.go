@@ -17,7 +17,7 @@ func TestCancelStopsTheJobAndSubmitWaitExitsOne(t *testing.T) {
 	cmd := exec.Command(prsBin, "submit", "--wait", "--ack-wait", h.ackWait, "--input", h.s3("in"), "--output", h.s3("out"),
 		"--entry-script", "testdata/score.py", "--allow-reuse=false", "--mini-batch-size", "2", "--", "--state", h.state, "--sleep", "2")
 	cmd.Env = h.env()
-	var out strings.Builder
+	var out syncBuffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -65,6 +65,7 @@ type Submitted struct {
 var (
 	ErrEmptyInput = errors.New("the input has no files")
 	ErrJobEnded   = errors.New("the job has already ended")
+	ErrChanged    = errors.New("the input or the job changed")
 )
 
 // NewJobID returns a fresh job id.
@@ -184,13 +185,13 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		if job.SourceFiles, err = src.upload(ctx, staging); err != nil {
 			return nil, fmt.Errorf("shipping the source folder: %w", err)
 		}
-		if err := p.record(ctx, job); err != nil {
+		if err := p.record(ctx, job, items); err != nil {
 			return nil, err
 		}
 		log.Info("job submitted", "job", jobID, "input", c.Input, "items", items, "mini_batch_size", perBatch)
 	} else {
 		if existing.Fingerprint != fp {
-			log.Warn("the job's script, settings or input changed since it was first submitted; resuming with the recorded settings", "job", jobID)
+			return nil, fmt.Errorf("job %s: %w: its script, settings or input listing changed since it was submitted; submit the new work with a new job id", jobID, ErrChanged)
 		}
 		if generation, err = p.resume(ctx, jobID); err != nil {
 			return nil, err
@@ -198,19 +199,13 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		log.Info("resuming job", "job", jobID, "generation", generation)
 	}
 
-	batches, total, err := p.publish(ctx, job, input, generation)
-	if err != nil {
+	if err := p.publish(ctx, job, input, generation, items); err != nil {
+		if errors.Is(err, ErrChanged) {
+			_, _ = l.Stop(ctx, jobID, contracts.StateFailed, err.Error())
+		}
 		return nil, fmt.Errorf("publishing the mini-batches of job %s: %w", jobID, err)
 	}
-	st, err := l.UpdateState(ctx, jobID, func(s *contracts.JobState) error {
-		if s.Sealed && (s.TotalBatches != batches || s.TotalItems != total) {
-			log.Warn("the input changed since the job was sealed; keeping the sealed totals", "job", jobID,
-				"sealed_batches", s.TotalBatches, "listed_batches", batches)
-			return nil
-		}
-		s.Sealed, s.TotalBatches, s.TotalItems = true, batches, total
-		return nil
-	})
+	st, _, err := l.State(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -218,22 +213,29 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err != nil {
 		return nil, err
 	}
+	// Normally the worker of the last batch finalises; this covers a job
+	// resumed after all of its batches had ended.
 	if err := l.MaybeFinalize(ctx, job, done, nil); err != nil {
 		return nil, err
 	}
-	log.Info("job sealed", "job", jobID, "mini_batches", st.TotalBatches, "items", st.TotalItems)
+	log.Info("job published", "job", jobID, "mini_batches", st.TotalBatches, "items", st.TotalItems)
 	return &Submitted{Job: job, State: st, Resumed: existing != nil}, nil
 }
 
 // record creates the job's record and its Running state.
-func (p *Producer) record(ctx context.Context, job *contracts.Job) error {
+// The state is sealed from the start with the totals of the first listing,
+// so that whichever worker ends the last batch can finalise the job and no
+// producer has to stay alive for it.
+func (p *Producer) record(ctx context.Context, job *contracts.Job, items int64) error {
 	kv := p.cfg.Ledger.B.Jobs
 	b, _ := json.Marshal(job)
 	if _, err := kv.Create(ctx, contracts.JobKey(job.ID), b); err != nil {
 		return fmt.Errorf("recording job %s: %w", job.ID, err)
 	}
 	now := time.Now().UTC()
-	st := contracts.JobState{State: contracts.StateRunning, TotalBatches: -1, TotalItems: -1,
+	perBatch, _ := job.Config.FilesPerBatch()
+	st := contracts.JobState{State: contracts.StateRunning, Sealed: true,
+		TotalBatches: (items + int64(perBatch) - 1) / int64(perBatch), TotalItems: items,
 		Output: job.Config.Output, Created: now, Updated: now}
 	sb, _ := json.Marshal(st)
 	if _, err := kv.Create(ctx, contracts.StateKey(job.ID), sb); err != nil {
@@ -263,16 +265,17 @@ func (p *Producer) resume(ctx context.Context, jobID string) (int, error) {
 	return st.Generation, nil
 }
 
-// publish lists the input and publishes its mini-batches under the given
-// generation; from the second generation on, mini-batches that already have
-// an outcome are skipped.
-func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objstore.Store, generation int) (int64, int64, error) {
-	js := p.cfg.Ledger.B.JS
+// publish lists the input and publishes its first items included files as
+// mini-batches under the given generation. From the second generation on,
+// mini-batches that already have an outcome are not published again (an
+// outcome whose counting was cut short is counted here).
+func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objstore.Store, generation int, items int64) error {
+	js, l := p.cfg.Ledger.B.JS, p.cfg.Ledger
 	perBatch, _ := job.Config.FilesPerBatch()
 	var (
-		index, items int64
-		cur          []contracts.Item
-		pending      []jetstream.PubAckFuture
+		index, seen int64
+		cur         []contracts.Item
+		pending     []jetstream.PubAckFuture
 	)
 	wait := func() error {
 		for _, f := range pending {
@@ -292,15 +295,18 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 			return nil
 		}
 		mb := contracts.MiniBatch{JobID: job.ID, Index: index, Items: cur}
+		index++
+		cur = nil
 		if generation > 0 {
-			_, _, done, err := p.cfg.Ledger.Outcome(ctx, job.ID, index)
+			o, rev, done, err := l.Outcome(ctx, job.ID, mb.Index)
 			if err != nil {
 				return err
 			}
 			if done {
-				index++
-				cur = nil
-				return nil
+				if !o.Counted {
+					_, err = l.Count(ctx, job, o, rev)
+				}
+				return err
 			}
 		}
 		data, _ := json.Marshal(mb)
@@ -311,29 +317,38 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 			return err
 		}
 		pending = append(pending, f)
-		index++
-		cur = nil
 		if len(pending) >= p.cfg.Window {
 			return wait()
 		}
 		return nil
 	}
+	errEnough := errors.New("enough")
 	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
 		if !job.Config.Included(o.Key) {
 			return nil
 		}
-		items++
+		if seen == items {
+			return errEnough
+		}
+		seen++
 		cur = append(cur, contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag})
 		if len(cur) == perBatch {
 			return flush()
 		}
 		return nil
 	})
+	if errors.Is(err, errEnough) {
+		p.cfg.Logger.Warn("files were added to the input while the job was submitted; they are not part of it", "job", job.ID, "items", items)
+		err = nil
+	}
+	if err == nil && seen < items {
+		err = fmt.Errorf("%w: the input has %d files, %d when it was first listed", ErrChanged, seen, items)
+	}
 	if err == nil {
 		err = flush()
 	}
 	if err == nil {
 		err = wait()
 	}
-	return index, items, err
+	return err
 }

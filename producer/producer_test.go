@@ -162,3 +162,49 @@ func TestStagingURI(t *testing.T) {
 		}
 	}
 }
+
+// A worker that died between recording a batch's outcome and counting it,
+// and a queue that lost the message: resubmitting counts the outcome and
+// the job completes.
+func TestResumeCountsAnOutcomeLeftUncounted(t *testing.T) {
+	t.Parallel()
+	p, l := newProducer(t)
+	ctx := context.Background()
+	c := config(inputDir(t, 3), filepath.Join(t.TempDir(), "out"))
+	if _, err := p.Submit(ctx, "j", c); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: 0, Items: 3, Succeeded: 3, OK: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject("j"))); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := p.Submit(ctx, "j", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := l.State(ctx, "j")
+	if !sub.Resumed || st.State != contracts.StateCompleted {
+		t.Fatalf("resumed=%v state %+v", sub.Resumed, st)
+	}
+	if cs, _ := l.B.ReadCounters(ctx, "j"); cs.Done != 1 || cs.ItemsSucceeded != 3 {
+		t.Fatalf("counters %+v", cs)
+	}
+}
+
+func TestResumeRefusesAChangedInput(t *testing.T) {
+	t.Parallel()
+	p, _ := newProducer(t)
+	in := inputDir(t, 3)
+	c := config(in, filepath.Join(t.TempDir(), "out"))
+	if _, err := p.Submit(context.Background(), "j", c); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in, "new.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Submit(context.Background(), "j", c); !errors.Is(err, ErrChanged) {
+		t.Fatalf("resume over a changed input: %v", err)
+	}
+}

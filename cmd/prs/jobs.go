@@ -91,6 +91,10 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	}
 	sub, err := p.Submit(ctx, *jobID, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "prs: interrupted while submitting")
+			return exitInterrupt
+		}
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	fmt.Fprintf(stdout, "job %s\n", sub.Job.ID)

@@ -34,21 +34,28 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return listJobs(ctx, f, stdout, stderr)
 	}
 	id := rest[0]
-	if *followFlag {
-		st, err := follow(ctx, f, id, stderr, log)
-		if err != nil {
-			return fail(stderr, exitJobFailed, "%v", err)
-		}
-		c, _ := f.h.ReadCounters(ctx, id)
-		printSummary(stdout, id, st, c)
-		return exitOK
-	}
 	st, _, err := f.ledger.State(ctx, id)
 	if err != nil {
 		if errors.Is(err, broker.ErrNoJob) {
 			return fail(stderr, exitUsage, "no job %q", id)
 		}
 		return fail(stderr, exitUsage, "%v", err)
+	}
+	if *followFlag {
+		st, err := follow(ctx, f, id, stderr, log)
+		if err != nil {
+			if ctx.Err() != nil {
+				return exitInterrupt
+			}
+			return fail(stderr, exitJobFailed, "%v", err)
+		}
+		c, _ := f.h.ReadCounters(ctx, id)
+		printSummary(stdout, id, st, c)
+		printFailures(ctx, f, stdout, id, c)
+		if st.State != contracts.StateCompleted {
+			return exitJobFailed
+		}
+		return exitOK
 	}
 	c, err := f.h.ReadCounters(ctx, id)
 	if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +31,7 @@ type common struct {
 	creds, tlsCA, tlsCert, key *string
 	s3Endpoint, s3Region       *string
 	ackWait                    *time.Duration
+	replicas                   *int
 	logLevel                   *string
 }
 
@@ -44,7 +47,8 @@ func addCommon(fs *flag.FlagSet) *common {
 		key:        fs.String("nats-tls-key", "", "client key for NATS TLS"),
 		s3Endpoint: fs.String("s3-endpoint", os.Getenv("PRS_S3_ENDPOINT"), "S3 endpoint such as http://127.0.0.1:9000, path-style (env PRS_S3_ENDPOINT); credentials come from the standard AWS chain"),
 		s3Region:   fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region"),
-		ackWait:    fs.Duration("ack-wait", 30*time.Second, "how long a mini-batch may go without a worker's heartbeat before another worker takes it"),
+		ackWait:    fs.Duration("ack-wait", 0, "set the fleet's ack wait: how long a mini-batch may go without its worker's heartbeat before another worker takes it (default: keep it; 30s when the queue is first made)"),
+		replicas:   fs.Int("replicas", 1, "JetStream replicas of the streams and the bucket when prs first makes them (3 in production)"),
 		logLevel:   fs.String("log-level", "", "prs's own log level: DEBUG, INFO, WARNING (default the job's logging_level, else INFO)"),
 	}
 }
@@ -119,15 +123,14 @@ func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, s
 	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	h, err := broker.Setup(sctx, js, broker.SetupConfig{AckWait: *c.ackWait})
+	h, err := broker.Setup(sctx, js, broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas})
 	if err != nil {
 		f.close()
 		return nil, fmt.Errorf("setting up JetStream at %s: %w", url, err)
 	}
 	f.h = h
 	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log}}
-	host, _ := os.Hostname()
-	f.ledger = ledger.New(h, stores, fmt.Sprintf("%s-%d", host, os.Getpid()), log)
+	f.ledger = ledger.New(h, stores, workerName(), log)
 	return f, nil
 }
 
@@ -160,4 +163,13 @@ func preflight(ctx context.Context, c *contracts.Config, script string) error {
 		return &contracts.FieldError{Field: "entry_script", Err: err}
 	}
 	return nil
+}
+
+// workerName is host-pid-random: unique even where every container's
+// process is pid 1, so that two attempts never share a result key.
+func workerName() string {
+	host, _ := os.Hostname()
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

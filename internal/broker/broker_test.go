@@ -68,3 +68,26 @@ func TestIncrCountsEachIDOnce(t *testing.T) {
 		t.Fatalf("counters = %+v, %v", c, err)
 	}
 }
+
+func TestSetupKeepsTheFleetsAckWaitUnlessAsked(t *testing.T) {
+	t.Parallel()
+	h := setup(t) // created with the default, then set to 5s
+	ctx := context.Background()
+	if h.AckWait != DefaultAckWait {
+		t.Fatalf("first setup: %s", h.AckWait)
+	}
+	again, err := Setup(ctx, h.JS, SetupConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.AckWait != 5*time.Second {
+		t.Fatalf("a setup without AckWait changed it to %s", again.AckWait)
+	}
+	if again.HeartbeatEvery() != 5*time.Second/3 {
+		t.Fatalf("heartbeat %s", again.HeartbeatEvery())
+	}
+	set, err := Setup(ctx, h.JS, SetupConfig{AckWait: time.Minute})
+	if err != nil || set.AckWait != time.Minute || set.HeartbeatEvery() != 5*time.Second {
+		t.Fatalf("%v %v", set, err)
+	}
+}

@@ -11,29 +11,30 @@ import (
 	"github.com/parallelrun/prs/contracts"
 )
 
-// SetupConfig shapes the streams, bucket and consumer. Zero fields take
-// their defaults.
+// SetupConfig shapes the streams, bucket and consumer when Setup creates
+// them. Setup never changes what exists already, except the consumer's
+// AckWait when AckWait is set: a status command must not reshape the fleet.
 type SetupConfig struct {
 	// AckWait is how long a delivered mini-batch may go without an ack or a
-	// heartbeat before JetStream gives it to another worker (default 30s).
-	// Workers heartbeat every AckWait/3, so it bounds how soon the work of a
-	// dead worker is taken over.
+	// heartbeat before JetStream gives it to another worker. Zero keeps the
+	// existing consumer's (30s when Setup creates it). Workers heartbeat
+	// every AckWait/3 and at least every 5s.
 	AckWait time.Duration
 	// DedupWindow is how long a mini-batch's message id and a counter
 	// increment's id are remembered (default 1h). An outcome whose counting
-	// was interrupted by a crash must be retried within it; redeliveries
-	// come after AckWait, far inside it.
+	// was interrupted by a crash is counted again by the redelivery of its
+	// message, which comes after AckWait, far inside it.
 	DedupWindow time.Duration
 	// MaxAckPending is the most mini-batches in flight fleet-wide (default 10000).
 	MaxAckPending int
-	// Replicas for streams and bucket (default 1).
+	// Replicas of streams, bucket and consumer when they are created (default 1).
 	Replicas int
 }
 
+// DefaultAckWait is the consumer's AckWait when Setup creates it.
+const DefaultAckWait = 30 * time.Second
+
 func (c *SetupConfig) defaults() {
-	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
-	}
 	if c.DedupWindow <= 0 {
 		c.DedupWindow = time.Hour
 	}
@@ -52,14 +53,20 @@ type Handles struct {
 	Counters jetstream.Stream
 	Jobs     jetstream.KeyValue
 	Consumer jetstream.Consumer
-	AckWait  time.Duration
+	// AckWait is the worker consumer's AckWait as Setup found or set it.
+	AckWait time.Duration
 }
 
-// Setup creates or updates the streams, the KV bucket and the worker
-// consumer; it is idempotent and every prs process calls it.
+// HeartbeatEvery is how often a worker signals progress on a message.
+func (h *Handles) HeartbeatEvery() time.Duration {
+	return min(h.AckWait/3, 5*time.Second)
+}
+
+// Setup creates the streams, the KV bucket and the worker consumer where
+// they are missing; it is idempotent and every prs process calls it.
 func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handles, error) {
 	cfg.defaults()
-	batches, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	batches, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:       contracts.BatchStream,
 		Subjects:   []string{contracts.BatchSubjects},
 		Retention:  jetstream.WorkQueuePolicy,
@@ -69,9 +76,9 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 		Replicas:   cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", contracts.BatchStream, err)
+		return nil, err
 	}
-	counters, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	counters, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:              contracts.CounterStream,
 		Subjects:          []string{contracts.CounterSubjects},
 		AllowMsgCounter:   true,
@@ -82,30 +89,64 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 		Replicas:          cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", contracts.CounterStream, err)
+		return nil, err
 	}
-	jobs, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   contracts.JobBucket,
-		History:  1,
-		Storage:  jetstream.FileStorage,
-		Replicas: cfg.Replicas,
-	})
+	jobs, err := js.KeyValue(ctx, contracts.JobBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		jobs, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   contracts.JobBucket,
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			jobs, err = js.KeyValue(ctx, contracts.JobBucket)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", contracts.JobBucket, err)
 	}
-	cons, err := batches.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       contracts.WorkerConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: cfg.MaxAckPending,
-		Replicas:      cfg.Replicas,
-	})
+	cons, err := batches.Consumer(ctx, contracts.WorkerConsumer)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		wait := cfg.AckWait
+		if wait <= 0 {
+			wait = DefaultAckWait
+		}
+		cons, err = batches.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       contracts.WorkerConsumer,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       wait,
+			MaxDeliver:    -1,
+			MaxAckPending: cfg.MaxAckPending,
+			Replicas:      cfg.Replicas,
+		})
+	case err == nil && cfg.AckWait > 0 && cons.CachedInfo().Config.AckWait != cfg.AckWait:
+		c := cons.CachedInfo().Config
+		c.AckWait = cfg.AckWait
+		cons, err = batches.UpdateConsumer(ctx, c)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", contracts.WorkerConsumer, err)
 	}
-	return &Handles{JS: js, Batches: batches, Counters: counters, Jobs: jobs, Consumer: cons, AckWait: cfg.AckWait}, nil
+	return &Handles{JS: js, Batches: batches, Counters: counters, Jobs: jobs, Consumer: cons,
+		AckWait: cons.CachedInfo().Config.AckWait}, nil
+}
+
+// ensureStream returns the stream, creating it when it is missing.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = js.Stream(ctx, cfg.Name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
 }
 
 // ErrNoJob is returned when a job has no record in KV.

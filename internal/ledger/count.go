@@ -16,64 +16,77 @@ import (
 // package comment), marks it counted, fails the job if a threshold is now
 // exceeded, and reports the done count it saw (for the finalisation check).
 func (l *Ledger) Count(ctx context.Context, job *contracts.Job, o contracts.BatchOutcome, rev uint64) (done int64, err error) {
-	id := strconv.FormatInt(o.Index, 10)
-	incr := func(counter string, n int64) (int64, error) {
-		if n == 0 {
-			return -1, nil
-		}
-		return l.B.Incr(ctx, job.ID, counter, n, id)
-	}
-	failedBatches := int64(0)
-	if !o.OK {
-		failedBatches = 1
-	}
-	if _, err := incr(contracts.CounterItemsSucceeded, int64(o.Succeeded)); err != nil {
-		return 0, err
-	}
-	itemsFailed, err := incr(contracts.CounterItemsFailed, int64(o.Failed))
-	if err != nil {
-		return 0, err
-	}
-	batchesFailed, err := incr(contracts.CounterFailedBatches, failedBatches)
-	if err != nil {
-		return 0, err
-	}
-	if done, err = incr(contracts.CounterDone, 1); err != nil {
-		return 0, err
-	}
 	if !o.Counted {
-		o.Counted = true
-		b, _ := json.Marshal(o)
-		_, err := l.B.Jobs.Update(ctx, contracts.OutcomeKey(job.ID, o.Index), b, rev)
-		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-			return 0, fmt.Errorf("marking batch %d of job %s counted: %w", o.Index, job.ID, err)
-		}
-	}
-	if done < 0 {
-		if done, err = l.B.Counter(ctx, job.ID, contracts.CounterDone); err != nil {
+		if err := l.increment(ctx, job, o, rev); err != nil {
 			return 0, err
 		}
 	}
-	if itemsFailed >= 0 || batchesFailed >= 0 {
-		st, _, err := l.State(ctx, job.ID)
-		if err != nil {
+	if done, err = l.B.Counter(ctx, job.ID, contracts.CounterDone); err != nil {
+		return 0, err
+	}
+	// A failed batch may be the one that crosses a threshold. This is checked
+	// on every call, not only the first: the process that counted it may
+	// have died before it could stop the job.
+	if !o.OK {
+		if err := l.checkThresholds(ctx, job); err != nil {
 			return done, err
-		}
-		c, err := l.B.ReadCounters(ctx, job.ID)
-		if err != nil {
-			return done, err
-		}
-		if reason := Exceeded(&job.Config, c, st); reason != "" {
-			if _, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason); err != nil {
-				return done, err
-			}
 		}
 	}
 	return done, nil
 }
 
+// increment sends the outcome's counter increments (each deduplicated by
+// the batch index) and marks the outcome counted.
+func (l *Ledger) increment(ctx context.Context, job *contracts.Job, o contracts.BatchOutcome, rev uint64) error {
+	id := strconv.FormatInt(o.Index, 10)
+	failedBatches := int64(0)
+	if !o.OK {
+		failedBatches = 1
+	}
+	for _, c := range []struct {
+		name string
+		n    int64
+	}{
+		{contracts.CounterItemsSucceeded, int64(o.Succeeded)},
+		{contracts.CounterItemsFailed, int64(o.Failed)},
+		{contracts.CounterFailedBatches, failedBatches},
+		{contracts.CounterDone, 1},
+	} {
+		if c.n == 0 {
+			continue
+		}
+		if _, err := l.B.Incr(ctx, job.ID, c.name, c.n, id); err != nil {
+			return err
+		}
+	}
+	o.Counted = true
+	b, _ := json.Marshal(o)
+	_, err := l.B.Jobs.Update(ctx, contracts.OutcomeKey(job.ID, o.Index), b, rev)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+		return fmt.Errorf("marking batch %d of job %s counted: %w", o.Index, job.ID, err)
+	}
+	return nil
+}
+
+// checkThresholds fails the job when its counters exceed a threshold.
+func (l *Ledger) checkThresholds(ctx context.Context, job *contracts.Job) error {
+	st, _, err := l.State(ctx, job.ID)
+	if err != nil || st.Terminal() {
+		return err
+	}
+	c, err := l.B.ReadCounters(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	if reason := Exceeded(&job.Config, c, st); reason != "" {
+		_, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason)
+		return err
+	}
+	return nil
+}
+
 // Exceeded returns why the counters exceed one of the job's thresholds, or "".
-// The percentage is judged against the total once the producer has sealed
+// The percentage is judged against the total once the producer has recorded
 // the job, and against the batches done so far never (a run's first failed
 // batch would otherwise be 100%).
 func Exceeded(cfg *contracts.Config, c contracts.Counters, st contracts.JobState) string {

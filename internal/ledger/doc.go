@@ -17,10 +17,10 @@
 // outcome record names the key of the attempt that won, and the finaliser
 // reads only those, in mini-batch order.
 //
-// Exactly-once finalisation: whichever process sees the done counter reach
-// the sealed total (the worker of the last batch, or the producer when the
-// last batch ended before sealing) claims the job's finalize key with a KV
-// Create, writes the final file in one atomic put, and moves the state from
+// Exactly-once finalisation: the job is recorded with its total before any
+// mini-batch is published, and the worker that sees the done counter reach
+// that total (or a producer resuming a job whose batches all ended) claims
+// the job's finalize key with a KV Create, writes the final file in one atomic put, and moves the state from
 // Running to Completed by compare-and-swap. A claim that stops being renewed
 // (its holder died) is taken over after a lease; the final file is written
 // whole each time, so a takeover never duplicates a row.

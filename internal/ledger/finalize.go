@@ -14,6 +14,10 @@ import (
 	"github.com/parallelrun/prs/contracts"
 )
 
+// ErrLostClaim means another process took over a finalisation whose
+// claim this one failed to renew in time; that process finishes it.
+var ErrLostClaim = errors.New("another process took over the finalize claim")
+
 type claim struct {
 	Worker  string    `json:"worker"`
 	Renewed time.Time `json:"renewed"`
@@ -65,7 +69,11 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 				b, _ := json.Marshal(claim{Worker: l.Worker, Renewed: time.Now().UTC()})
 				r, err := l.B.Jobs.Update(ctx, contracts.FinalizeKey(job.ID), b, rev)
 				if err != nil {
-					cancel(fmt.Errorf("lost the finalize claim of job %s: %w", job.ID, err))
+					if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+						cancel(ErrLostClaim)
+					} else {
+						cancel(fmt.Errorf("renewing the finalize claim of job %s: %w", job.ID, err))
+					}
 					return
 				}
 				rev = r
@@ -77,7 +85,11 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 	var final string
 	if job.Config.OutputAction == contracts.OutputAppendRow {
 		if final, err = l.writeFinal(ctx, job, total); err != nil {
-			if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
+			if c := context.Cause(ctx); ctx.Err() != nil && c != nil {
+				if errors.Is(c, ErrLostClaim) {
+					l.Log.Warn("another process took over the finalisation", "job", job.ID)
+					return nil
+				}
 				err = c
 			}
 			return err

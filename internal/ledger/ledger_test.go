@@ -183,3 +183,37 @@ func TestFinalizeWritesRowsInOrderOnceAndTakesOverAStaleClaim(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+func TestCountedOutcomeIsNotCountedAgainAndThresholdsAreRechecked(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	ctx := context.Background()
+	job := addJob(t, l, "j", 5, t.TempDir())
+	// An outcome already marked counted (its increments went out long ago,
+	// beyond the dedup window) adds nothing.
+	o, rev, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: 0, Items: 2, Succeeded: 2, OK: true, Counted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Count(ctx, job, o, rev); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := l.B.ReadCounters(ctx, "j"); c.Done != 0 || c.ItemsSucceeded != 0 {
+		t.Fatalf("a counted outcome was counted again: %+v", c)
+	}
+	// A failed batch counted by a process that died before it could stop the
+	// job: the next Count of the same outcome (all increments duplicates)
+	// still fails the job.
+	o, rev, _ = l.Record(ctx, "j", contracts.BatchOutcome{Index: 1, Items: 2, Failed: 2})
+	if err := l.increment(ctx, job, o, rev); err != nil {
+		t.Fatal(err)
+	}
+	job.Config.ErrorThreshold = 1
+	o, rev, _, _ = l.Outcome(ctx, "j", 1)
+	if _, err := l.Count(ctx, job, o, rev); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := l.State(ctx, "j"); st.State != contracts.StateFailed {
+		t.Fatalf("state %s after 2 failed items at error_threshold 1", st.State)
+	}
+}
