@@ -13,12 +13,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/broker/brokertest"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/producer"
 )
@@ -28,7 +27,6 @@ import (
 type bundle struct {
 	t      testing.TB
 	srv    *server.Server
-	nc     *nats.Conn
 	h      *broker.Handles
 	ledger *ledger.Ledger
 	prod   *producer.Producer
@@ -45,26 +43,7 @@ func quietLogger() *slog.Logger {
 
 func newBundle(t testing.TB, files int) *bundle {
 	t.Helper()
-	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	h, err := broker.Setup(ctx, js, broker.SetupConfig{AckWait: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, h := brokertest.Start(t, broker.SetupConfig{AckWait: 2 * time.Second})
 	log := quietLogger()
 	l := ledger.New(h, &ledger.Stores{}, "test", log)
 	l.Lease = 3 * time.Second
@@ -72,7 +51,7 @@ func newBundle(t testing.TB, files int) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{t: t, srv: srv, nc: nc, h: h, ledger: l, prod: p, input: t.TempDir(), output: filepath.Join(t.TempDir(), "out")}
+	b := &bundle{t: t, srv: srv, h: h, ledger: l, prod: p, input: t.TempDir(), output: filepath.Join(t.TempDir(), "out")}
 	for i := 0; i < files; i++ {
 		name := filepath.Join(b.input, fmt.Sprintf("f%05d.txt", i))
 		if err := os.WriteFile(name, []byte(fmt.Sprint(i)), 0o644); err != nil {

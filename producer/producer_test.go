@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/broker/brokertest"
 	"github.com/parallelrun/prs/internal/ledger"
 )
 
@@ -24,21 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newProducer(t *testing.T) (*Producer, *ledger.Ledger) {
 	t.Helper()
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	h, err := broker.Setup(context.Background(), js, broker.SetupConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, h := brokertest.Start(t, broker.SetupConfig{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l := ledger.New(h, &ledger.Stores{}, "p", log)
 	p, err := New(Config{Ledger: l, Logger: log})
