@@ -26,6 +26,15 @@ type Result struct {
 	// counts as one successful item; fewer rows than items makes the
 	// difference failed items and the batch failed.
 	Rows []json.RawMessage
+	// ItemErrors say why items failed, when the handler knows (optional).
+	ItemErrors []ItemError
+}
+
+// ItemError is the failure of one item of a batch.
+type ItemError struct {
+	// Index is the item's position in Batch.Items.
+	Index int
+	Err   string
 }
 
 // Handler runs mini-batches inside one slot. The runtime calls Init before
@@ -60,6 +69,9 @@ type JobEnv struct {
 	EntryScript string
 	// SideInputs maps each side input's name to its local path.
 	SideInputs map[string]string
+	// Model and Labels are the local paths of handler onnx's model and
+	// labels files ("" when not set).
+	Model, Labels string
 	// WorkDir is a private scratch folder of this slot.
 	WorkDir string
 	// OutputDir is a local folder the script may write to (EntryScript.output_dir).

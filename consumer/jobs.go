@@ -32,6 +32,8 @@ type jobRun struct {
 	source   string
 	script   string
 	side     map[string]string
+	model    string
+	labels   string
 }
 
 // stopped reports whether the job has ended (not merely this worker).
@@ -136,7 +138,57 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 		}
 		jr.side[name] = p
 	}
+	if err := w.fetchModel(ctx, jr); err != nil {
+		return err
+	}
 	jr.prepared = true
+	return nil
+}
+
+// fetchModel gives handler onnx's model and labels local paths. Models are
+// cached in the worker's folder by content hash, across jobs.
+func (w *Worker) fetchModel(ctx context.Context, jr *jobRun) error {
+	job := jr.job
+	if job.ModelKey == "" {
+		return nil
+	}
+	jr.model = filepath.Join(w.workDir, "models", job.ModelHash+".onnx")
+	if _, err := os.Stat(jr.model); err != nil {
+		src, key := jr.staging, job.ModelKey
+		if strings.HasPrefix(job.ModelKey, "s3://") {
+			i := strings.LastIndex(job.ModelKey, "/")
+			var err error
+			if src, err = w.cfg.Ledger.Stores.Open(ctx, job.ModelKey[:i]); err != nil {
+				return err
+			}
+			key = job.ModelKey[i+1:]
+		}
+		tmp := jr.model + ".part"
+		if err := fetchObject(ctx, src, key, tmp); err != nil {
+			return fmt.Errorf("fetching the model: %w", err)
+		}
+		if err := os.Rename(tmp, jr.model); err != nil {
+			return err
+		}
+	}
+	labels := ""
+	if job.Config.ONNX != nil {
+		labels = job.Config.ONNX.Labels
+	}
+	switch {
+	case labels == "":
+	case jr.side[labels] != "":
+		jr.labels = jr.side[labels]
+	case job.LabelsKey != "":
+		jr.labels = filepath.Join(jr.dir, filepath.FromSlash(job.LabelsKey))
+		return fetchObject(ctx, jr.staging, job.LabelsKey, jr.labels)
+	default:
+		p, err := w.fetchSideInput(ctx, jr, "onnx-labels", labels)
+		if err != nil {
+			return fmt.Errorf("fetching the labels: %w", err)
+		}
+		jr.labels = p
+	}
 	return nil
 }
 

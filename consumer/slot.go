@@ -196,6 +196,17 @@ func (s *slot) handle(msg jetstream.Msg) {
 		o.ErrorType = "PartialResult"
 		o.Error = fmt.Sprintf("run() returned %d rows for %d items", len(res.Rows), len(mb.Items))
 	}
+	for i, ie := range res.ItemErrors {
+		key := ""
+		if ie.Index >= 0 && ie.Index < len(mb.Items) {
+			key = mb.Items[ie.Index].Key
+		}
+		log.Warn("item failed", "item", key, "err", ie.Err)
+		if i == 0 {
+			o.ErrorType = "ItemError"
+			o.Error = fmt.Sprintf("%d of %d items failed; first: %s: %s", len(res.ItemErrors), len(mb.Items), key, ie.Err)
+		}
+	}
 	if len(res.Rows) > 0 && jr.job.Config.OutputAction == contracts.OutputAppendRow {
 		key := contracts.ResultKey(mb.Index, attempt, w.cfg.Name)
 		body := bytes.NewReader(FormatRows(res.Rows))
@@ -286,6 +297,7 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, err
 		s.closeHandler()
 		env := &JobEnv{
 			Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side,
+			Model: jr.model, Labels: jr.labels,
 			WorkDir:   filepath.Join(jr.dir, "slots", strconv.Itoa(s.index)),
 			OutputDir: filepath.Join(jr.dir, "output"),
 			LogDir:    filepath.Join(jr.dir, "logs"),

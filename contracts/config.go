@@ -65,6 +65,8 @@ type Config struct {
 	Handler string `json:"handler" yaml:"handler"`
 	// Interpreter runs the entry script (default python3).
 	Interpreter string `json:"interpreter" yaml:"interpreter"`
+	// ONNX holds the settings of handler onnx.
+	ONNX *ONNXConfig `json:"onnx,omitempty" yaml:"onnx"`
 }
 
 // DefaultConfig returns a Config holding every default.
@@ -173,6 +175,10 @@ func (c *Config) Validate() error {
 		}
 		if c.Interpreter == "" {
 			return invalid("interpreter", "is required")
+		}
+	case HandlerONNX:
+		if err := c.validateONNX(); err != nil {
+			return err
 		}
 	case "":
 		return invalid("handler", "is required")

@@ -19,6 +19,15 @@ type Job struct {
 	EntryScriptKey string `json:"entry_script_key,omitempty"`
 	// SourceFiles is the number of files shipped under Staging+"/source".
 	SourceFiles int `json:"source_files"`
+	// Model is where workers fetch handler onnx's model from: a key under
+	// Staging+"/model" when the producer shipped a local file, else the
+	// configured URI. ModelHash identifies its content (sha256 of the file,
+	// or of URI and ETag) and names it in the workers' model cache.
+	ModelKey  string `json:"model_key,omitempty"`
+	ModelHash string `json:"model_hash,omitempty"`
+	// LabelsKey is handler onnx's labels file under Staging+"/labels" when
+	// the producer shipped a local file.
+	LabelsKey string `json:"labels_key,omitempty"`
 	// Fingerprint identifies the job's script, settings and input for allow_reuse.
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// SubmittedAt is when the producer first recorded the job.

@@ -26,12 +26,20 @@ type Config struct {
 	// Ledger records the job (required).
 	Ledger *ledger.Ledger
 	// Preflight checks handler-specific settings before anything is written,
-	// such as the entry script's syntax (default none).
-	Preflight func(ctx context.Context, c *contracts.Config, entryScript string) error
+	// such as the entry script's syntax or the model's inputs (default none).
+	Preflight func(ctx context.Context, c *contracts.Config, local Local) error
 	// Window is the number of publishes awaiting their ack at once (default 256).
 	Window int
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+}
+
+// Local names the local files of a job that Preflight may check.
+type Local struct {
+	// EntryScript is the entry script's path ("" for other handlers).
+	EntryScript string
+	// Model is handler onnx's model file when it is local ("" otherwise).
+	Model string
 }
 
 // Producer submits jobs.
@@ -102,8 +110,12 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err != nil {
 		return nil, err
 	}
+	model, err := resolveModel(ctx, l.Stores, &c)
+	if err != nil {
+		return nil, err
+	}
 	if p.cfg.Preflight != nil {
-		if err := p.cfg.Preflight(ctx, &c, src.script); err != nil {
+		if err := p.cfg.Preflight(ctx, &c, Local{EntryScript: src.script, Model: model.modelPath}); err != nil {
 			return nil, err
 		}
 	}
@@ -163,7 +175,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err != nil {
 		return nil, err
 	}
-	fp := fingerprint(&c, src.key+"\x00"+srcHash, listHash)
+	fp := fingerprint(&c, src.key+"\x00"+srcHash+"\x00"+model.modelHash, listHash)
 
 	if existing == nil && c.AllowReuse {
 		if sub, err := p.reuse(ctx, jobID, &c, fp, output); err != nil || sub != nil {
@@ -184,6 +196,9 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		}
 		if job.SourceFiles, err = src.upload(ctx, staging); err != nil {
 			return nil, fmt.Errorf("shipping the source folder: %w", err)
+		}
+		if err := model.ship(ctx, staging, job); err != nil {
+			return nil, err
 		}
 		if err := p.record(ctx, job, items); err != nil {
 			return nil, err

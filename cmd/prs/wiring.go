@@ -22,6 +22,7 @@ import (
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/producer"
 )
 
 // common holds the flags every command shares: how to reach NATS and S3.
@@ -155,11 +156,11 @@ func handlers(log *slog.Logger) map[string]consumer.HandlerFactory {
 }
 
 // preflight checks the entry script before anything is written.
-func preflight(ctx context.Context, c *contracts.Config, script string) error {
+func preflight(ctx context.Context, c *contracts.Config, local producer.Local) error {
 	if c.Handler != contracts.HandlerEntryScript {
 		return nil
 	}
-	if err := entryscript.CheckScript(ctx, c.Interpreter, script); err != nil {
+	if err := entryscript.CheckScript(ctx, c.Interpreter, local.EntryScript); err != nil {
 		return &contracts.FieldError{Field: "entry_script", Err: err}
 	}
 	return nil

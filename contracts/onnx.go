@@ -1,0 +1,146 @@
+package contracts
+
+import "strings"
+
+// HandlerONNX scores with the built-in ONNX Runtime handler.
+const HandlerONNX = "onnx"
+
+// ONNXConfig holds the settings of the ONNX handler, under "onnx:" in a job
+// configuration. Zero fields take the defaults that their comments give.
+type ONNXConfig struct {
+	// Model is the .onnx file: a local path or an object URI, fetched once
+	// per worker and cached by content hash (required).
+	Model string `json:"model" yaml:"model"`
+	// Library is the ONNX Runtime shared library (default $PRS_ORT_LIB, then
+	// lib/libonnxruntime.so.1).
+	Library string `json:"library,omitempty" yaml:"library"`
+	// InputName and OutputName (default the model's first input and output).
+	InputName  string `json:"input_name,omitempty" yaml:"input_name"`
+	OutputName string `json:"output_name,omitempty" yaml:"output_name"`
+	// ModelBatchSize is the number of items in one Run (default 32),
+	// independent of mini_batch_size.
+	ModelBatchSize int `json:"model_batch_size,omitempty" yaml:"model_batch_size"`
+	// ExecutionProvider is cpu (default), cuda or tensorrt.
+	ExecutionProvider string `json:"execution_provider,omitempty" yaml:"execution_provider"`
+	// DeviceIDs are the GPUs slots are spread over, slot i on
+	// DeviceIDs[i % len] (default [0]).
+	DeviceIDs []int `json:"device_ids,omitempty" yaml:"device_ids"`
+	// IntraOpThreads and InterOpThreads of each session (default 0: ORT's own).
+	IntraOpThreads int `json:"intra_op_threads,omitempty" yaml:"intra_op_threads"`
+	InterOpThreads int `json:"inter_op_threads,omitempty" yaml:"inter_op_threads"`
+	// Labels names a side input (or a path or URI) with one label per line,
+	// for argmax and topk rows.
+	Labels string `json:"labels,omitempty" yaml:"labels"`
+	// Preprocess says how an input file becomes a tensor.
+	Preprocess Preprocess `json:"preprocess" yaml:"preprocess"`
+	// Postprocess says how an output becomes a row.
+	Postprocess Postprocess `json:"postprocess" yaml:"postprocess"`
+}
+
+// Preprocess declares how items become model input.
+type Preprocess struct {
+	// Kind is image (default), npy or tabular.
+	Kind string `json:"kind,omitempty" yaml:"kind"`
+	// Mode is rgb (default) or grayscale, for images.
+	Mode string `json:"mode,omitempty" yaml:"mode"`
+	// Resize is shorter_side (resize the shorter side to ResizeTo, then
+	// center-crop to Size), exact (resize to Size) or none (default: the
+	// image must already have Size).
+	Resize   string `json:"resize,omitempty" yaml:"resize"`
+	ResizeTo int    `json:"resize_to,omitempty" yaml:"resize_to"`
+	// Size is [height, width] (default: the model input's, when fixed).
+	Size []int `json:"size,omitempty" yaml:"size"`
+	// Scale multiplies each pixel value (0-255) first (default 1/255 for
+	// float32, 1 for uint8).
+	Scale float64 `json:"scale,omitempty" yaml:"scale"`
+	// Mean and Std per channel: (value*scale - mean) / std (defaults 0 and 1).
+	Mean []float64 `json:"mean,omitempty" yaml:"mean"`
+	Std  []float64 `json:"std,omitempty" yaml:"std"`
+	// Layout is nchw (default) or nhwc.
+	Layout string `json:"layout,omitempty" yaml:"layout"`
+	// DType is float32 (default) or uint8.
+	DType string `json:"dtype,omitempty" yaml:"dtype"`
+	// Columns are the feature columns of tabular rows, in model order.
+	Columns []string `json:"columns,omitempty" yaml:"columns"`
+}
+
+// Postprocess declares how model output becomes rows.
+type Postprocess struct {
+	// Kind is argmax (default), topk, softmax or raw.
+	Kind string `json:"kind,omitempty" yaml:"kind"`
+	// TopK is K for topk (default 5).
+	TopK int `json:"top_k,omitempty" yaml:"top_k"`
+	// Softmax applies softmax to the output before argmax or topk scores.
+	Softmax bool `json:"softmax,omitempty" yaml:"softmax"`
+	// Format is text (default: "<file name>: <label or index>") or json.
+	Format string `json:"format,omitempty" yaml:"format"`
+}
+
+func (c *Config) validateONNX() error {
+	o := c.ONNX
+	if o == nil || strings.TrimSpace(o.Model) == "" {
+		return invalid("onnx.model", "is required with handler onnx")
+	}
+	switch o.ExecutionProvider {
+	case "", "cpu", "cuda", "tensorrt":
+	default:
+		return invalid("onnx.execution_provider", "must be cpu, cuda or tensorrt, got %q", o.ExecutionProvider)
+	}
+	if o.ModelBatchSize < 0 {
+		return invalid("onnx.model_batch_size", "must be at least 1, got %d", o.ModelBatchSize)
+	}
+	for _, d := range o.DeviceIDs {
+		if d < 0 {
+			return invalid("onnx.device_ids", "must not be negative, got %d", d)
+		}
+	}
+	p := o.Preprocess
+	switch p.Kind {
+	case "", "image", "npy", "tabular":
+	default:
+		return invalid("onnx.preprocess.kind", "must be image, npy or tabular, got %q", p.Kind)
+	}
+	switch p.Mode {
+	case "", "rgb", "grayscale":
+	default:
+		return invalid("onnx.preprocess.mode", "must be rgb or grayscale, got %q", p.Mode)
+	}
+	switch p.Resize {
+	case "", "none", "exact":
+	case "shorter_side":
+		if p.ResizeTo < 1 {
+			return invalid("onnx.preprocess.resize_to", "is required with resize shorter_side")
+		}
+	default:
+		return invalid("onnx.preprocess.resize", "must be shorter_side, exact or none, got %q", p.Resize)
+	}
+	if len(p.Size) != 0 && (len(p.Size) != 2 || p.Size[0] < 1 || p.Size[1] < 1) {
+		return invalid("onnx.preprocess.size", "must be [height, width], got %v", p.Size)
+	}
+	switch p.Layout {
+	case "", "nchw", "nhwc":
+	default:
+		return invalid("onnx.preprocess.layout", "must be nchw or nhwc, got %q", p.Layout)
+	}
+	switch p.DType {
+	case "", "float32", "uint8":
+	default:
+		return invalid("onnx.preprocess.dtype", "must be float32 or uint8, got %q", p.DType)
+	}
+	for _, s := range p.Std {
+		if s == 0 {
+			return invalid("onnx.preprocess.std", "must not hold 0")
+		}
+	}
+	switch o.Postprocess.Kind {
+	case "", "argmax", "topk", "softmax", "raw":
+	default:
+		return invalid("onnx.postprocess.kind", "must be argmax, topk, softmax or raw, got %q", o.Postprocess.Kind)
+	}
+	switch o.Postprocess.Format {
+	case "", "text", "json":
+	default:
+		return invalid("onnx.postprocess.format", "must be text or json, got %q", o.Postprocess.Format)
+	}
+	return nil
+}
