@@ -41,7 +41,8 @@ type ONNXConfig struct {
 type Preprocess struct {
 	// Kind is image (default), npy or tabular.
 	Kind string `json:"kind,omitempty" yaml:"kind"`
-	// Mode is rgb (default) or grayscale, for images.
+	// Mode is rgb or grayscale, for images (default: grayscale for a model
+	// input with one channel, else rgb).
 	Mode string `json:"mode,omitempty" yaml:"mode"`
 	// Resize is shorter_side (resize the shorter side to ResizeTo, then
 	// center-crop to Size), exact (resize to Size) or none (default: the
@@ -96,9 +97,11 @@ func (c *Config) validateONNX() error {
 	}
 	p := o.Preprocess
 	switch p.Kind {
-	case "", "image", "npy", "tabular":
+	case "", "image", "npy":
+	case "tabular":
+		return invalid("onnx.preprocess.kind", "tabular is not supported yet: it waits for tabular inputs")
 	default:
-		return invalid("onnx.preprocess.kind", "must be image, npy or tabular, got %q", p.Kind)
+		return invalid("onnx.preprocess.kind", "must be image or npy, got %q", p.Kind)
 	}
 	switch p.Mode {
 	case "", "rgb", "grayscale":

@@ -18,6 +18,7 @@ import (
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/consumer/entryscript"
+	"github.com/parallelrun/prs/consumer/onnx"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/ledger"
@@ -152,11 +153,15 @@ func (f *fleet) close() {
 func handlers(log *slog.Logger) map[string]consumer.HandlerFactory {
 	return map[string]consumer.HandlerFactory{
 		contracts.HandlerEntryScript: entryscript.Factory(entryscript.Options{Logger: log}),
+		contracts.HandlerONNX:        onnx.Factory(onnx.Options{Logger: log}),
 	}
 }
 
 // preflight checks the entry script before anything is written.
 func preflight(ctx context.Context, c *contracts.Config, local producer.Local) error {
+	if c.Handler == contracts.HandlerONNX && local.Model != "" {
+		return onnx.Check(ctx, c.ONNX, local.Model, "")
+	}
 	if c.Handler != contracts.HandlerEntryScript {
 		return nil
 	}

@@ -1,0 +1,67 @@
+// Package onnx is the built-in ONNX Runtime handler (handler: onnx): it
+// scores image or .npy files with a model, without an entry script.
+//
+// Each slot's handler opens one ORT session in Init (on the CPU, or on
+// CUDA or TensorRT with the slot's device from onnx.device_ids) and reuses
+// it, with its tensors, for every mini-batch of the job. Run groups a
+// mini-batch's files into model batches of onnx.model_batch_size (default
+// 32) and decodes the items of model batch k+1 in parallel goroutines
+// (Options.DecodeWorkers, default GOMAXPROCS) while the model runs model
+// batch k. A model whose batch dimension is fixed gets batches of exactly
+// that size, padded with zeros.
+//
+// # Items
+//
+// Images (preprocess kind image, the default) may be PNG, JPEG, GIF (its
+// first frame), BMP or WebP, in any colour model: they are converted to
+// the mode, rgb or grayscale (PIL's luma), alpha dropped. When mode is not
+// set it follows a model input with a fixed channel count of 1
+// (grayscale) or 3 (rgb), else rgb. No image is refused for its colour
+// model: "wrong mode" is a mode whose channel count (rgb 3, grayscale 1)
+// differs from the model input's, and that is an Init error naming both.
+// resize none takes images of exactly size; exact resizes to size;
+// shorter_side resizes the shorter side to resize_to and crops the centre
+// to size (torchvision's Resize + CenterCrop). Resizing is PIL's
+// antialiased bilinear, rounded to 8 bits. Each value then becomes
+// (v*scale - mean[c]) / std[c] (scale default 1/255 for float32, 1 for
+// uint8), in layout nchw or nhwc. size defaults to the model input's fixed
+// height and width.
+//
+// NumPy files (kind npy) hold little-endian float32, float64 or uint8
+// arrays in C order whose shape, a leading 1 dropped, is the model input's
+// shape without its batch dimension; they are fed as they are (converted
+// to float32, or uint8 for a uint8 input, which takes only uint8 arrays).
+// Kind tabular is not supported yet.
+//
+// An item that cannot be used (a corrupt or unknown file, an image of the
+// wrong size for resize none, an npy of the wrong shape or dtype) fails
+// alone: it gets no row and a consumer.ItemError, and the other items are
+// scored.
+//
+// # Rows
+//
+// One row per scored item, in item order, named by the file's base name.
+// postprocess kind argmax (default) gives "digit-0001.png: 7" (the label
+// from the labels file, one per line, else the index); topk gives the K
+// best with their scores; softmax the probability vector; raw the output
+// vector. postprocess softmax applies softmax before argmax and topk
+// scores. Format json gives objects instead:
+//
+//	{"file":"digit-0001.png","label":"7","index":7,"score":0.98}
+//	{"file":"digit-0001.png","topk":[{"label":"7","index":7,"score":0.98},...]}
+//	{"file":"digit-0001.png","output":[0.01,...]}
+//
+// # Errors
+//
+// Settings that do not fit the model, a model that is not ONNX, a library
+// that does not load and a GPU provider that cannot start are Init errors
+// (*consumer.InitError holding a *contracts.FieldError, *ModelError,
+// *LibraryError or *ProviderError); there is no silent fallback to the
+// CPU. When Run's context ends while the model runs, the run is stopped
+// through ORT's run options (RunOptions.Terminate) and Run returns an
+// error wrapping the context's error, and consumer.ErrRunTimeout after a
+// deadline. Check runs the same checks before a job is submitted.
+//
+// The ONNX Runtime library is loaded once per process (see
+// Options.Library); `go tool task ort` installs lib/libonnxruntime.so.1.
+package onnx
