@@ -36,6 +36,7 @@ Usage:
   prs worker  [flags]                         serve mini-batches as a fleet member
   prs status  [flags] [JOB]                   show a job, or list jobs
   prs cancel  [flags] JOB                     cancel a job
+  prs debug   [flags] [-- script arguments]   run init() and one mini-batch here, in the foreground
 
 Run "prs COMMAND -h" for a command's flags.
 `
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
-		"run": cmdRun, "submit": cmdSubmit, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
+		"run": cmdRun, "submit": cmdSubmit, "debug": cmdDebug, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

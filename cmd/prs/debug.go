@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/internal/debugrun"
+	"github.com/parallelrun/prs/internal/jobconfig"
+	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+func cmdDebug(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("prs debug", flag.ContinueOnError)
+	jf := jobconfig.Register(fs)
+	cf := addCommon(fs)
+	limit := fs.Int("limit", 0, "files in the mini-batch (default mini_batch_size)")
+	rest, code, ok := parse(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	cfg, err := jf.Config()
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	if len(rest) > 0 {
+		cfg.Arguments = rest
+	}
+	log := newLogger(stderr, *cf.logLevel)
+	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *cf.s3Endpoint, Region: *cf.s3Region, Logger: log}}
+	rep, err := debugrun.Run(ctx, debugrun.Config{Job: cfg, Limit: *limit, Stores: stores, Stdout: stderr, Stderr: stderr})
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	fmt.Fprintf(stdout, "mini-batch of %d files: %v\n", len(rep.Items), rep.Items)
+	if rep.Err != nil {
+		fmt.Fprintf(stdout, "FAILED after init %s, run %s: %v\n", rep.InitTook.Round(1e6), rep.RunTook.Round(1e6), rep.Err)
+		var se *consumer.ScriptError
+		if errors.As(rep.Err, &se) && se.Traceback != "" {
+			fmt.Fprintf(stdout, "%s\n", se.Traceback)
+		}
+		fmt.Fprintf(stdout, "%d items: 0 succeeded, %d failed\n", len(rep.Items), rep.Failed)
+		return exitJobFailed
+	}
+	fmt.Fprintf(stdout, "init() took %s, run() took %s; it returned %d rows:\n", rep.InitTook.Round(1e6), rep.RunTook.Round(1e6), rep.Succeeded)
+	stdout.Write(rep.Rows)
+	fmt.Fprintf(stdout, "%d items: %d succeeded, %d failed\n", len(rep.Items), rep.Succeeded, rep.Failed)
+	if rep.Failed > 0 {
+		return exitJobFailed
+	}
+	return exitOK
+}
