@@ -30,7 +30,7 @@ func cmdDebug(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(rest) > 0 {
 		cfg.Arguments = rest
 	}
-	log := newLogger(stderr, *cf.logLevel)
+	log := newLogger(stderr, *cf.logLevel, *cf.logFormat)
 	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *cf.s3Endpoint, Region: *cf.s3Region, Logger: log}}
 	rep, err := debugrun.Run(ctx, debugrun.Config{Job: cfg, Limit: *limit, Stores: stores, Stdout: stderr, Stderr: stderr})
 	if err != nil {

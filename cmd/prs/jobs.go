@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
@@ -52,7 +55,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if level == "" {
 		level = cfg.LoggingLevel
 	}
-	log := newLogger(stderr, level)
+	log := newLogger(stderr, level, *cf.logFormat)
 	if err := cfg.Validate(); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -122,9 +125,30 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	return exitOK
 }
 
-// follow prints progress until the job ends.
+// follow shows progress until the job ends: a progress bar on a terminal,
+// a line every few seconds otherwise (logs, CI).
 func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.Logger) (contracts.JobState, error) {
 	start := time.Now()
+	if isTerminal(w) {
+		var bar *progressbar.ProgressBar
+		defer func() {
+			if bar != nil {
+				_ = bar.Exit()
+				fmt.Fprintln(w)
+			}
+		}()
+		return f.ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(max(st.TotalBatches, 1),
+					progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("job "+jobID),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("batches"),
+					progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond),
+					progressbar.OptionFullWidth())
+			}
+			bar.Describe(fmt.Sprintf("job %s: %d ok, %d failed items", jobID, c.ItemsSucceeded, c.ItemsFailed))
+			_ = bar.Set64(c.Done)
+		})
+	}
 	var last time.Time
 	return f.ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
 		if time.Since(last) < 2*time.Second && !st.Terminal() {
@@ -133,6 +157,16 @@ func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.
 		last = time.Now()
 		fmt.Fprintln(w, progressLine(jobID, st, c, time.Since(start)))
 	})
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func progressLine(jobID string, st contracts.JobState, c contracts.Counters, elapsed time.Duration) string {

@@ -24,7 +24,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !ok {
 		return code
 	}
-	log := newLogger(stderr, *cf.logLevel)
+	log := newLogger(stderr, *cf.logLevel, *cf.logFormat)
 	f, err := cf.connect(ctx, log, false, "")
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
@@ -132,7 +132,7 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(rest) != 1 {
 		return fail(stderr, exitUsage, "cancel takes one job id")
 	}
-	log := newLogger(stderr, *cf.logLevel)
+	log := newLogger(stderr, *cf.logLevel, *cf.logFormat)
 	f, err := cf.connect(ctx, log, false, "")
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)

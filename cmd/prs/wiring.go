@@ -34,7 +34,7 @@ type common struct {
 	s3Endpoint, s3Region       *string
 	ackWait                    *time.Duration
 	replicas                   *int
-	logLevel                   *string
+	logLevel, logFormat        *string
 }
 
 func addCommon(fs *flag.FlagSet) *common {
@@ -52,6 +52,7 @@ func addCommon(fs *flag.FlagSet) *common {
 		ackWait:    fs.Duration("ack-wait", 0, "set the fleet's ack wait: how long a mini-batch may go without its worker's heartbeat before another worker takes it (default: keep it; 30s when the queue is first made)"),
 		replicas:   fs.Int("replicas", 1, "JetStream replicas of the streams and the bucket when prs first makes them (3 in production)"),
 		logLevel:   fs.String("log-level", "", "prs's own log level: DEBUG, INFO, WARNING (default the job's logging_level, else INFO)"),
+		logFormat:  fs.String("log-format", "text", "prs's own logs: text or json"),
 	}
 }
 
@@ -72,7 +73,7 @@ type fleet struct {
 	tmp    string
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	lv := slog.LevelInfo
 	switch strings.ToUpper(level) {
 	case "DEBUG":
@@ -80,7 +81,11 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	case "WARNING", "WARN":
 		lv = slog.LevelWarn
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // connect reaches NATS (starting the embedded server when embedded is set

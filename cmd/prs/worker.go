@@ -19,7 +19,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if _, code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
-	log := newLogger(stderr, *cf.logLevel)
+	log := newLogger(stderr, *cf.logLevel, *cf.logFormat)
 	f, err := cf.connect(ctx, log, false, "")
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
