@@ -85,11 +85,17 @@ func (s *slot) handle(msg jetstream.Msg) {
 		return
 	}
 	delivered := int(meta.NumDelivered)
+	m := w.cfg.Metrics
+	m.InFlight(1)
+	defer m.InFlight(-1)
+	if delivered > 1 {
+		m.Redelivery()
+	}
 
 	// Keep the message alive while anything below runs.
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
-	go heartbeat(hbCtx, msg, l.B.HeartbeatEvery())
+	go heartbeat(hbCtx, msg, l.B.HeartbeatEvery(), m)
 
 	var jr *jobRun
 	err = w.retryBroker(ctx, "reading the job", opTimeout, func(c context.Context) (err error) {
@@ -157,7 +163,9 @@ func (s *slot) handle(msg jetstream.Msg) {
 	if runErr != nil {
 		runErr = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, mb.JobID, runErr)}
 	} else {
+		start := time.Now()
 		res, runErr = s.run(jr, mb, attempt)
+		m.Attempt(attemptResult(runErr), time.Since(start))
 	}
 	switch {
 	case w.ctx.Err() != nil:
@@ -224,15 +232,22 @@ func (s *slot) handle(msg jetstream.Msg) {
 
 // record writes the outcome unless one exists and finishes the message.
 func (s *slot) record(msg jetstream.Msg, jr *jobRun, mb contracts.MiniBatch, o contracts.BatchOutcome) {
-	var rev uint64
+	var (
+		rev  uint64
+		held contracts.BatchOutcome
+	)
 	err := s.w.retryBroker(s.w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
-		o, rev, err = s.w.cfg.Ledger.Record(c, mb.JobID, o)
+		held, rev, err = s.w.cfg.Ledger.Record(c, mb.JobID, o)
 		return err
 	})
 	if err != nil {
 		s.infraRetry(msg, mb, 0, err)
 		return
 	}
+	if held.Worker == o.Worker && held.Attempt == o.Attempt {
+		s.w.cfg.Metrics.Outcome(o.OK, o.Succeeded, o.Failed)
+	}
+	o = held
 	s.finish(msg, jr, o, rev)
 }
 
@@ -324,8 +339,12 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, err
 	defer stop()
 	// Init is a no-op while the handler is ready; after a timeout or a crash
 	// it starts the script again and runs init() outside run()'s timeout.
+	start := time.Now()
 	if err := s.handler.Init(ctx); err != nil {
 		return Result{}, asInitError(err)
+	}
+	if d := time.Since(start); d > time.Millisecond {
+		w.cfg.Metrics.Init(d)
 	}
 	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items}
 	cleanup, err := s.stage(ctx, jr, b)
@@ -368,7 +387,21 @@ func (s *slot) stage(ctx context.Context, jr *jobRun, b *Batch) (func(), error) 
 	return cleanup, nil
 }
 
-func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration) {
+func attemptResult(err error) string {
+	var te *TransientError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrRunTimeout):
+		return "timeout"
+	case errors.As(err, &te):
+		return "transient"
+	default:
+		return "error"
+	}
+}
+
+func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration, m Metrics) {
 	if every <= 0 {
 		every = 10 * time.Second
 	}
@@ -379,7 +412,9 @@ func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = msg.InProgress()
+			if msg.InProgress() == nil {
+				m.Heartbeat()
+			}
 		}
 	}
 }

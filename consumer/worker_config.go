@@ -41,6 +41,8 @@ type Config struct {
 	// PollWait is how long one pull waits for a message; it bounds how soon
 	// a drain stops pulling (default 1s).
 	PollWait time.Duration
+	// Metrics receives what the worker does (default none).
+	Metrics Metrics
 }
 
 func (c *Config) validate() error {
@@ -82,6 +84,9 @@ func (c *Config) validate() error {
 	}
 	if c.PollWait <= 0 {
 		c.PollWait = time.Second
+	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
 	}
 	if c.WorkDir != "" {
 		abs, err := filepath.Abs(c.WorkDir)

@@ -32,7 +32,23 @@ type Config struct {
 	Window int
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Metrics receives what the producer does (default none).
+	Metrics Metrics
 }
+
+// Metrics receives what a producer does, so that an exporter stays at the
+// edge. Methods must be cheap and safe for concurrent use.
+type Metrics interface {
+	// Listed counts input objects listed for publishing.
+	Listed(n int)
+	// Published counts mini-batch messages published.
+	Published(n int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Listed(int)    {}
+func (noMetrics) Published(int) {}
 
 // Local names the local files of a job that Preflight may check.
 type Local struct {
@@ -55,6 +71,9 @@ func New(cfg Config) (*Producer, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	return &Producer{cfg: cfg}, nil
 }
@@ -332,6 +351,7 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 			return err
 		}
 		pending = append(pending, f)
+		p.cfg.Metrics.Published(1)
 		if len(pending) >= p.cfg.Window {
 			return wait()
 		}
@@ -346,6 +366,7 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 			return errEnough
 		}
 		seen++
+		p.cfg.Metrics.Listed(1)
 		cur = append(cur, contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag})
 		if len(cur) == perBatch {
 			return flush()

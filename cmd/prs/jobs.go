@@ -70,11 +70,15 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	}
 	defer f.close()
 
+	wm, pm, err := cf.exporter(ctx, log)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
 	var w *consumer.Worker
 	if name == "run" {
 		w, err = consumer.New(consumer.Config{
 			Ledger: f.ledger, Handlers: handlers(log), Slots: cfg.ProcessCountPerNode, Logger: log,
-			Stdout: stderr, Stderr: stderr,
+			Stdout: stderr, Stderr: stderr, Metrics: wm,
 		})
 		if err == nil {
 			err = w.Start(ctx)
@@ -88,7 +92,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 			_ = w.Stop(sctx)
 		}()
 	}
-	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight, Logger: log})
+	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight, Logger: log, Metrics: pm})
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}

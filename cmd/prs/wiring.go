@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/metrics"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/producer"
 )
@@ -35,6 +37,23 @@ type common struct {
 	ackWait                    *time.Duration
 	replicas                   *int
 	logLevel, logFormat        *string
+	metrics                    *string
+}
+
+// exporter serves the Prometheus metrics when --metrics-addr is set and
+// returns the worker and producer sides (nil when off).
+func (c *common) exporter(ctx context.Context, log *slog.Logger) (consumer.Metrics, producer.Metrics, error) {
+	if *c.metrics == "" {
+		return nil, nil, nil
+	}
+	reg := prometheus.NewRegistry()
+	w, p := metrics.NewWorker(reg), metrics.NewProducer(reg)
+	addr, err := metrics.Serve(ctx, *c.metrics, reg, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	log.Info("serving metrics", "url", "http://"+addr+"/metrics")
+	return w, p, nil
 }
 
 func addCommon(fs *flag.FlagSet) *common {
@@ -53,6 +72,7 @@ func addCommon(fs *flag.FlagSet) *common {
 		replicas:   fs.Int("replicas", 1, "JetStream replicas of the streams and the bucket when prs first makes them (3 in production)"),
 		logLevel:   fs.String("log-level", "", "prs's own log level: DEBUG, INFO, WARNING (default the job's logging_level, else INFO)"),
 		logFormat:  fs.String("log-format", "text", "prs's own logs: text or json"),
+		metrics:    fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9090; default off)"),
 	}
 }
 

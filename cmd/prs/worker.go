@@ -28,9 +28,13 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *name != "" {
 		f.ledger.Worker = *name
 	}
+	wm, _, err := cf.exporter(ctx, log)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
 	w, err := consumer.New(consumer.Config{
 		Ledger: f.ledger, Handlers: handlers(log), Slots: *slots, WorkDir: *workDir, Logger: log,
-		Stdout: stdout, Stderr: stderr,
+		Stdout: stdout, Stderr: stderr, Metrics: wm,
 	})
 	if err == nil {
 		err = w.Start(ctx)
