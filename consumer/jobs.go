@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -153,23 +155,8 @@ func (w *Worker) fetchModel(ctx context.Context, jr *jobRun) error {
 		return nil
 	}
 	jr.model = filepath.Join(w.workDir, "models", job.ModelHash+".onnx")
-	if _, err := os.Stat(jr.model); err != nil {
-		src, key := jr.staging, job.ModelKey
-		if strings.HasPrefix(job.ModelKey, "s3://") {
-			i := strings.LastIndex(job.ModelKey, "/")
-			var err error
-			if src, err = w.cfg.Ledger.Stores.Open(ctx, job.ModelKey[:i]); err != nil {
-				return err
-			}
-			key = job.ModelKey[i+1:]
-		}
-		tmp := jr.model + ".part"
-		if err := fetchObject(ctx, src, key, tmp); err != nil {
-			return fmt.Errorf("fetching the model: %w", err)
-		}
-		if err := os.Rename(tmp, jr.model); err != nil {
-			return err
-		}
+	if err := w.cacheModel(ctx, jr); err != nil {
+		return fmt.Errorf("fetching the model: %w", err)
 	}
 	labels := ""
 	if job.Config.ONNX != nil {
@@ -192,10 +179,80 @@ func (w *Worker) fetchModel(ctx context.Context, jr *jobRun) error {
 	return nil
 }
 
+// cacheModel fetches a job's model into the worker's cache unless it is
+// there. One fetch per model at a time (slots of several jobs may want the
+// same model); the file appears whole, by rename, or not at all.
+func (w *Worker) cacheModel(ctx context.Context, jr *jobRun) error {
+	job := jr.job
+	mu := w.modelLock(job.ModelHash)
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := os.Stat(jr.model); err == nil {
+		return nil
+	}
+	src, key := jr.staging, job.ModelKey
+	if strings.HasPrefix(job.ModelKey, "s3://") {
+		i := strings.LastIndex(job.ModelKey, "/")
+		var err error
+		if src, err = w.cfg.Ledger.Stores.Open(ctx, job.ModelKey[:i]); err != nil {
+			return err
+		}
+		key = job.ModelKey[i+1:]
+		info, err := src.Stat(ctx, key)
+		if err != nil {
+			return err
+		}
+		if job.ModelETag != "" && info.ETag != job.ModelETag {
+			return fmt.Errorf("%w: %s (ETag %s, was %s)", errModelChanged, job.ModelKey, info.ETag, job.ModelETag)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(jr.model), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(jr.model), ".fetch-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	rc, err := src.Get(ctx, key)
+	if err != nil {
+		tmp.Close()
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(tmp, h), rc)
+	rc.Close()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(job.ModelKey, "s3://") && hex.EncodeToString(h.Sum(nil)) != job.ModelHash {
+		return fmt.Errorf("%w: the shipped %s does not match its hash", errModelChanged, job.ModelKey)
+	}
+	return os.Rename(tmp.Name(), jr.model)
+}
+
+// errModelChanged: the model is not the one the job was submitted with.
+var errModelChanged = errors.New("the model changed since the job was submitted")
+
+func (w *Worker) modelLock(hash string) *sync.Mutex {
+	w.modelMu.Lock()
+	defer w.modelMu.Unlock()
+	if w.models == nil {
+		w.models = map[string]*sync.Mutex{}
+	}
+	if w.models[hash] == nil {
+		w.models[hash] = &sync.Mutex{}
+	}
+	return w.models[hash]
+}
+
 // permanentPrepare reports preparation errors that another try on this
 // worker cannot fix: they spend a try like an error of the script.
 func permanentPrepare(err error) bool {
-	return errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrAccessDenied) ||
+	return errors.Is(err, errModelChanged) || errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrAccessDenied) ||
 		errors.Is(err, objstore.ErrBucketNotFound) || errors.Is(err, objstore.ErrInvalidURI) ||
 		errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
 }

@@ -31,6 +31,8 @@ type Worker struct {
 	stopped  chan struct{}
 	jobs     jobs
 	watch    jetstream.KeyWatcher
+	modelMu  sync.Mutex
+	models   map[string]*sync.Mutex // one fetch per model hash at a time
 }
 
 // New validates cfg and returns a Worker that has not started.

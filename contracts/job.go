@@ -25,6 +25,8 @@ type Job struct {
 	// or of URI and ETag) and names it in the workers' model cache.
 	ModelKey  string `json:"model_key,omitempty"`
 	ModelHash string `json:"model_hash,omitempty"`
+	// ModelETag pins a model given by URI: a worker refuses another version.
+	ModelETag string `json:"model_etag,omitempty"`
 	// LabelsKey is handler onnx's labels file under Staging+"/labels" when
 	// the producer shipped a local file.
 	LabelsKey string `json:"labels_key,omitempty"`

@@ -19,7 +19,9 @@ import (
 type modelFiles struct {
 	modelPath  string // local model file to ship ("" for a URI)
 	modelHash  string
+	modelETag  string // of a model given by URI
 	labelsPath string // local labels file to ship ("" for none, a side input or a URI)
+	labelsHash string
 }
 
 // resolveModel checks handler onnx's model and labels and digests the model.
@@ -39,7 +41,7 @@ func resolveModel(ctx context.Context, stores *ledger.Stores, c *contracts.Confi
 		if err != nil {
 			return nil, &contracts.FieldError{Field: "onnx.model", Err: err}
 		}
-		m.modelHash = digest(uri + "\x00" + info.ETag)
+		m.modelHash, m.modelETag = digest(uri+"\x00"+info.ETag), info.ETag
 	} else {
 		p := strings.TrimPrefix(uri, "file://")
 		h, err := fileHash(p)
@@ -50,13 +52,17 @@ func resolveModel(ctx context.Context, stores *ledger.Stores, c *contracts.Confi
 	}
 	if l := c.ONNX.Labels; l != "" && c.SideInputs[l] == "" && !strings.HasPrefix(l, "s3://") {
 		p := strings.TrimPrefix(l, "file://")
-		if _, err := os.Stat(p); err != nil {
+		h, err := fileHash(p)
+		if err != nil {
 			return nil, &contracts.FieldError{Field: "onnx.labels", Err: fmt.Errorf("%w: %v", contracts.ErrInvalid, err)}
 		}
-		m.labelsPath = p
+		m.labelsPath, m.labelsHash = p, h
 	}
 	return m, nil
 }
+
+// digest identifies the model's and labels' content for the fingerprint.
+func (m *modelFiles) digest() string { return m.modelHash + "\x00" + m.labelsHash }
 
 // ship uploads the local files under the staging store and notes where
 // workers find them.
@@ -64,7 +70,7 @@ func (m *modelFiles) ship(ctx context.Context, staging objstore.Store, job *cont
 	if m.modelHash == "" {
 		return nil
 	}
-	job.ModelHash = m.modelHash
+	job.ModelHash, job.ModelETag = m.modelHash, m.modelETag
 	job.ModelKey = job.Config.ONNX.Model
 	if m.modelPath != "" {
 		job.ModelKey = "model/" + filepath.Base(m.modelPath)

@@ -194,7 +194,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err != nil {
 		return nil, err
 	}
-	fp := fingerprint(&c, src.key+"\x00"+srcHash+"\x00"+model.modelHash, listHash)
+	fp := fingerprint(&c, src.key+"\x00"+srcHash+"\x00"+model.digest(), listHash)
 
 	if existing == nil && c.AllowReuse {
 		if sub, err := p.reuse(ctx, jobID, &c, fp, output); err != nil || sub != nil {

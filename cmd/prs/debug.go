@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/debugrun"
 	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/internal/ledger"
@@ -32,7 +33,13 @@ func cmdDebug(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log := newLogger(stderr, *cf.logLevel, *cf.logFormat)
 	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *cf.s3Endpoint, Region: *cf.s3Region, Logger: log}}
+	if cfg.Handler != contracts.HandlerEntryScript {
+		return fail(stderr, exitUsage, "prs debug runs entry scripts; handler %q has no script to debug", cfg.Handler)
+	}
 	rep, err := debugrun.Run(ctx, debugrun.Config{Job: cfg, Limit: *limit, Stores: stores, Stdout: stderr, Stderr: stderr})
+	if ctx.Err() != nil {
+		return exitInterrupt
+	}
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}

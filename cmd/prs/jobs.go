@@ -92,7 +92,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 			_ = w.Stop(sctx)
 		}()
 	}
-	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight, Logger: log, Metrics: pm})
+	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight(name == "submit", log), Logger: log, Metrics: pm})
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -101,6 +101,9 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "prs: interrupted while submitting")
 			return exitInterrupt
+		}
+		if errors.Is(err, producer.ErrJobEnded) {
+			return fail(stderr, exitJobFailed, "%v", err)
 		}
 		return fail(stderr, exitUsage, "%v", err)
 	}

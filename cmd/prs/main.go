@@ -37,6 +37,7 @@ Usage:
   prs status  [flags] [JOB]                   show a job, or list jobs
   prs cancel  [flags] JOB                     cancel a job
   prs debug   [flags] [-- script arguments]   run init() and one mini-batch here, in the foreground
+  prs bench   onnx --model PATH [flags]       measure a model alone and in the whole pipeline
 
 Run "prs COMMAND -h" for a command's flags.
 `
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
 		"run": cmdRun, "submit": cmdSubmit, "debug": cmdDebug, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
+		"bench": cmdBench,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -182,8 +183,24 @@ func handlers(log *slog.Logger) map[string]consumer.HandlerFactory {
 	}
 }
 
-// preflight checks the entry script before anything is written.
-func preflight(ctx context.Context, c *contracts.Config, local producer.Local) error {
+// preflight checks the entry script or the model before anything is
+// written. With lenient set (prs submit, which may run where no worker
+// does), a model check that needs what only the workers have (the ONNX
+// Runtime library, the GPUs) only warns.
+func preflight(lenient bool, log *slog.Logger) func(context.Context, *contracts.Config, producer.Local) error {
+	return func(ctx context.Context, c *contracts.Config, local producer.Local) error {
+		err := check(ctx, c, local)
+		var le *onnx.LibraryError
+		var pe *onnx.ProviderError
+		if err != nil && lenient && (errors.As(err, &le) || errors.As(err, &pe)) {
+			log.Warn("could not check the model here; the workers will", "err", err)
+			return nil
+		}
+		return err
+	}
+}
+
+func check(ctx context.Context, c *contracts.Config, local producer.Local) error {
 	if c.Handler == contracts.HandlerONNX && local.Model != "" {
 		return onnx.Check(ctx, c.ONNX, local.Model, "")
 	}

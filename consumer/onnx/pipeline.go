@@ -278,6 +278,9 @@ func (s *session) infer(ctx context.Context, job *decodeJob, ok []int) ([]float3
 	}
 	if err := s.runModel(ctx, []ort.Value{in}, outs); err != nil {
 		freeOut()
+		if s.outFull == nil && outs[0] != nil { // ORT may have allocated it before the stop
+			_ = outs[0].Destroy()
+		}
 		return nil, 0, nil, err
 	}
 	if s.outFull == nil { // ORT allocated it
