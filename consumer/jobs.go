@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
@@ -36,6 +37,7 @@ type jobRun struct {
 	side     map[string]string
 	model    string
 	labels   string
+	log      atomic.Pointer[jobLog] // nil until prepared
 }
 
 // stopped reports whether the job has ended (not merely this worker).
@@ -84,8 +86,9 @@ func (js *jobs) get(ctx context.Context, id string) (*jobRun, error) {
 	return jr, nil
 }
 
-// stop cancels a job's context when its state becomes terminal and forgets it.
-func (js *jobs) stop(id string) {
+// stop cancels a job's context when its state becomes terminal and forgets
+// it; it returns the job's run (nil when this worker did not serve it).
+func (js *jobs) stop(id string) *jobRun {
 	js.mu.Lock()
 	jr := js.m[id]
 	delete(js.m, id)
@@ -93,15 +96,30 @@ func (js *jobs) stop(id string) {
 	if jr != nil {
 		jr.cancel(errJobStopped)
 	}
+	return jr
 }
 
-func (js *jobs) closeAll() {
+// all returns the jobs being served.
+func (js *jobs) all() []*jobRun {
 	js.mu.Lock()
 	defer js.mu.Unlock()
+	out := make([]*jobRun, 0, len(js.m))
+	for _, jr := range js.m {
+		out = append(out, jr)
+	}
+	return out
+}
+
+func (js *jobs) closeAll() []*jobRun {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	var out []*jobRun
 	for id, jr := range js.m {
 		jr.cancel(errors.New("worker stopped"))
 		delete(js.m, id)
+		out = append(out, jr)
 	}
+	return out
 }
 
 var errJobStopped = errors.New("the job was stopped")
@@ -121,6 +139,13 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 	}
 	if jr.staging, err = l.Stores.Open(ctx, job.Staging); err != nil {
 		return err
+	}
+	out, err := l.Stores.Open(ctx, job.Config.Output)
+	if err != nil {
+		return err
+	}
+	if jr.log.Load() == nil {
+		jr.log.Store(newJobLog(out, w.cfg.Host, w.cfg.Name, filepath.Join(jr.dir, "logs-spool")))
 	}
 	jr.source = filepath.Join(jr.dir, "source")
 	if err := os.RemoveAll(jr.source); err != nil {

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -149,12 +150,22 @@ func (s *slot) handle(msg jetstream.Msg) {
 	if attempt > maxTry {
 		// Deliveries lost to dead workers spent the last tries.
 		log.Warn("mini-batch out of tries", "attempt", attempt, "run_max_try", maxTry)
+		if w.prepare(ctx, jr) == nil {
+			first := ""
+			if len(mb.Items) > 0 {
+				first = mb.Items[0].Key
+			}
+			s.logAttempt(jr, contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Failed: len(mb.Items),
+				Start: time.Now().UTC(), Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded",
+				Error: "the batch's worker was lost on its last try", FirstItem: first}, "")
+		}
 		s.record(msg, jr, mb, failedOutcome(mb, maxTry, w.cfg.Name, "MaxTriesExceeded",
 			fmt.Sprintf("the batch's worker was lost on its last try (%d of %d)", maxTry, maxTry)))
 		return
 	}
 
 	var res Result
+	started := time.Now()
 	runErr := w.prepare(ctx, jr)
 	if runErr != nil && !permanentPrepare(runErr) && w.ctx.Err() == nil {
 		s.infraRetry(msg, mb, delivered, runErr)
@@ -167,8 +178,15 @@ func (s *slot) handle(msg jetstream.Msg) {
 		res, runErr = s.run(jr, mb, attempt)
 		m.Attempt(attemptResult(runErr), time.Since(start))
 	}
+	rec := contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Start: started.UTC(),
+		Seconds: time.Since(started).Seconds()}
+	if len(mb.Items) > 0 {
+		rec.FirstItem = mb.Items[0].Key
+	}
 	switch {
 	case w.ctx.Err() != nil:
+		rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "WorkerStopped", "the worker stopped during the attempt"
+		s.logAttempt(jr, rec, "")
 		s.infraRetry(msg, mb, delivered, errors.New("worker stopped"))
 		return
 	case jr.stopped():
@@ -177,11 +195,19 @@ func (s *slot) handle(msg jetstream.Msg) {
 	}
 	var te *TransientError
 	if errors.As(runErr, &te) {
+		rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "Transient", runErr.Error()
+		s.logAttempt(jr, rec, "")
 		s.infraRetry(msg, mb, delivered, runErr)
 		return
 	}
 	if runErr != nil {
 		etype := errorType(runErr)
+		rec.ErrorType, rec.Error, rec.Failed = etype, errorMessage(runErr), len(mb.Items)
+		rec.Result = contracts.ResultFailed
+		if attempt < maxTry {
+			rec.Result = contracts.ResultRetried
+		}
+		s.logAttempt(jr, rec, traceback(runErr))
 		if attempt < maxTry {
 			delay := retryDelay(attempt, w.cfg.RetryBase, w.cfg.RetryMax)
 			log.Warn("attempt failed; trying again", "attempt", attempt, "run_max_try", maxTry, "error_type", etype, "err", runErr, "in", delay)
@@ -204,17 +230,25 @@ func (s *slot) handle(msg jetstream.Msg) {
 		o.ErrorType = "PartialResult"
 		o.Error = fmt.Sprintf("run() returned %d rows for %d items", len(res.Rows), len(mb.Items))
 	}
+	var itemErrs strings.Builder
 	for i, ie := range res.ItemErrors {
 		key := ""
 		if ie.Index >= 0 && ie.Index < len(mb.Items) {
 			key = mb.Items[ie.Index].Key
 		}
 		log.Warn("item failed", "item", key, "err", ie.Err)
+		fmt.Fprintf(&itemErrs, "%s: %s\n", key, ie.Err)
 		if i == 0 {
 			o.ErrorType = "ItemError"
 			o.Error = fmt.Sprintf("%d of %d items failed; first: %s: %s", len(res.ItemErrors), len(mb.Items), key, ie.Err)
 		}
 	}
+	rec.Succeeded, rec.Failed, rec.ErrorType, rec.Error = o.Succeeded, o.Failed, o.ErrorType, o.Error
+	rec.Result = contracts.ResultSucceeded
+	if !o.OK {
+		rec.Result = contracts.ResultPartial
+	}
+	s.logAttempt(jr, rec, itemErrs.String())
 	if len(res.Rows) > 0 && jr.job.Config.OutputAction == contracts.OutputAppendRow {
 		key := contracts.ResultKey(mb.Index, attempt, w.cfg.Name)
 		body := bytes.NewReader(FormatRows(res.Rows))
@@ -316,13 +350,16 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, err
 			WorkDir:   filepath.Join(jr.dir, "slots", strconv.Itoa(s.index)),
 			OutputDir: filepath.Join(jr.dir, "output"),
 			LogDir:    filepath.Join(jr.dir, "logs"),
-			Worker:    w.cfg.Name, Slot: s.index, Stdout: w.cfg.Stdout, Stderr: w.cfg.Stderr,
+			Worker:    w.cfg.Name, Slot: s.index,
+			Stdout: jr.log.Load().writer(contracts.LogStdout(w.cfg.Host, w.cfg.Name), w.cfg.Stdout),
+			Stderr: jr.log.Load().writer(contracts.LogStderr(w.cfg.Host, w.cfg.Name), w.cfg.Stderr),
 		}
 		for _, d := range []string{env.WorkDir, env.OutputDir, env.LogDir} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return Result{}, &TransientError{Err: err}
 			}
 		}
+		jr.log.Load().watch(filepath.Join(env.LogDir, contracts.EntryScriptLogFile), contracts.LogEntryScript(w.cfg.Host, w.cfg.Name))
 		f := w.cfg.Handlers[jr.job.Config.Handler]
 		if f == nil {
 			return Result{}, &ScriptError{Type: "UnknownHandler", Message: fmt.Sprintf("this worker has no %q handler", jr.job.Config.Handler)}
@@ -385,6 +422,38 @@ func (s *slot) stage(ctx context.Context, jr *jobRun, b *Batch) (func(), error) 
 		b.Paths[i] = dst
 	}
 	return cleanup, nil
+}
+
+// logAttempt adds an attempt to the worker's share of the job's logs.
+func (s *slot) logAttempt(jr *jobRun, rec contracts.AttemptRecord, tb string) {
+	l := jr.log.Load()
+	if l == nil {
+		return
+	}
+	rec.Worker, rec.Host, rec.PID = s.w.cfg.Name, s.w.cfg.Host, os.Getpid()
+	l.attempt(rec, tb)
+}
+
+// errorMessage is an error's message without its type (which the record
+// holds apart), for a script's error.
+func errorMessage(err error) string {
+	var se *ScriptError
+	if errors.As(err, &se) && se.Message != "" {
+		if errors.Is(err, ErrRunTimeout) {
+			return ErrRunTimeout.Error()
+		}
+		return se.Message
+	}
+	return err.Error()
+}
+
+// traceback returns a script error's traceback, if it has one.
+func traceback(err error) string {
+	var se *ScriptError
+	if errors.As(err, &se) {
+		return se.Traceback
+	}
+	return ""
 }
 
 func attemptResult(err error) string {

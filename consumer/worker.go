@@ -27,7 +27,7 @@ type Worker struct {
 	draining chan struct{}
 	drainOne sync.Once
 	wg       sync.WaitGroup // slots
-	watchWG  sync.WaitGroup
+	watchWG  sync.WaitGroup // the state watcher and the log keeper
 	stopped  chan struct{}
 	jobs     jobs
 	watch    jetstream.KeyWatcher
@@ -42,6 +42,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, draining: make(chan struct{}), stopped: make(chan struct{})}
 	w.jobs.w = w
+	if cfg.Ledger.BeforeFinal == nil {
+		cfg.Ledger.BeforeFinal = w.flushJobLogs
+	}
 	return w, nil
 }
 
@@ -65,8 +68,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	w.watch = watch
-	w.watchWG.Add(1)
+	w.watchWG.Add(2)
 	go w.watchStates()
+	go w.keepLogs()
 	for i := 0; i < w.cfg.Slots; i++ {
 		s := &slot{w: w, index: i}
 		w.wg.Add(1)
@@ -99,7 +103,50 @@ func (w *Worker) watchStates() {
 				continue
 			}
 			id := strings.TrimSuffix(strings.TrimPrefix(e.Key(), "job."), ".state")
-			w.jobs.stop(id)
+			if jr := w.jobs.stop(id); jr != nil {
+				w.watchWG.Add(1)
+				go func() {
+					defer w.watchWG.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					w.maintain(ctx, jr, true)
+				}()
+			}
+		}
+	}
+}
+
+// flushJobLogs puts this worker's logs of a job now.
+func (w *Worker) flushJobLogs(ctx context.Context, jobID string) {
+	w.jobs.mu.Lock()
+	jr := w.jobs.m[jobID]
+	w.jobs.mu.Unlock()
+	if jr == nil {
+		return
+	}
+	if l := jr.log.Load(); l != nil {
+		if err := l.flush(ctx); err != nil {
+			w.cfg.Logger.Warn("flushing the job's logs", "job", jobID, "err", err)
+		}
+	}
+}
+
+// keepLogs flushes the logs of the jobs being served every LogFlush and
+// keeps their overviews fresh.
+func (w *Worker) keepLogs() {
+	defer w.watchWG.Done()
+	t := time.NewTicker(w.cfg.LogFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-t.C:
+			for _, jr := range w.jobs.all() {
+				ctx, cancel := context.WithTimeout(w.ctx, w.cfg.LogFlush*4)
+				w.maintain(ctx, jr, false)
+				cancel()
+			}
 		}
 	}
 }
@@ -121,7 +168,11 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	w.cancel()
 	w.watchWG.Wait()
-	w.jobs.closeAll()
+	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	for _, jr := range w.jobs.closeAll() {
+		w.maintain(lctx, jr, false)
+	}
+	lcancel()
 	if w.watch != nil {
 		_ = w.watch.Stop()
 	}

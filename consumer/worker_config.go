@@ -43,6 +43,14 @@ type Config struct {
 	PollWait time.Duration
 	// Metrics receives what the worker does (default none).
 	Metrics Metrics
+	// Host names this machine in the log layout (default os.Hostname()).
+	Host string
+	// LogFlush is how often the worker puts its changed log files under
+	// the job's output/logs; it bounds what a dying worker loses (default 5s).
+	LogFlush time.Duration
+	// OverviewEvery is how often the worker rewrites a running job's
+	// logs/job_progress_overview.txt (default 10s).
+	OverviewEvery time.Duration
 }
 
 func (c *Config) validate() error {
@@ -87,6 +95,15 @@ func (c *Config) validate() error {
 	}
 	if c.Metrics == nil {
 		c.Metrics = noMetrics{}
+	}
+	if c.Host == "" {
+		c.Host, _ = os.Hostname()
+	}
+	if c.LogFlush <= 0 {
+		c.LogFlush = 5 * time.Second
+	}
+	if c.OverviewEvery <= 0 {
+		c.OverviewEvery = 10 * time.Second
 	}
 	if c.WorkDir != "" {
 		abs, err := filepath.Abs(c.WorkDir)

@@ -189,12 +189,18 @@ type proc struct {
 // worker starts a `prs worker` process.
 func (h *harness) worker(slots int) *proc {
 	h.t.Helper()
+	return h.workerArgs(slots)
+}
+
+// workerArgs starts a `prs worker` process with more flags.
+func (h *harness) workerArgs(slots int, args ...string) *proc {
+	h.t.Helper()
 	log := filepath.Join(h.t.TempDir(), "worker.log")
 	f, err := os.Create(log)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	cmd := exec.Command(prsBin, "worker", "--slots", fmt.Sprint(slots), "--ack-wait", h.ackWait, "--drain-timeout", "5s")
+	cmd := exec.Command(prsBin, append([]string{"worker", "--slots", fmt.Sprint(slots), "--ack-wait", h.ackWait, "--drain-timeout", "5s"}, args...)...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = h.env(), f, f
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)

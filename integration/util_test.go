@@ -33,3 +33,5 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

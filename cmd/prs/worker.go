@@ -15,7 +15,8 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	slots := fs.Int("slots", 1, "mini-batches run at once")
 	workDir := fs.String("work-dir", "", "local folder for copies and scratch (default a temporary folder)")
 	drain := fs.Duration("drain-timeout", 10*time.Minute, "on SIGTERM, how long in-flight batches may finish before they are stopped and sent back")
-	name := fs.String("name", "", "worker name in outcomes and logs (default host-pid)")
+	name := fs.String("name", "", "worker name in outcomes and logs (default host-pid-random)")
+	logFlush := fs.Duration("log-flush", 5*time.Second, "how often the worker puts its logs under each job's output/logs (what a dying worker may lose)")
 	if _, code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -34,7 +35,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	w, err := consumer.New(consumer.Config{
 		Ledger: f.ledger, Handlers: handlers(log), Slots: *slots, WorkDir: *workDir, Logger: log,
-		Stdout: stdout, Stderr: stderr, Metrics: wm,
+		Stdout: stdout, Stderr: stderr, Metrics: wm, LogFlush: *logFlush,
 	})
 	if err == nil {
 		err = w.Start(ctx)

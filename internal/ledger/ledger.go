@@ -12,6 +12,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/joblogs"
 )
 
 // Ledger reads and changes jobs' records.
@@ -23,6 +24,9 @@ type Ledger struct {
 	Worker string
 	// Lease is how long a finalize claim holds without renewal (default 30s).
 	Lease time.Duration
+	// BeforeFinal, when set, runs before a job's final file and reports
+	// are written (a worker flushes its own logs of the job).
+	BeforeFinal func(ctx context.Context, jobID string)
 }
 
 // New returns a Ledger; log may be nil.
@@ -124,7 +128,35 @@ func (l *Ledger) Stop(ctx context.Context, id, state, reason string) (bool, erro
 		l.Log.Warn("purging the job's remaining mini-batches", "job", id, "err", err)
 	}
 	l.Log.Info("job stopped", "job", id, "state", state, "reason", reason)
+	l.writeReports(ctx, id)
 	return changed, nil
+}
+
+// writeReports writes the job's overview, report and error summary (best
+// effort: workers rewrite them when they flush their last logs).
+func (l *Ledger) writeReports(ctx context.Context, id string) {
+	err := func() error {
+		job, err := l.Job(ctx, id)
+		if err != nil {
+			return err
+		}
+		st, _, err := l.State(ctx, id)
+		if err != nil {
+			return err
+		}
+		c, err := l.B.ReadCounters(ctx, id)
+		if err != nil {
+			return err
+		}
+		out, err := l.Stores.Open(ctx, job.Config.Output)
+		if err != nil {
+			return err
+		}
+		return joblogs.WriteReports(ctx, out, job, st, c)
+	}()
+	if err != nil {
+		l.Log.Warn("writing the job's reports", "job", id, "err", err)
+	}
 }
 
 // Outcome reads a mini-batch's recorded outcome; ok is false when none is.

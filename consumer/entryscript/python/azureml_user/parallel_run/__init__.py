@@ -20,9 +20,20 @@ _LOGGER_NAME = "azureml_user.parallel_run"
 def _logger():
     logger = logging.getLogger(_LOGGER_NAME)
     if not getattr(logger, "_prs_configured", False):
+        fmt = logging.Formatter("%(asctime)s|%(levelname)s|%(name)s|%(message)s")
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s|%(levelname)s|%(name)s|%(message)s"))
+        handler.setFormatter(fmt)
         logger.addHandler(handler)
+        # prs keeps the logger's records apart too, for the job's log layout
+        # (logs/user/entry_script_log/<host>/<worker>.log.txt).
+        log_dir = os.environ.get("PRS_LOG_DIR", "")
+        if log_dir and os.path.isdir(log_dir):
+            try:
+                fh = logging.FileHandler(os.path.join(log_dir, "entry_script.log.txt"))
+                fh.setFormatter(fmt)
+                logger.addHandler(fh)
+            except OSError:
+                pass
         try:
             logger.setLevel(os.environ.get("PRS_LOGGING_LEVEL", "").upper() or "INFO")
         except ValueError:

@@ -1,0 +1,199 @@
+// Package joblogs writes the parts of a job's log layout that describe the
+// whole job: logs/job_progress_overview.txt, the job report
+// logs/sys/job_report/processed_mini-batches.csv (one row per attempt,
+// merged from every worker's records) and the error summary
+// logs/user/error.txt. Workers write their own files (records, node log,
+// stdout, stderr, tracebacks); see consumer.
+package joblogs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+// Overview renders job_progress_overview.txt.
+func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, now time.Time) string {
+	var b strings.Builder
+	cfg := &job.Config
+	fmt.Fprintf(&b, "Job %s: %s\n", job.ID, st.State)
+	fmt.Fprintf(&b, "Updated %s\n\n", now.UTC().Format(time.RFC3339))
+	total := st.TotalBatches
+	fmt.Fprintf(&b, "Mini-batches: %d created, %d done (%d succeeded, %d failed), %d retries\n",
+		total, c.Done, c.Done-c.FailedBatches, c.FailedBatches, c.Retried)
+	fmt.Fprintf(&b, "Items: %d in all, %d succeeded, %d failed\n", st.TotalItems, c.ItemsSucceeded, c.ItemsFailed)
+	if total > 0 {
+		fmt.Fprintf(&b, "Progress: %.1f%%\n", 100*float64(c.Done)/float64(total))
+	}
+	elapsed := now.Sub(st.Created)
+	if !st.Finished.IsZero() {
+		elapsed = st.Finished.Sub(st.Created)
+	}
+	if elapsed > 0 && c.Done > 0 {
+		rate := float64(c.Done) / elapsed.Seconds()
+		fmt.Fprintf(&b, "Rate: %.2f mini-batches/s over %s\n", rate, elapsed.Round(time.Second))
+		if !st.Terminal() && total > c.Done {
+			fmt.Fprintf(&b, "Estimated time left: %s\n", (time.Duration(float64(total-c.Done)/rate) * time.Second).Round(time.Second))
+		}
+	}
+	b.WriteString("\nThresholds:\n")
+	fmt.Fprintf(&b, "  error_threshold: %s\n", limit(cfg.ErrorThreshold, c.ItemsFailed, "failed items"))
+	fmt.Fprintf(&b, "  allowed_failed_count: %s\n", limit(cfg.AllowedFailedCount, c.FailedBatches, "failed mini-batches"))
+	pct := 0.0
+	if total > 0 {
+		pct = 100 * float64(c.FailedBatches) / float64(total)
+	}
+	fmt.Fprintf(&b, "  allowed_failed_percent: %v%% (now %.1f%% of mini-batches failed)\n", cfg.AllowedFailedPercent, pct)
+	if st.Terminal() {
+		fmt.Fprintf(&b, "\nResult: %s\n", st.State)
+		if st.Reason != "" {
+			fmt.Fprintf(&b, "Reason: %s\n", st.Reason)
+		}
+		if st.FinalObject != "" {
+			fmt.Fprintf(&b, "Output: %s\n", st.FinalObject)
+		}
+		if st.State != contracts.StateCompleted || c.ItemsFailed > 0 {
+			b.WriteString("Where to look next: logs/user/error.txt (errors by type, with counts and where each was first seen),\n" +
+				"  logs/user/error/<host>/<worker>.txt (full tracebacks), logs/sys/job_report/processed_mini-batches.csv (every attempt)\n")
+		}
+	}
+	return b.String()
+}
+
+func limit(threshold int, now int64, what string) string {
+	if threshold < 0 {
+		return fmt.Sprintf("unset (%d %s)", now, what)
+	}
+	return fmt.Sprintf("%d (%d %s, %d to go)", threshold, now, what, int64(threshold)-now)
+}
+
+// Records reads every worker's attempt records, sorted by mini-batch and
+// attempt.
+func Records(ctx context.Context, out objstore.Store) ([]contracts.AttemptRecord, error) {
+	var recs []contracts.AttemptRecord
+	err := out.List(ctx, contracts.LogWorkerRecordsPrefix, func(o objstore.ObjectInfo) error {
+		rc, err := out.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		sc := bufio.NewScanner(rc)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			var r contracts.AttemptRecord
+			if json.Unmarshal(sc.Bytes(), &r) == nil {
+				recs = append(recs, r)
+			}
+		}
+		return sc.Err()
+	})
+	sort.SliceStable(recs, func(i, j int) bool {
+		if recs[i].Index != recs[j].Index {
+			return recs[i].Index < recs[j].Index
+		}
+		return recs[i].Attempt < recs[j].Attempt
+	})
+	return recs, err
+}
+
+// Report renders processed_mini-batches.csv.
+func Report(recs []contracts.AttemptRecord) []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write([]string{"mini_batch", "attempt", "worker", "host", "pid", "items", "succeeded", "failed", "start", "seconds", "result", "error_type", "error"})
+	for _, r := range recs {
+		_ = w.Write([]string{
+			strconv.FormatInt(r.Index, 10), strconv.Itoa(r.Attempt), r.Worker, r.Host, strconv.Itoa(r.PID),
+			strconv.Itoa(r.Items), strconv.Itoa(r.Succeeded), strconv.Itoa(r.Failed),
+			r.Start.UTC().Format(time.RFC3339Nano), strconv.FormatFloat(r.Seconds, 'f', 3, 64),
+			r.Result, r.ErrorType, firstLine(r.Error),
+		})
+	}
+	w.Flush()
+	return buf.Bytes()
+}
+
+// ErrorSummary renders error.txt: errors grouped by type and message, most
+// frequent first, with where each was first seen and where its tracebacks are.
+func ErrorSummary(recs []contracts.AttemptRecord) []byte {
+	type group struct {
+		typ, msg         string
+		count            int
+		first            contracts.AttemptRecord
+		tracebackFolders map[string]bool
+	}
+	groups := map[string]*group{}
+	var order []*group
+	for _, r := range recs {
+		if r.ErrorType == "" {
+			continue
+		}
+		k := r.ErrorType + "\x00" + firstLine(r.Error)
+		g := groups[k]
+		if g == nil {
+			g = &group{typ: r.ErrorType, msg: firstLine(r.Error), first: r, tracebackFolders: map[string]bool{}}
+			groups[k] = g
+			order = append(order, g)
+		}
+		g.count++
+		g.tracebackFolders[contracts.LogTracebacks(r.Host, r.Worker)] = true
+	}
+	sort.SliceStable(order, func(i, j int) bool { return order[i].count > order[j].count })
+	var b bytes.Buffer
+	if len(order) == 0 {
+		b.WriteString("No errors.\n")
+		return b.Bytes()
+	}
+	fmt.Fprintf(&b, "%d kinds of error\n", len(order))
+	for _, g := range order {
+		fmt.Fprintf(&b, "\n%d x %s: %s\n", g.count, g.typ, g.msg)
+		fmt.Fprintf(&b, "  first seen: mini-batch %d attempt %d (first file %s) on %s at %s\n",
+			g.first.Index, g.first.Attempt, g.first.FirstItem, g.first.Worker, g.first.Start.UTC().Format(time.RFC3339))
+		var files []string
+		for f := range g.tracebackFolders {
+			files = append(files, f)
+		}
+		sort.Strings(files)
+		fmt.Fprintf(&b, "  tracebacks: %s\n", strings.Join(files, ", "))
+	}
+	return b.Bytes()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// WriteReports writes the overview, the job report and the error summary
+// of a job under its output.
+func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, st contracts.JobState, c contracts.Counters) error {
+	recs, err := Records(ctx, out)
+	if err != nil {
+		return err
+	}
+	for key, body := range map[string][]byte{
+		contracts.LogOverview:     []byte(Overview(job, st, c, time.Now())),
+		contracts.LogReport:       Report(recs),
+		contracts.LogErrorSummary: ErrorSummary(recs),
+	} {
+		if err := out.Put(ctx, key, bytes.NewReader(body)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteOverview writes only the overview.
+func WriteOverview(ctx context.Context, out objstore.Store, job *contracts.Job, st contracts.JobState, c contracts.Counters) error {
+	return out.Put(ctx, contracts.LogOverview, strings.NewReader(Overview(job, st, c, time.Now())))
+}
