@@ -74,12 +74,20 @@ func (b *bundle) config(perBatch int) contracts.Config {
 // worker starts a worker running h.
 func (b *bundle) worker(slots int, h consumer.Handler) *consumer.Worker {
 	b.t.Helper()
-	w, err := consumer.New(consumer.Config{
+	return b.workerWith(slots, h, func(*consumer.Config) {})
+}
+
+// workerWith starts a worker whose configuration edit changes first.
+func (b *bundle) workerWith(slots int, h consumer.Handler, edit func(*consumer.Config)) *consumer.Worker {
+	b.t.Helper()
+	cfg := consumer.Config{
 		Ledger:   b.ledger,
 		Handlers: map[string]consumer.HandlerFactory{"test": func(context.Context, *consumer.JobEnv) (consumer.Handler, error) { return h, nil }},
 		Slots:    slots, Logger: quietLogger(), RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		PollWait: 100 * time.Millisecond,
-	})
+	}
+	edit(&cfg)
+	w, err := consumer.New(cfg)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -47,6 +47,9 @@ type watchedFile struct {
 
 // watch puts the local file at path as key whenever it has grown.
 func (l *jobLog) watch(path, key string) {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.watched == nil {
@@ -83,8 +86,12 @@ func (l *jobLog) append(key string, b []byte) {
 	f.dirty = true
 }
 
-// writer returns a writer that appends to key and copies to tee.
+// writer returns a writer that appends to key and copies to tee (tee
+// alone when logs are off).
 func (l *jobLog) writer(key string, tee io.Writer) io.Writer {
+	if l == nil {
+		return tee
+	}
 	return writerFunc(func(b []byte) (int, error) {
 		l.append(key, b)
 		if tee != nil {

@@ -144,7 +144,7 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 	if err != nil {
 		return err
 	}
-	if jr.log.Load() == nil {
+	if jr.log.Load() == nil && !w.cfg.NoLogs {
 		jr.log.Store(newJobLog(out, w.cfg.Host, w.cfg.Name, filepath.Join(jr.dir, "logs-spool")))
 	}
 	jr.source = filepath.Join(jr.dir, "source")

@@ -51,6 +51,9 @@ type Config struct {
 	// OverviewEvery is how often the worker rewrites a running job's
 	// logs/job_progress_overview.txt (default 10s).
 	OverviewEvery time.Duration
+	// NoLogs turns the worker's part of the log layout off (to measure its
+	// cost; default false).
+	NoLogs bool
 }
 
 func (c *Config) validate() error {
