@@ -109,6 +109,20 @@ func TestLogLayout(t *testing.T) {
 	if n := len(find("logs/sys/node/")); n != 2 && n != 1 {
 		t.Errorf("%d node logs", n)
 	}
+
+	// The same from the terminal.
+	all, errOut, code := h.prs(30*time.Second, "logs", id)
+	if code != 0 {
+		t.Fatalf("prs logs: exit %d\n%s", code, errOut)
+	}
+	contains("prs logs", all, "==> logs/job_progress_overview.txt <==", "Result: Completed", "==> logs/user/error.txt <==", "KeyError")
+	nodes := find("logs/sys/node/")
+	name := strings.TrimSuffix(nodes[0][strings.LastIndex(nodes[0], "/")+1:], ".txt")
+	one, errOut, code := h.prs(30*time.Second, "logs", id, "--worker", name)
+	if code != 0 {
+		t.Fatalf("prs logs --worker: exit %d\n%s", code, errOut)
+	}
+	contains("prs logs --worker", one, "logs/sys/node/", "logs/user/stdout/", "init printed this", "mini-batch 0 attempt 1")
 }
 
 // TestKilledWorkerKeepsItsRecentLogs: a worker killed with SIGKILL has

@@ -37,6 +37,7 @@ Usage:
   prs status  [flags] [JOB]                   show a job, or list jobs
   prs cancel  [flags] JOB                     cancel a job
   prs debug   [flags] [-- script arguments]   run init() and one mini-batch here, in the foreground
+  prs logs    [flags] JOB                     show a job's overview and errors, or a worker's logs (--worker, --follow)
   prs bench   onnx --model PATH [flags]       measure a model alone and in the whole pipeline
 
 Run "prs COMMAND -h" for a command's flags.
@@ -54,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
-		"run": cmdRun, "submit": cmdSubmit, "debug": cmdDebug, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
+		"run": cmdRun, "submit": cmdSubmit, "debug": cmdDebug, "logs": cmdLogs, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
 		"bench": cmdBench,
 	}
 	f, ok := cmds[args[0]]
@@ -79,13 +80,22 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) (rest []string, co
 			break
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK, false
+	// Flags may come after positional arguments too: prs logs JOB --follow.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
 		}
-		return nil, exitUsage, false
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return append(fs.Args(), tail...), 0, true
+	return append(positional, tail...), 0, true
 }
 
 func fail(stderr io.Writer, code int, format string, args ...any) int {
