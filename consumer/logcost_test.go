@@ -20,7 +20,11 @@ func BenchmarkLogCost(b *testing.B) {
 	}
 	setup := func(noLogs bool) *bundle {
 		bn := newBundle(b, batches)
-		bn.workerWith(50, noop, func(c *consumer.Config) { c.NoLogs = noLogs; c.LogFlush = time.Second; c.OverviewEvery = 2 * time.Second })
+		bn.workerWith(50, noop, func(c *consumer.Config) {
+			c.NoLogs = noLogs
+			c.LogFlush = time.Second
+			c.OverviewEvery = 2 * time.Second
+		})
 		return bn
 	}
 	on, off := setup(false), setup(true)
