@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
@@ -146,6 +147,17 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 	}
 	if jr.log.Load() == nil && !w.cfg.NoLogs {
 		jr.log.Store(newJobLog(out, w.cfg.Host, w.cfg.Name, filepath.Join(jr.dir, "logs-spool")))
+		if every := job.Config.ResourceMonitorInterval; every > 0 {
+			w.watchWG.Add(1)
+			go func() {
+				defer w.watchWG.Done()
+				ctx, cancel := context.WithCancel(w.ctx)
+				defer cancel()
+				stop := context.AfterFunc(jr.ctx, cancel)
+				defer stop()
+				w.monitor(ctx, jr, time.Duration(every)*time.Second)
+			}()
+		}
 	}
 	jr.source = filepath.Join(jr.dir, "source")
 	if err := os.RemoveAll(jr.source); err != nil {

@@ -65,6 +65,9 @@ type Config struct {
 	Handler string `json:"handler" yaml:"handler"`
 	// Interpreter runs the entry script (default python3).
 	Interpreter string `json:"interpreter" yaml:"interpreter"`
+	// ResourceMonitorInterval is how often, in seconds, workers sample CPU,
+	// memory, disk and GPU use into logs/perf (default 600; 0 turns it off).
+	ResourceMonitorInterval int `json:"resource_monitor_interval" yaml:"resource_monitor_interval"`
 	// ONNX holds the settings of handler onnx.
 	ONNX *ONNXConfig `json:"onnx,omitempty" yaml:"onnx"`
 }
@@ -85,6 +88,8 @@ func DefaultConfig() Config {
 		AllowReuse:           true,
 		Handler:              HandlerEntryScript,
 		Interpreter:          "python3",
+
+		ResourceMonitorInterval: 600,
 	}
 }
 
@@ -162,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProcessCountPerNode < 1 {
 		return invalid("process_count_per_node", "must be at least 1, got %d", c.ProcessCountPerNode)
+	}
+	if c.ResourceMonitorInterval < 0 {
+		return invalid("resource_monitor_interval", "must be 0 (off) or a number of seconds, got %d", c.ResourceMonitorInterval)
 	}
 	switch strings.ToUpper(c.LoggingLevel) {
 	case "DEBUG", "INFO", "WARNING":

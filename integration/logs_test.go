@@ -22,7 +22,7 @@ func TestLogLayout(t *testing.T) {
 	out := h.s3("out")
 	stdout, stderr, code := h.prs(2*time.Minute, "submit", "--wait", "--input", h.s3("in"), "--output", out,
 		"--entry-script", "testdata/logs.py", "--mini-batch-size", "5", "--run-max-try", "2",
-		"--run-invocation-timeout", "2", "--allow-reuse=false")
+		"--run-invocation-timeout", "2", "--allow-reuse=false", "--resource-monitor-interval", "1")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -109,6 +109,14 @@ func TestLogLayout(t *testing.T) {
 	if n := len(find("logs/sys/node/")); n != 2 && n != 1 {
 		t.Errorf("%d node logs", n)
 	}
+
+	// Resource samples, every second of the run.
+	var perf strings.Builder
+	for _, k := range find("logs/perf/") {
+		perf.WriteString(k + "\n" + read(k))
+	}
+	contains("perf", perf.String(), "node_resource_usage.csv", "time,cpu_percent,memory_total_mb", "processes_resource_usage.csv",
+		",prs,", "python", "node_disk_usage.csv", "available_gb")
 
 	// The same from the terminal.
 	all, errOut, code := h.prs(30*time.Second, "logs", id)

@@ -67,6 +67,7 @@ var settings = []struct{ key, help string }{
 	{"allow_reuse", "return an identical completed job's output without running (default true)"},
 	{"handler", "entry_script (default)"},
 	{"interpreter", "program that runs the entry script (default python3)"},
+	{"resource_monitor_interval", "seconds between CPU, memory, disk and GPU samples in logs/perf; 0 turns it off (default 600)"},
 }
 
 // Register adds the job flags to fs, with --config and --side-input NAME=URI.
@@ -172,6 +173,8 @@ func apply(c *contracts.Config, key, v string) error {
 		c.Handler = v
 	case "interpreter":
 		c.Interpreter = v
+	case "resource_monitor_interval":
+		return num(&c.ResourceMonitorInterval)
 	}
 	return nil
 }
