@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func BenchmarkLogCost(b *testing.B) {
 		bn.workerWith(50, noop, func(c *consumer.Config) {
 			c.NoLogs = noLogs
 			c.LogFlush = time.Second
-			c.OverviewEvery = 2 * time.Second
+			c.OverviewEvery = time.Second
 		})
 		return bn
 	}
@@ -38,9 +39,28 @@ func BenchmarkLogCost(b *testing.B) {
 		return time.Since(start)
 	}
 	var tOn, tOff time.Duration
+	seen := map[string]bool{}
 	for b.Loop() {
-		tOn += run(on)
+		// While the job with logs runs, its overview keeps changing.
+		done := make(chan time.Duration)
+		go func() { done <- run(on) }()
+		for waiting := true; waiting; {
+			select {
+			case d := <-done:
+				tOn += d
+				waiting = false
+			case <-time.After(200 * time.Millisecond):
+				if body, err := os.ReadFile(on.output + "/logs/job_progress_overview.txt"); err == nil {
+					if lines := strings.Split(string(body), "\n"); len(lines) > 3 {
+						seen[lines[3]] = true // "Mini-batches: N created, M done ..."
+					}
+				}
+			}
+		}
 		tOff += run(off)
+	}
+	if len(seen) < 3 {
+		b.Fatalf("the overview changed only %d times during a job of %d mini-batches: %v", len(seen), batches, seen)
 	}
 	if _, err := os.Stat(on.output + "/logs/sys/job_report/processed_mini-batches.csv"); err != nil {
 		b.Fatalf("logs on wrote no report: %v", err)
