@@ -53,6 +53,19 @@ func TestPartialReturnsCountExactlyAndThresholdBoundaryHolds(t *testing.T) {
 			if _, ok := h.read(out, "parallel_run_step.txt"); ok {
 				t.Fatal("a failed job wrote its final file")
 			}
+			// The overview says why, and where to look.
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				ov, _ := h.read(out, contracts.LogOverview)
+				if strings.Contains(ov, "Result: Failed") && strings.Contains(ov, "Reason: ") &&
+					strings.Contains(ov, "error_threshold 9") && strings.Contains(ov, "Where to look next") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("overview of the failed job:\n%s", ov)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
 	}
 }
