@@ -205,7 +205,7 @@ func (w *Worker) fetchModel(ctx context.Context, jr *jobRun) error {
 		jr.labels = jr.side[labels]
 	case job.LabelsKey != "":
 		jr.labels = filepath.Join(jr.dir, filepath.FromSlash(job.LabelsKey))
-		return fetchObject(ctx, jr.staging, job.LabelsKey, jr.labels)
+		return objstore.Download(ctx, jr.staging, job.LabelsKey, jr.labels)
 	default:
 		p, err := w.fetchSideInput(ctx, jr, "onnx-labels", labels)
 		if err != nil {
@@ -312,7 +312,7 @@ func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri strin
 	dst := filepath.Join(jr.dir, "side_inputs", name)
 	if _, err := parent.Stat(ctx, base); err == nil {
 		file := filepath.Join(dst, base)
-		return file, fetchObject(ctx, parent, base, file)
+		return file, objstore.Download(ctx, parent, base, file)
 	}
 	if err := fetchPrefix(ctx, parent, base+"/", dst); err != nil {
 		return "", err
@@ -328,26 +328,7 @@ func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri strin
 func fetchPrefix(ctx context.Context, s objstore.Store, prefix, dir string) error {
 	return s.List(ctx, prefix, func(o objstore.ObjectInfo) error {
 		rel := strings.TrimPrefix(o.Key, prefix)
-		return fetchObject(ctx, s, o.Key, filepath.Join(dir, filepath.FromSlash(rel)))
+		return objstore.Download(ctx, s, o.Key, filepath.Join(dir, filepath.FromSlash(rel)))
 	})
 }
 
-func fetchObject(ctx context.Context, s objstore.Store, key, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	rc, err := s.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}

@@ -413,7 +413,7 @@ func (s *slot) stage(ctx context.Context, jr *jobRun, b *Batch) (func(), error) 
 			}
 		}
 		dst := filepath.Join(dir, strconv.Itoa(i), path.Base(it.Key))
-		if err := fetchObject(ctx, jr.input, it.Key, dst); err != nil {
+		if err := objstore.Download(ctx, jr.input, it.Key, dst); err != nil {
 			if objstore.IsTransient(err) || ctx.Err() != nil {
 				return cleanup, &TransientError{Err: err}
 			}

@@ -1,41 +1,25 @@
-package broker
+package broker_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
+
+	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/broker/brokertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func setup(t *testing.T) *Handles {
+func setup(t *testing.T) *broker.Handles {
 	t.Helper()
-	s, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, h := brokertest.Start(t, broker.SetupConfig{})
+	// Idempotent, and it may set the fleet's AckWait.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h, err := Setup(ctx, js, SetupConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Idempotent.
-	if _, err := Setup(ctx, js, SetupConfig{AckWait: 5 * time.Second}); err != nil {
+	if _, err := broker.Setup(ctx, h.JS, broker.SetupConfig{AckWait: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -73,10 +57,10 @@ func TestSetupKeepsTheFleetsAckWaitUnlessAsked(t *testing.T) {
 	t.Parallel()
 	h := setup(t) // created with the default, then set to 5s
 	ctx := context.Background()
-	if h.AckWait != DefaultAckWait {
+	if h.AckWait != broker.DefaultAckWait {
 		t.Fatalf("first setup: %s", h.AckWait)
 	}
-	again, err := Setup(ctx, h.JS, SetupConfig{})
+	again, err := broker.Setup(ctx, h.JS, broker.SetupConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +70,7 @@ func TestSetupKeepsTheFleetsAckWaitUnlessAsked(t *testing.T) {
 	if again.HeartbeatEvery() != 5*time.Second/3 {
 		t.Fatalf("heartbeat %s", again.HeartbeatEvery())
 	}
-	set, err := Setup(ctx, h.JS, SetupConfig{AckWait: time.Minute})
+	set, err := broker.Setup(ctx, h.JS, broker.SetupConfig{AckWait: time.Minute})
 	if err != nil || set.AckWait != time.Minute || set.HeartbeatEvery() != 5*time.Second {
 		t.Fatalf("%v %v", set, err)
 	}

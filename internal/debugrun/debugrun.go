@@ -173,7 +173,7 @@ func localCopy(ctx context.Context, s objstore.Store, key, dir string) (string, 
 		}
 	}
 	dst := filepath.Join(dir, filepath.Base(key))
-	return dst, get(ctx, s, key, dst)
+	return dst, objstore.Download(ctx, s, key, dst)
 }
 
 func sideInput(ctx context.Context, stores *ledger.Stores, uri, dir string) (string, error) {
@@ -186,25 +186,6 @@ func sideInput(ctx context.Context, stores *ledger.Stores, uri, dir string) (str
 		return "", err
 	}
 	dst := filepath.Join(dir, filepath.Base(uri))
-	return dst, get(ctx, s, filepath.Base(uri), dst)
+	return dst, objstore.Download(ctx, s, filepath.Base(uri), dst)
 }
 
-func get(ctx context.Context, s objstore.Store, key, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	rc, err := s.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
