@@ -331,4 +331,3 @@ func fetchPrefix(ctx context.Context, s objstore.Store, prefix, dir string) erro
 		return objstore.Download(ctx, s, o.Key, filepath.Join(dir, filepath.FromSlash(rel)))
 	})
 }
-

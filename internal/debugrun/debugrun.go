@@ -188,4 +188,3 @@ func sideInput(ctx context.Context, stores *ledger.Stores, uri, dir string) (str
 	dst := filepath.Join(dir, filepath.Base(uri))
 	return dst, objstore.Download(ctx, s, filepath.Base(uri), dst)
 }
-
