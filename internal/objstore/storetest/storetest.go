@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"CanceledContext", testCanceledContext},
 		{"URI", testURI},
+		{"GetRange", testGetRange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,5 +503,35 @@ func testURI(t *testing.T, s objstore.Store) {
 		if got := get(t, s2, "dir/one.txt"); string(got) != "1" {
 			t.Fatalf("store reopened from %q: Get = %q", root, got)
 		}
+	}
+}
+
+// testGetRange checks ranged reads where the store offers them.
+func testGetRange(t *testing.T, s objstore.Store) {
+	g, ok := s.(objstore.RangeGetter)
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	body := "0123456789abcdefghij"
+	if err := s.Put(ctx, "range/obj", strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		off, n int64
+		want   string
+	}{{0, 5, "01234"}, {6, 5, "6789a"}, {15, 100, "fghij"}, {20, 5, ""}, {25, 5, ""}, {3, -1, body[3:]}, {7, 0, ""}} {
+		rc, err := g.GetRange(ctx, "range/obj", tc.off, tc.n)
+		if err != nil {
+			t.Fatalf("GetRange(%d, %d): %v", tc.off, tc.n, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(b) != tc.want {
+			t.Fatalf("GetRange(%d, %d) = %q, %v; want %q", tc.off, tc.n, b, err, tc.want)
+		}
+	}
+	if _, err := g.GetRange(ctx, "range/missing", 0, 5); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("GetRange of a missing key: %v", err)
 	}
 }
