@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,14 +21,19 @@ import (
 // attempt records, the user code's stdout and stderr, and tracebacks. Lines
 // go to local spool files at once (no object write on the hot path); a
 // flush every Config.LogFlush puts each changed file whole, so a worker that
-// dies loses at most that interval of logs.
+// dies loses at most that interval of logs. A file that passes rotateBytes
+// is put a last time and continued in a next part ("<name>.2.txt", ...), so
+// that a long job does not put ever larger files.
 type jobLog struct {
 	out          objstore.Store
 	host, worker string
 	dir          string
 
-	mu    sync.Mutex
-	files map[string]*spoolFile // by object key
+	flushMu sync.Mutex // one flush at a time: a later put never loses to an earlier one
+
+	mu      sync.Mutex
+	files   map[string]*spoolFile // by object key (of a part)
+	current map[string]*spoolFile // by the key the layout names: its open part
 	// watched are files other processes write (the EntryScript logger's):
 	// put again when their size changes.
 	watched map[string]*watchedFile
@@ -35,8 +41,15 @@ type jobLog struct {
 	overviewAt time.Time
 }
 
+// rotateBytes is the size at which a log file continues in a next part.
+const rotateBytes = 8 << 20
+
 type spoolFile struct {
+	key   string
 	path  string
+	part  int
+	fh    *os.File // nil once the part is closed
+	size  int64
 	dirty bool
 }
 
@@ -61,7 +74,17 @@ func (l *jobLog) watch(path, key string) {
 }
 
 func newJobLog(out objstore.Store, host, worker, dir string) *jobLog {
-	return &jobLog{out: out, host: host, worker: worker, dir: dir, files: map[string]*spoolFile{}}
+	return &jobLog{out: out, host: host, worker: worker, dir: dir,
+		files: map[string]*spoolFile{}, current: map[string]*spoolFile{}}
+}
+
+// partKey names part n of a log file: "a/w.txt", "a/w.2.txt", ...
+func partKey(key string, n int) string {
+	if n <= 1 {
+		return key
+	}
+	ext := path.Ext(key)
+	return fmt.Sprintf("%s.%d%s", strings.TrimSuffix(key, ext), n, ext)
 }
 
 // append adds b to the file that becomes the object key.
@@ -71,19 +94,46 @@ func (l *jobLog) append(key string, b []byte) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := l.files[key]
-	if f == nil {
-		f = &spoolFile{path: filepath.Join(l.dir, filepath.FromSlash(key))}
-		l.files[key] = f
-		_ = os.MkdirAll(filepath.Dir(f.path), 0o755)
+	f := l.current[key]
+	if f != nil && f.size > 0 && f.size+int64(len(b)) > rotateBytes {
+		if f.fh != nil {
+			_ = f.fh.Close()
+			f.fh = nil
+		}
+		f = l.open(key, f.part+1)
 	}
-	fh, err := os.OpenFile(f.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if f == nil {
+		f = l.open(key, 1)
+	}
+	if f.fh == nil {
 		return
 	}
-	_, _ = fh.Write(b)
-	_ = fh.Close()
+	n, _ := f.fh.Write(b)
+	f.size += int64(n)
 	f.dirty = true
+}
+
+// open starts part n of key; l.mu is held.
+func (l *jobLog) open(key string, n int) *spoolFile {
+	k := partKey(key, n)
+	f := &spoolFile{key: k, path: filepath.Join(l.dir, filepath.FromSlash(k)), part: n}
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err == nil {
+		f.fh, _ = os.OpenFile(f.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	}
+	l.files[k], l.current[key] = f, f
+	return f
+}
+
+// close closes the spool files (after a last flush).
+func (l *jobLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.files {
+		if f.fh != nil {
+			_ = f.fh.Close()
+			f.fh = nil
+		}
+	}
 }
 
 // writer returns a writer that appends to key and copies to tee (tee
@@ -107,48 +157,41 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // flush puts every changed file.
 func (l *jobLog) flush(ctx context.Context) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	type put struct{ path, key string }
+	var todo []put
+	var parts []*spoolFile
 	l.mu.Lock()
-	var todo []string
-	for key, f := range l.files {
+	for _, f := range l.files {
 		if f.dirty {
-			todo = append(todo, key)
 			f.dirty = false
+			todo = append(todo, put{f.path, f.key})
+			parts = append(parts, f)
 		}
 	}
-	l.mu.Unlock()
-	type put struct{ path, key string }
-	var extra []put
-	l.mu.Lock()
 	for p, wf := range l.watched {
 		if fi, err := os.Stat(p); err == nil && fi.Size() != wf.size {
 			wf.size = fi.Size()
-			extra = append(extra, put{p, wf.key})
+			todo = append(todo, put{p, wf.key})
+			parts = append(parts, nil)
 		}
 	}
 	l.mu.Unlock()
 	var first error
-	for _, e := range extra {
-		fh, err := os.Open(e.path)
+	for i, t := range todo {
+		fh, err := os.Open(t.path)
 		if err == nil {
-			err = l.out.Put(ctx, e.key, fh)
-			fh.Close()
-		}
-		if err != nil && first == nil {
-			first = err
-		}
-	}
-	for _, key := range todo {
-		l.mu.Lock()
-		path := l.files[key].path
-		l.mu.Unlock()
-		fh, err := os.Open(path)
-		if err == nil {
-			err = l.out.Put(ctx, key, fh)
+			err = l.out.Put(ctx, t.key, fh)
 			fh.Close()
 		}
 		if err != nil {
 			l.mu.Lock()
-			l.files[key].dirty = true
+			if f := parts[i]; f != nil {
+				f.dirty = true // put again next time
+			} else if wf := l.watched[t.path]; wf != nil {
+				wf.size = -1
+			}
 			l.mu.Unlock()
 			if first == nil {
 				first = err

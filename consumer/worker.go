@@ -110,6 +110,9 @@ func (w *Worker) watchStates() {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					w.maintain(ctx, jr, true)
+					if l := jr.log.Load(); l != nil {
+						l.close()
+					}
 				}()
 			}
 		}
@@ -171,6 +174,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	for _, jr := range w.jobs.closeAll() {
 		w.maintain(lctx, jr, false)
+		if l := jr.log.Load(); l != nil {
+			l.close()
+		}
 	}
 	lcancel()
 	if w.watch != nil {
