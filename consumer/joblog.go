@@ -1,10 +1,12 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -136,24 +138,51 @@ func (l *jobLog) close() {
 	}
 }
 
-// writer returns a writer that appends to key and copies to tee (tee
-// alone when logs are off).
-func (l *jobLog) writer(key string, tee io.Writer) io.Writer {
-	if l == nil {
-		return tee
-	}
-	return writerFunc(func(b []byte) (int, error) {
-		l.append(key, b)
-		if tee != nil {
-			return tee.Write(b)
-		}
-		return len(b), nil
-	})
+// lineWriter hands whole lines to its jobLog file, so that the output of
+// several slots' processes sharing one file never mixes within a line.
+type lineWriter struct {
+	mu   sync.Mutex
+	l    *jobLog
+	key  string
+	tee  io.Writer
+	part []byte
 }
 
-type writerFunc func([]byte) (int, error)
+// lines returns a lineWriter for key that also copies to tee (tee alone
+// when logs are off).
+func (l *jobLog) lines(key string, tee io.Writer) *lineWriter {
+	return &lineWriter{l: l, key: key, tee: tee}
+}
 
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+func (w *lineWriter) Write(b []byte) (int, error) {
+	if w.l != nil {
+		w.mu.Lock()
+		w.part = append(w.part, b...)
+		if i := bytes.LastIndexByte(w.part, '\n'); i >= 0 {
+			w.l.append(w.key, w.part[:i+1])
+			w.part = append(w.part[:0], w.part[i+1:]...)
+		}
+		w.mu.Unlock()
+	}
+	if w.tee != nil {
+		return w.tee.Write(b)
+	}
+	return len(b), nil
+}
+
+// Close hands over a last line without its newline.
+func (w *lineWriter) Close() error {
+	if w.l == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.part) > 0 {
+		w.l.append(w.key, append(w.part, '\n'))
+		w.part = nil
+	}
+	return nil
+}
 
 // flush puts every changed file.
 func (l *jobLog) flush(ctx context.Context) error {
@@ -241,8 +270,18 @@ func (w *Worker) maintain(ctx context.Context, jr *jobRun, ended bool) {
 		l.overviewAt = time.Now()
 	}
 	l.mu.Unlock()
-	if !due {
+	if !due || (!ended && jr.stopped()) {
 		return
+	}
+	if ended {
+		// Every worker flushes when it sees the end; give their last
+		// flushes time to land so that the merged report is whole.
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.ctx.Done(): // this worker is stopping: write them now
+		case <-time.After(w.cfg.LogFlush + time.Duration(rand.Int64N(int64(time.Second)))):
+		}
 	}
 	led := w.cfg.Ledger
 	st, _, err := led.State(ctx, jr.job.ID)

@@ -12,8 +12,9 @@ import (
 
 // BenchmarkLogCost measures what the log layout costs: the same job (by
 // default 5,000 mini-batches of one file on 50 slots; PRS_BENCH_LOG_BATCHES
-// changes the count) through a worker with logs on and one with logs off,
-// in turn within each op, and reports both rates and the overhead.
+// changes the count) through a worker with logs on (default flush and
+// overview intervals) and one with logs off, in turn within each op, the
+// order swapped every other op, and reports both rates and the overhead.
 func BenchmarkLogCost(b *testing.B) {
 	batches := 5000
 	if v, err := strconv.Atoi(os.Getenv("PRS_BENCH_LOG_BATCHES")); err == nil && v > 0 {
@@ -22,9 +23,7 @@ func BenchmarkLogCost(b *testing.B) {
 	setup := func(noLogs bool) *bundle {
 		bn := newBundle(b, batches)
 		bn.workerWith(50, noop, func(c *consumer.Config) {
-			c.NoLogs = noLogs
-			c.LogFlush = time.Second
-			c.OverviewEvery = time.Second
+			c.NoLogs, c.LogFlush, c.OverviewEvery = noLogs, 2*time.Second, 2*time.Second
 		})
 		return bn
 	}
@@ -40,7 +39,12 @@ func BenchmarkLogCost(b *testing.B) {
 	}
 	var tOn, tOff time.Duration
 	seen := map[string]bool{}
+	op := 0
 	for b.Loop() {
+		op++
+		if op%2 == 0 {
+			tOff += run(off)
+		}
 		// While the job with logs runs, its overview keeps changing.
 		done := make(chan time.Duration)
 		go func() { done <- run(on) }()
@@ -57,7 +61,9 @@ func BenchmarkLogCost(b *testing.B) {
 				}
 			}
 		}
-		tOff += run(off)
+		if op%2 == 1 {
+			tOff += run(off)
+		}
 	}
 	if len(seen) < 3 {
 		b.Fatalf("the overview changed only %d times during a job of %d mini-batches: %v", len(seen), batches, seen)

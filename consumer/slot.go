@@ -28,7 +28,9 @@ type slot struct {
 	w       *Worker
 	index   int
 	handler Handler
-	hJob    *jobRun // the job the handler serves
+	hJob    *jobRun     // the job the handler serves
+	out     *lineWriter // the handler's stdout and stderr in the job's logs
+	errOut  *lineWriter
 }
 
 func (s *slot) loop() {
@@ -60,6 +62,12 @@ func (s *slot) closeHandler() {
 			s.w.cfg.Logger.Warn("closing handler", "job", s.hJob.job.ID, "slot", s.index, "err", err)
 		}
 		s.handler, s.hJob = nil, nil
+		for _, lw := range []*lineWriter{s.out, s.errOut} {
+			if lw != nil {
+				_ = lw.Close()
+			}
+		}
+		s.out, s.errOut = nil, nil
 	}
 }
 
@@ -248,7 +256,6 @@ func (s *slot) handle(msg jetstream.Msg) {
 	if !o.OK {
 		rec.Result = contracts.ResultPartial
 	}
-	s.logAttempt(jr, rec, itemErrs.String())
 	if len(res.Rows) > 0 && jr.job.Config.OutputAction == contracts.OutputAppendRow {
 		key := contracts.ResultKey(mb.Index, attempt, w.cfg.Name)
 		body := bytes.NewReader(FormatRows(res.Rows))
@@ -256,11 +263,15 @@ func (s *slot) handle(msg jetstream.Msg) {
 			_, _ = body.Seek(0, 0)
 			return jr.staging.Put(c, key, body)
 		}); err != nil {
+			rec.Succeeded, rec.Failed = 0, 0
+			rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "Transient", "writing the rows: "+err.Error()
+			s.logAttempt(jr, rec, "")
 			s.infraRetry(msg, mb, delivered, err)
 			return
 		}
 		o.ResultKey = key
 	}
+	s.logAttempt(jr, rec, itemErrs.String())
 	s.record(msg, jr, mb, o)
 }
 
@@ -351,9 +362,10 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, err
 			OutputDir: filepath.Join(jr.dir, "output"),
 			LogDir:    filepath.Join(jr.dir, "logs"),
 			Worker:    w.cfg.Name, Slot: s.index,
-			Stdout: jr.log.Load().writer(contracts.LogStdout(w.cfg.Host, w.cfg.Name), w.cfg.Stdout),
-			Stderr: jr.log.Load().writer(contracts.LogStderr(w.cfg.Host, w.cfg.Name), w.cfg.Stderr),
 		}
+		s.out = jr.log.Load().lines(contracts.LogStdout(w.cfg.Host, w.cfg.Name), w.cfg.Stdout)
+		s.errOut = jr.log.Load().lines(contracts.LogStderr(w.cfg.Host, w.cfg.Name), w.cfg.Stderr)
+		env.Stdout, env.Stderr = s.out, s.errOut
 		for _, d := range []string{env.WorkDir, env.OutputDir, env.LogDir} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return Result{}, &TransientError{Err: err}

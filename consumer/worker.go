@@ -112,6 +112,7 @@ func (w *Worker) watchStates() {
 					w.maintain(ctx, jr, true)
 					if l := jr.log.Load(); l != nil {
 						l.close()
+						_ = os.RemoveAll(l.dir) // everything in it has been put
 					}
 				}()
 			}

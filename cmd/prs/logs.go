@@ -43,7 +43,13 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	t := joblogs.NewTail(out, *worker)
 	for {
 		if err := t.Print(ctx, stdout); err != nil {
-			return fail(stderr, exitUsage, "%v", err)
+			if ctx.Err() != nil {
+				return exitInterrupt
+			}
+			// Following: a worker's files appear at its first flush.
+			if !*followFlag || !errors.Is(err, joblogs.ErrNoLogs) {
+				return fail(stderr, exitUsage, "%v", err)
+			}
 		}
 		if !*followFlag {
 			return exitOK

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/joblogs"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -70,7 +71,11 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, string(b))
 		return exitOK
 	}
-	printSummary(stdout, id, st, c)
+	if job, err := f.ledger.Job(ctx, id); err == nil {
+		fmt.Fprint(stdout, joblogs.Overview(job, st, c, time.Now()))
+	} else {
+		printSummary(stdout, id, st, c)
+	}
 	printFailures(ctx, f, stdout, id, c)
 	return exitOK
 }

@@ -2,6 +2,7 @@ package joblogs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -10,6 +11,9 @@ import (
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
 )
+
+// ErrNoLogs: no log file matches (yet).
+var ErrNoLogs = errors.New("no log files")
 
 // Tail shows a job's logs from a terminal: the overview and the error
 // summary, or one worker's files; each Print shows what was added since
@@ -85,7 +89,7 @@ func (t *Tail) keys(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(keys)
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("no log files of a worker matching %q under %s", t.worker, t.out.URI("logs/"))
+		return nil, fmt.Errorf("%w of a worker matching %q under %s", ErrNoLogs, t.worker, t.out.URI("logs/"))
 	}
 	return keys, nil
 }
