@@ -39,8 +39,9 @@ type jobLog struct {
 	// watched are files other processes write (the EntryScript logger's):
 	// put again when their size changes.
 	watched map[string]*watchedFile
-	// overviewAt is when this worker last wrote the job's overview.
-	overviewAt time.Time
+	// overviewAt and flushedAt are when this worker last wrote the job's
+	// overview and flushed its files from the log keeper.
+	overviewAt, flushedAt time.Time
 }
 
 // rotateBytes is the size at which a log file continues in a next part.
@@ -261,8 +262,16 @@ func (w *Worker) maintain(ctx context.Context, jr *jobRun, ended bool) {
 	if l == nil {
 		return
 	}
-	if err := l.flush(ctx); err != nil {
-		w.cfg.Logger.Warn("flushing the job's logs", "job", jr.job.ID, "err", err)
+	l.mu.Lock()
+	flushDue := ended || time.Since(l.flushedAt) >= w.cfg.LogFlush
+	if flushDue {
+		l.flushedAt = time.Now()
+	}
+	l.mu.Unlock()
+	if flushDue {
+		if err := l.flush(ctx); err != nil {
+			w.cfg.Logger.Warn("flushing the job's logs", "job", jr.job.ID, "err", err)
+		}
 	}
 	l.mu.Lock()
 	due := ended || time.Since(l.overviewAt) >= w.cfg.OverviewEvery

@@ -136,10 +136,10 @@ func (w *Worker) flushJobLogs(ctx context.Context, jobID string) {
 }
 
 // keepLogs flushes the logs of the jobs being served every LogFlush and
-// keeps their overviews fresh.
+// rewrites their overviews every OverviewEvery.
 func (w *Worker) keepLogs() {
 	defer w.watchWG.Done()
-	t := time.NewTicker(w.cfg.LogFlush)
+	t := time.NewTicker(min(w.cfg.LogFlush, w.cfg.OverviewEvery))
 	defer t.Stop()
 	for {
 		select {
