@@ -42,9 +42,6 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, draining: make(chan struct{}), stopped: make(chan struct{})}
 	w.jobs.w = w
-	if cfg.Ledger.BeforeFinal == nil {
-		cfg.Ledger.BeforeFinal = w.flushJobLogs
-	}
 	return w, nil
 }
 
@@ -116,21 +113,6 @@ func (w *Worker) watchStates() {
 					}
 				}()
 			}
-		}
-	}
-}
-
-// flushJobLogs puts this worker's logs of a job now.
-func (w *Worker) flushJobLogs(ctx context.Context, jobID string) {
-	w.jobs.mu.Lock()
-	jr := w.jobs.m[jobID]
-	w.jobs.mu.Unlock()
-	if jr == nil {
-		return
-	}
-	if l := jr.log.Load(); l != nil {
-		if err := l.flush(ctx); err != nil {
-			w.cfg.Logger.Warn("flushing the job's logs", "job", jobID, "err", err)
 		}
 	}
 }

@@ -56,6 +56,19 @@ func TestLogLayout(t *testing.T) {
 		}
 	}
 
+	// The reports are whole once every worker's last flush has landed and a
+	// worker has rewritten them (a --log-flush interval after the end).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		report, _ := h.read(out, contracts.LogReport)
+		if strings.Count(report, "\n") == 1+10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job report did not reach 10 attempts:\n%s", report)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	overview := read(contracts.LogOverview)
 	contains("overview", overview, "Job "+id+": Completed", "Mini-batches: 8 created, 8 done (5 succeeded, 3 failed), 2 retries",
 		"Items: 40 in all, 28 succeeded, 12 failed", "Result: Completed", "Where to look next")

@@ -26,8 +26,6 @@ type claim struct {
 // MaybeFinalize finalises the job when the producer has sealed it and done
 // has reached its total. heartbeat, when not nil, is called every few
 // seconds while it works (a worker keeps its message alive with it).
-// BeforeFinal, when set, runs first (a worker flushes its logs so that the
-// job report is whole).
 func (l *Ledger) MaybeFinalize(ctx context.Context, job *contracts.Job, done int64, heartbeat func()) error {
 	st, _, err := l.State(ctx, job.ID)
 	if err != nil {
@@ -39,9 +37,6 @@ func (l *Ledger) MaybeFinalize(ctx context.Context, job *contracts.Job, done int
 	c, err := l.B.ReadCounters(ctx, job.ID)
 	if err != nil {
 		return err
-	}
-	if l.BeforeFinal != nil {
-		l.BeforeFinal(ctx, job.ID)
 	}
 	if reason := Exceeded(&job.Config, c, st); reason != "" {
 		_, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason)

@@ -24,9 +24,6 @@ type Ledger struct {
 	Worker string
 	// Lease is how long a finalize claim holds without renewal (default 30s).
 	Lease time.Duration
-	// BeforeFinal, when set, runs before a job's final file and reports
-	// are written (a worker flushes its own logs of the job).
-	BeforeFinal func(ctx context.Context, jobID string)
 }
 
 // New returns a Ledger; log may be nil.
@@ -132,8 +129,9 @@ func (l *Ledger) Stop(ctx context.Context, id, state, reason string) (bool, erro
 	return changed, nil
 }
 
-// writeReports writes the job's overview, report and error summary (best
-// effort: workers rewrite them when they flush their last logs).
+// writeReports writes the job's overview, report and error summary at once
+// (best effort); every worker rewrites them a flush interval later, once
+// the last records of every worker have landed.
 func (l *Ledger) writeReports(ctx context.Context, id string) {
 	err := func() error {
 		job, err := l.Job(ctx, id)
