@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
 )
 
@@ -48,4 +50,24 @@ func TestJobLogRotatesLongFilesIntoParts(t *testing.T) {
 	}
 	// Appends after close are dropped, not a crash.
 	l.append("logs/user/stdout/h/w.stdout.txt", []byte("late\n"))
+}
+
+// BenchmarkJobLogAttempt is the per-attempt cost of the log layout on the
+// hot path: a record and a node-log line, from many slots at once.
+func BenchmarkJobLogAttempt(b *testing.B) {
+	ctx := context.Background()
+	out, err := objstore.Open(ctx, b.TempDir(), objstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := newJobLog(out, "h", "w", b.TempDir())
+	defer l.close()
+	rec := contracts.AttemptRecord{Index: 1, Attempt: 1, Worker: "w", Host: "h", Items: 1, Succeeded: 1,
+		Start: time.Now(), Seconds: 0.001, Result: contracts.ResultSucceeded, FirstItem: "f00001.txt"}
+	b.SetParallelism(25)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.attempt(rec, "")
+		}
+	})
 }
