@@ -14,8 +14,11 @@ import (
 // BenchmarkLogCost measures what the log layout costs: the same job (by
 // default 5,000 mini-batches of one file on 50 slots; PRS_BENCH_LOG_BATCHES
 // changes the count) through a worker with logs on (the default flush,
-// the overview every second) and one with logs off, in turn within each op, the
-// order swapped every other op, and reports both rates and the overhead.
+// the overview every second) and one with logs off, in turn within each op,
+// the order swapped every other op, and reports both rates and the
+// overhead. A second logs-off worker gives an A/A baseline (aa_%): how far
+// two identical setups differ on this machine, the noise the overhead must
+// be read against.
 func BenchmarkLogCost(b *testing.B) {
 	batches := 5000
 	if v, err := strconv.Atoi(os.Getenv("PRS_BENCH_LOG_BATCHES")); err == nil && v > 0 {
@@ -28,7 +31,7 @@ func BenchmarkLogCost(b *testing.B) {
 		})
 		return bn
 	}
-	on, off := setup(false), setup(true)
+	on, off, off2 := setup(false), setup(true), setup(true)
 	run := func(bn *bundle) time.Duration {
 		c := bn.config(1)
 		start := time.Now()
@@ -38,13 +41,14 @@ func BenchmarkLogCost(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	var tOn, tOff time.Duration
+	var tOn, tOff, tOff2 time.Duration
 	seen := map[string]bool{}
 	op := 0
 	for b.Loop() {
 		op++
 		if op%2 == 0 {
 			tOff += run(off)
+			tOff2 += run(off2)
 		}
 		// While the job with logs runs, its overview keeps changing.
 		done := make(chan time.Duration)
@@ -63,6 +67,7 @@ func BenchmarkLogCost(b *testing.B) {
 			}
 		}
 		if op%2 == 1 {
+			tOff2 += run(off2)
 			tOff += run(off)
 		}
 	}
@@ -97,4 +102,5 @@ func BenchmarkLogCost(b *testing.B) {
 	b.ReportMetric(n/tOn.Seconds(), "logs_on_batches/s")
 	b.ReportMetric(n/tOff.Seconds(), "logs_off_batches/s")
 	b.ReportMetric(100*(tOn.Seconds()-tOff.Seconds())/tOff.Seconds(), "overhead_%")
+	b.ReportMetric(100*(tOff2.Seconds()-tOff.Seconds())/tOff.Seconds(), "aa_%")
 }
