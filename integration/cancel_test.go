@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/syncbuf"
 )
 
 func TestCancelStopsTheJobAndSubmitWaitExitsOne(t *testing.T) {
@@ -17,7 +18,7 @@ func TestCancelStopsTheJobAndSubmitWaitExitsOne(t *testing.T) {
 	cmd := exec.Command(prsBin, "submit", "--wait", "--ack-wait", h.ackWait, "--input", h.s3("in"), "--output", h.s3("out"),
 		"--entry-script", "testdata/score.py", "--allow-reuse=false", "--mini-batch-size", "2", "--", "--state", h.state, "--sleep", "2")
 	cmd.Env = h.env()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

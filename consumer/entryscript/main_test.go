@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -31,8 +31,8 @@ type testBundle struct {
 	src    string // the source folder
 	script string // src/score.py
 	env    *consumer.JobEnv
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 }
 
 // setup writes script as score.py into a fresh source folder and returns
@@ -40,7 +40,7 @@ type testBundle struct {
 func setup(t *testing.T, script string) *testBundle {
 	t.Helper()
 	root := t.TempDir()
-	b := &testBundle{src: filepath.Join(root, "source"), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	b := &testBundle{src: filepath.Join(root, "source"), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
 	b.script = filepath.Join(b.src, "score.py")
 	for _, d := range []string{"source", "work", "output", "logs"} {
 		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
@@ -164,24 +164,6 @@ func gone(pid int) bool {
 	// The state follows the command name, which is in parentheses.
 	i := bytes.LastIndexByte(stat, ')')
 	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func mustContain(t *testing.T, what, s string, subs ...string) {

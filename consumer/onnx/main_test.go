@@ -1,7 +1,6 @@
 package onnx
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -62,12 +61,12 @@ type testBundle struct {
 	cfg  *contracts.ONNXConfig
 	env  *consumer.JobEnv
 	lib  string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 func setup(t testing.TB) *testBundle {
 	t.Helper()
-	b := &testBundle{cfg: digitsConfig(), lib: testLibrary(t), logs: &syncBuffer{}}
+	b := &testBundle{cfg: digitsConfig(), lib: testLibrary(t), logs: &syncbuf.Buffer{}}
 	job := &contracts.Job{ID: "job-1", Config: contracts.DefaultConfig()}
 	job.Config.Handler = contracts.HandlerONNX
 	job.Config.ONNX = b.cfg
@@ -205,22 +204,4 @@ func writeFile(t testing.TB, path string, data []byte) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
