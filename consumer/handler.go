@@ -16,8 +16,34 @@ type Batch struct {
 	Attempt int
 	// Items are the batch's input objects, in listing order.
 	Items []contracts.Item
-	// Paths are the local paths of Items, one for one.
+	// Paths are the local paths of Items, one for one (nil for a tabular
+	// mini-batch, whose rows are in Table).
 	Paths []string
+	// Table holds a tabular mini-batch's rows, read before Run; nil for files.
+	Table *Table
+	// Partition maps each partition_keys name to its value for this
+	// mini-batch (mini_batch_context.partition_key_value); nil without
+	// partition_keys.
+	Partition map[string]string
+}
+
+// Table is the data of a tabular mini-batch: its well-formed rows, in file
+// order. Malformed rows never reach the handler: the runtime counts them as
+// failed items.
+type Table struct {
+	// Format is the piece's format: csv, jsonl or parquet.
+	Format string
+	// Columns are the CSV header's fields or the Parquet schema's
+	// top-level names; empty for JSON Lines.
+	Columns []string
+	// CSV holds a CSV piece's header line and well-formed records,
+	// re-encoded as RFC 4180 CSV (Format csv).
+	CSV []byte
+	// Records hold each well-formed row of a JSON Lines or Parquet piece as
+	// one JSON object.
+	Records []json.RawMessage
+	// Rows is the number of well-formed rows (the ones the handler gets).
+	Rows int
 }
 
 // Result is what a handler returns for a batch.
@@ -26,15 +52,21 @@ type Result struct {
 	// counts as one successful item; fewer rows than items makes the
 	// difference failed items and the batch failed.
 	Rows []json.RawMessage
+	// Columns are set when run() returned a DataFrame: each row is then a
+	// JSON array of one value per column.
+	Columns []string
 	// ItemErrors say why items failed, when the handler knows (optional).
 	ItemErrors []ItemError
 }
 
 // ItemError is the failure of one item of a batch.
 type ItemError struct {
-	// Index is the item's position in Batch.Items.
+	// Index is the item's position in Batch.Items, or -1 when Item names
+	// what failed (a row of a tabular mini-batch).
 	Index int
-	Err   string
+	// Item names the failed item when Index is -1 ("data.csv: row 17").
+	Item string
+	Err  string
 }
 
 // Handler runs mini-batches inside one slot. The runtime calls Init before

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/resultfmt"
 )
 
 // slot runs one mini-batch at a time and keeps one handler, for the job it
@@ -163,16 +163,19 @@ func (s *slot) handle(msg jetstream.Msg) {
 			if len(mb.Items) > 0 {
 				first = mb.Items[0].Key
 			}
-			s.logAttempt(jr, contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Failed: len(mb.Items),
+			s.logAttempt(jr, contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: mb.ItemCount(), Failed: mb.ItemCount(),
 				Start: time.Now().UTC(), Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded",
 				Error: "the batch's worker was lost on its last try", FirstItem: first}, "")
 		}
-		s.record(msg, jr, mb, failedOutcome(mb, maxTry, w.cfg.Name, "MaxTriesExceeded",
+		s.record(msg, jr, mb, failedOutcome(mb, mb.ItemCount(), maxTry, w.cfg.Name, "MaxTriesExceeded",
 			fmt.Sprintf("the batch's worker was lost on its last try (%d of %d)", maxTry, maxTry)))
 		return
 	}
 
-	var res Result
+	var (
+		res   Result
+		items = mb.ItemCount()
+	)
 	started := time.Now()
 	runErr := w.prepare(ctx, jr)
 	if runErr != nil && !permanentPrepare(runErr) && w.ctx.Err() == nil {
@@ -183,10 +186,10 @@ func (s *slot) handle(msg jetstream.Msg) {
 		runErr = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, mb.JobID, runErr)}
 	} else {
 		start := time.Now()
-		res, runErr = s.run(jr, mb, attempt)
+		res, items, runErr = s.run(jr, mb, attempt)
 		m.Attempt(attemptResult(runErr), time.Since(start))
 	}
-	rec := contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Start: started.UTC(),
+	rec := contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: items, Start: started.UTC(),
 		Seconds: time.Since(started).Seconds()}
 	if len(mb.Items) > 0 {
 		rec.FirstItem = mb.Items[0].Key
@@ -210,7 +213,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 	}
 	if runErr != nil {
 		etype := errorType(runErr)
-		rec.ErrorType, rec.Error, rec.Failed = etype, errorMessage(runErr), len(mb.Items)
+		rec.ErrorType, rec.Error, rec.Failed = etype, errorMessage(runErr), items
 		rec.Result = contracts.ResultFailed
 		if attempt < maxTry {
 			rec.Result = contracts.ResultRetried
@@ -226,21 +229,21 @@ func (s *slot) handle(msg jetstream.Msg) {
 			return
 		}
 		log.Error("mini-batch failed on its last try", "attempt", attempt, "error_type", etype, "err", runErr)
-		s.record(msg, jr, mb, failedOutcome(mb, attempt, w.cfg.Name, etype, runErr.Error()))
+		s.record(msg, jr, mb, failedOutcome(mb, items, attempt, w.cfg.Name, etype, runErr.Error()))
 		return
 	}
 
-	o = contracts.BatchOutcome{Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Worker: w.cfg.Name}
+	o = contracts.BatchOutcome{Index: mb.Index, Attempt: attempt, Items: items, Worker: w.cfg.Name}
 	o.Succeeded = len(res.Rows)
-	o.Failed = max(0, len(mb.Items)-len(res.Rows))
+	o.Failed = max(0, items-len(res.Rows))
 	o.OK = o.Failed == 0
 	if !o.OK {
 		o.ErrorType = "PartialResult"
-		o.Error = fmt.Sprintf("run() returned %d rows for %d items", len(res.Rows), len(mb.Items))
+		o.Error = fmt.Sprintf("run() returned %d rows for %d items", len(res.Rows), items)
 	}
 	var itemErrs strings.Builder
 	for i, ie := range res.ItemErrors {
-		key := ""
+		key := ie.Item
 		if ie.Index >= 0 && ie.Index < len(mb.Items) {
 			key = mb.Items[ie.Index].Key
 		}
@@ -248,7 +251,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 		fmt.Fprintf(&itemErrs, "%s: %s\n", key, ie.Err)
 		if i == 0 {
 			o.ErrorType = "ItemError"
-			o.Error = fmt.Sprintf("%d of %d items failed; first: %s: %s", len(res.ItemErrors), len(mb.Items), key, ie.Err)
+			o.Error = fmt.Sprintf("%d of %d items failed; first: %s: %s", len(res.ItemErrors), items, key, ie.Err)
 		}
 	}
 	rec.Succeeded, rec.Failed, rec.ErrorType, rec.Error = o.Succeeded, o.Failed, o.ErrorType, o.Error
@@ -256,9 +259,19 @@ func (s *slot) handle(msg jetstream.Msg) {
 	if !o.OK {
 		rec.Result = contracts.ResultPartial
 	}
+	var rows []byte
 	if len(res.Rows) > 0 && jr.job.Config.OutputAction == contracts.OutputAppendRow {
+		var err error
+		if rows, err = resultfmt.Body(jr.job.Config.OutputFormat, res.Columns, res.Rows); err != nil {
+			o.OK, o.Succeeded, o.Failed = false, 0, items
+			o.ErrorType, o.Error = "OutputError", "writing run()'s rows: "+err.Error()
+			rec.Succeeded, rec.Failed, rec.ErrorType, rec.Error = o.Succeeded, o.Failed, o.ErrorType, o.Error
+			rec.Result = contracts.ResultPartial
+		}
+	}
+	if len(rows) > 0 {
 		key := contracts.ResultKey(mb.Index, attempt, w.cfg.Name)
-		body := bytes.NewReader(FormatRows(res.Rows))
+		body := bytes.NewReader(rows)
 		if err := w.retryBroker(ctx, "writing rows", writeTimeout, func(c context.Context) error {
 			_, _ = body.Seek(0, 0)
 			return jr.staging.Put(c, key, body)
@@ -350,8 +363,17 @@ func (s *slot) infraRetry(msg jetstream.Msg, mb contracts.MiniBatch, delivered i
 }
 
 // run stages a batch's inputs, gives it to the slot's handler under
-// run_invocation_timeout and returns what the handler returned.
-func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, error) {
+// run_invocation_timeout and returns what the handler returned, and the
+// number of items of the batch (a tabular piece's rows once it is read).
+// The malformed rows of a tabular piece are added to the item errors; a
+// piece without a well-formed row does not call the handler.
+func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, int, error) {
+	items := mb.ItemCount()
+	res, err := s.runHandler(jr, mb, attempt, &items)
+	return res, items, err
+}
+
+func (s *slot) runHandler(jr *jobRun, mb contracts.MiniBatch, attempt int, items *int) (Result, error) {
 	w := s.w
 	if s.hJob != jr {
 		s.closeHandler()
@@ -395,11 +417,30 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, err
 	if d := time.Since(start); d > time.Millisecond {
 		w.cfg.Metrics.Init(d)
 	}
-	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items}
-	cleanup, err := s.stage(ctx, jr, b)
-	defer cleanup()
-	if err != nil {
-		return Result{}, err
+	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.Partition}
+	var bad []ItemError
+	if mb.Piece != nil {
+		store := jr.input
+		if mb.Piece.Staged {
+			store = jr.staging
+		}
+		var (
+			err error
+			n   int
+		)
+		if b.Table, bad, n, err = ReadTable(ctx, store, *mb.Piece); err != nil {
+			return Result{}, err
+		}
+		*items = n
+		if b.Table.Rows == 0 {
+			return Result{ItemErrors: bad}, nil
+		}
+	} else {
+		cleanup, err := s.stage(ctx, jr, b)
+		defer cleanup()
+		if err != nil {
+			return Result{}, err
+		}
 	}
 	runCtx, cancelRun := context.WithTimeout(ctx, time.Duration(jr.job.Config.RunInvocationTimeout)*time.Second)
 	defer cancelRun()
@@ -407,6 +448,7 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, err
 	if err != nil && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && !errors.Is(err, ErrRunTimeout) {
 		err = fmt.Errorf("%w: %w", ErrRunTimeout, err)
 	}
+	res.ItemErrors = append(bad, res.ItemErrors...)
 	return res, err
 }
 
@@ -424,7 +466,7 @@ func (s *slot) stage(ctx context.Context, jr *jobRun, b *Batch) (func(), error) 
 				continue
 			}
 		}
-		dst := filepath.Join(dir, strconv.Itoa(i), path.Base(it.Key))
+		dst := filepath.Join(dir, strconv.Itoa(i), filepath.FromSlash(it.Key)) // the key's folders kept: partition_format reads them
 		if err := objstore.Download(ctx, jr.input, it.Key, dst); err != nil {
 			if objstore.IsTransient(err) || ctx.Err() != nil {
 				return cleanup, &TransientError{Err: err}
@@ -516,9 +558,9 @@ func retryDelay(attempt int, base, maxDelay time.Duration) time.Duration {
 	return d
 }
 
-func failedOutcome(mb contracts.MiniBatch, attempt int, worker, etype, msg string) contracts.BatchOutcome {
+func failedOutcome(mb contracts.MiniBatch, items, attempt int, worker, etype, msg string) contracts.BatchOutcome {
 	return contracts.BatchOutcome{
-		Index: mb.Index, Attempt: attempt, Items: len(mb.Items), Failed: len(mb.Items),
+		Index: mb.Index, Attempt: attempt, Items: items, Failed: items,
 		ErrorType: etype, Error: msg, Worker: worker,
 	}
 }
@@ -546,15 +588,6 @@ func errorType(err error) string {
 // FormatRows renders rows as the final file's lines: a JSON string as its
 // text, any other value as compact JSON, each followed by a newline.
 func FormatRows(rows []json.RawMessage) []byte {
-	var buf bytes.Buffer
-	for _, r := range rows {
-		var s string
-		if len(r) > 0 && r[0] == '"' && json.Unmarshal(r, &s) == nil {
-			buf.WriteString(s)
-		} else {
-			_ = json.Compact(&buf, r)
-		}
-		buf.WriteByte('\n')
-	}
-	return buf.Bytes()
+	b, _ := resultfmt.Body(resultfmt.Text, nil, rows) // never fails without columns
+	return b
 }

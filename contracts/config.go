@@ -38,8 +38,30 @@ type Config struct {
 	Include []string `json:"include,omitempty" yaml:"include"`
 	// Output is s3://bucket/prefix or a local folder.
 	Output string `json:"output" yaml:"output"`
-	// MiniBatchSize is the number of files per mini-batch (default "10").
-	MiniBatchSize string `json:"mini_batch_size" yaml:"mini_batch_size"`
+	// MiniBatchSize is the number of files per mini-batch (default 10) or,
+	// for a tabular input, an amount of data: 1024, 64KB, 10MB, 1GB (KB =
+	// 1024 bytes; default 1MB).
+	MiniBatchSize string `json:"mini_batch_size,omitempty" yaml:"mini_batch_size"`
+	// InputFormat makes the input tabular: csv, jsonl, parquet, or auto
+	// (each file's extension tells). Unset, an input URI that names one
+	// .csv, .jsonl or .parquet file is tabular, anything else is files.
+	InputFormat string `json:"input_format,omitempty" yaml:"input_format"`
+	// OutputFormat is how append_row writes the rows: "" (default: as
+	// ParallelRunStep, a DataFrame row as space-separated values, no header),
+	// csv, jsonl or parquet (a proper file with a header or schema).
+	OutputFormat string `json:"output_format,omitempty" yaml:"output_format"`
+	// PartitionKeys are column names (tabular) or partition_format names
+	// (files): the rows or files with equal values reach run() in the same
+	// mini-batch, one mini-batch per group; they take precedence over
+	// mini_batch_size.
+	PartitionKeys []string `json:"partition_keys,omitempty" yaml:"partition_keys"`
+	// PartitionFormat names the path segments of a file input, such as
+	// "/{user}/{genre}/{filename}.wav", for partition_keys.
+	PartitionFormat string `json:"partition_format,omitempty" yaml:"partition_format"`
+	// PartitionMaxSize bounds the rows of one partition_keys group of a
+	// tabular input (default 1GB): a larger group is an error, not an
+	// out-of-memory worker.
+	PartitionMaxSize string `json:"partition_max_size,omitempty" yaml:"partition_max_size"`
 	// ErrorThreshold is the number of failed items tolerated; -1 (default) tolerates all.
 	ErrorThreshold int `json:"error_threshold" yaml:"error_threshold"`
 	// AllowedFailedCount is the number of failed mini-batches tolerated; -1 (default) is unset.
@@ -75,7 +97,6 @@ type Config struct {
 // DefaultConfig returns a Config holding every default.
 func DefaultConfig() Config {
 	return Config{
-		MiniBatchSize:        "10",
 		ErrorThreshold:       -1,
 		AllowedFailedCount:   -1,
 		AllowedFailedPercent: 100,
@@ -109,9 +130,19 @@ func invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
 }
 
-// FilesPerBatch parses MiniBatchSize as a count of files.
+// DefaultFilesPerBatch is the mini_batch_size of a file input that does
+// not set one.
+const DefaultFilesPerBatch = 10
+
+// DefaultPartitionMaxSize is partition_max_size when it is not set.
+const DefaultPartitionMaxSize = 1 << 30
+
+// FilesPerBatch parses MiniBatchSize as a count of files (default 10).
 func (c *Config) FilesPerBatch() (int, error) {
 	s := strings.TrimSpace(c.MiniBatchSize)
+	if s == "" {
+		return DefaultFilesPerBatch, nil
+	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		return 0, invalid("mini_batch_size", "%q is not a whole number of files", c.MiniBatchSize)
@@ -136,7 +167,7 @@ func (c *Config) Validate() error {
 			return invalid("include", "bad pattern %q: %v", p, err)
 		}
 	}
-	if _, err := c.FilesPerBatch(); err != nil {
+	if err := c.validateInput(); err != nil {
 		return err
 	}
 	if c.ErrorThreshold < -1 {
@@ -232,4 +263,70 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// BytesPerBatch parses MiniBatchSize as the size of a tabular mini-batch
+// (default 1MB).
+func (c *Config) BytesPerBatch() (int64, error) {
+	if strings.TrimSpace(c.MiniBatchSize) == "" {
+		return DefaultPieceSize, nil
+	}
+	n, err := ParseSize(c.MiniBatchSize)
+	if err != nil {
+		return 0, &FieldError{Field: "mini_batch_size", Err: err}
+	}
+	return n, nil
+}
+
+// PartitionMaxBytes parses PartitionMaxSize (default 1GB).
+func (c *Config) PartitionMaxBytes() (int64, error) {
+	if strings.TrimSpace(c.PartitionMaxSize) == "" {
+		return DefaultPartitionMaxSize, nil
+	}
+	n, err := ParseSize(c.PartitionMaxSize)
+	if err != nil {
+		return 0, &FieldError{Field: "partition_max_size", Err: err}
+	}
+	return n, nil
+}
+
+// validateInput checks the settings that depend on the input's kind.
+func (c *Config) validateInput() error {
+	switch strings.ToLower(strings.TrimSpace(c.InputFormat)) {
+	case "", InputFormatCSV, InputFormatJSONL, InputFormatParquet, InputFormatAuto:
+	default:
+		return invalid("input_format", "must be csv, jsonl, parquet or auto, got %q", c.InputFormat)
+	}
+	switch c.OutputFormat {
+	case OutputFormatText, OutputFormatCSV, OutputFormatJSONL, OutputFormatParquet:
+	default:
+		return invalid("output_format", "must be csv, jsonl or parquet (or unset for ParallelRunStep's text rows), got %q", c.OutputFormat)
+	}
+	for _, k := range c.PartitionKeys {
+		if strings.TrimSpace(k) == "" {
+			return invalid("partition_keys", "holds an empty name")
+		}
+	}
+	if c.Tabular() {
+		if _, err := c.BytesPerBatch(); err != nil {
+			return err
+		}
+		if c.PartitionFormat != "" {
+			return invalid("partition_format", "names path segments of a file input; a tabular input partitions by columns with partition_keys alone")
+		}
+		if _, err := c.PartitionMaxBytes(); err != nil {
+			return err
+		}
+		return nil
+	}
+	if _, err := c.FilesPerBatch(); err != nil {
+		return err
+	}
+	if len(c.PartitionKeys) > 0 && c.PartitionFormat == "" {
+		return invalid("partition_format", "is required with partition_keys for a file input (for example /{user}/{genre}/{filename}.wav)")
+	}
+	if c.PartitionFormat != "" && len(c.PartitionKeys) == 0 {
+		return invalid("partition_keys", "is required with partition_format")
+	}
+	return nil
 }

@@ -56,8 +56,25 @@ type Item struct {
 type MiniBatch struct {
 	JobID string `json:"job_id"`
 	// Index is the mini-batch's position in listing order, from 0.
-	Index int64  `json:"index"`
+	Index int64 `json:"index"`
+	// Items are the files of a file input's mini-batch; a tabular
+	// mini-batch holds its object here too (one item) and its part in Piece.
 	Items []Item `json:"items"`
+	// Piece is the part of a tabular input this mini-batch holds.
+	Piece *Piece `json:"piece,omitempty"`
+	// Partition maps each partition_keys name to its value for this
+	// mini-batch (run()'s mini_batch_context.partition_key_value).
+	Partition map[string]string `json:"partition,omitempty"`
+}
+
+// ItemCount is the number of items of the mini-batch as far as its message
+// tells: its files, or a tabular piece's rows (0 for a JSON Lines piece,
+// whose rows are counted when it is read).
+func (m *MiniBatch) ItemCount() int {
+	if m.Piece != nil {
+		return int(m.Piece.Rows)
+	}
+	return len(m.Items)
 }
 
 // MsgID is the JetStream deduplication id of a mini-batch message in a
@@ -106,7 +123,9 @@ type JobState struct {
 	// TotalBatches and TotalItems are final from then on.
 	Sealed       bool  `json:"sealed"`
 	TotalBatches int64 `json:"total_batches"`
-	TotalItems   int64 `json:"total_items"`
+	// TotalItems is -1 when unknown: a tabular input with JSON Lines files,
+	// whose rows are counted as they are read.
+	TotalItems int64 `json:"total_items"`
 	// Generation counts the times the job was resumed; it is part of the
 	// mini-batch message ids, so a resume is not taken for a duplicate.
 	Generation  int       `json:"generation,omitempty"`

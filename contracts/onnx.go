@@ -52,17 +52,25 @@ type Preprocess struct {
 	// Size is [height, width] (default: the model input's, when fixed).
 	Size []int `json:"size,omitempty" yaml:"size"`
 	// Scale multiplies each pixel value (0-255) first (default 1/255 for
-	// float32, 1 for uint8).
+	// float32, 1 for uint8); for kind tabular it multiplies each feature
+	// value (default 1).
 	Scale float64 `json:"scale,omitempty" yaml:"scale"`
-	// Mean and Std per channel: (value*scale - mean) / std (defaults 0 and 1).
+	// Mean and Std per channel: (value*scale - mean) / std (defaults 0 and
+	// 1); for kind tabular one value for every column or one per column.
 	Mean []float64 `json:"mean,omitempty" yaml:"mean"`
 	Std  []float64 `json:"std,omitempty" yaml:"std"`
 	// Layout is nchw (default) or nhwc.
 	Layout string `json:"layout,omitempty" yaml:"layout"`
 	// DType is float32 (default) or uint8.
 	DType string `json:"dtype,omitempty" yaml:"dtype"`
-	// Columns are the feature columns of tabular rows, in model order.
+	// Columns are the feature columns of tabular rows, in model order
+	// (required with kind tabular): their count is the number of values of
+	// one item of the model input.
 	Columns []string `json:"columns,omitempty" yaml:"columns"`
+	// IDColumn names the column whose value names each tabular row in the
+	// output ("<id>: <label>"; "id" in json rows). Unset, rows are not
+	// named and follow the mini-batch's row order.
+	IDColumn string `json:"id_column,omitempty" yaml:"id_column"`
 }
 
 // Postprocess declares how model output becomes rows.
@@ -73,7 +81,9 @@ type Postprocess struct {
 	TopK int `json:"top_k,omitempty" yaml:"top_k"`
 	// Softmax applies softmax to the output before argmax or topk scores.
 	Softmax bool `json:"softmax,omitempty" yaml:"softmax"`
-	// Format is text (default: "<file name>: <label or index>") or json.
+	// Format is text (default: "<file name>: <label or index>"; for kind
+	// tabular "<id>: <label or index>" with id_column, else the label or
+	// index alone) or json.
 	Format string `json:"format,omitempty" yaml:"format"`
 }
 
@@ -98,10 +108,19 @@ func (c *Config) validateONNX() error {
 	p := o.Preprocess
 	switch p.Kind {
 	case "", "image", "npy":
+		if c.Tabular() {
+			kind := p.Kind
+			if kind == "" {
+				kind = "image (the default)"
+			}
+			return invalid("onnx.preprocess.kind", "kind %s scores files, but input %q is tabular: use kind tabular with onnx.preprocess.columns", kind, c.Input)
+		}
 	case "tabular":
-		return invalid("onnx.preprocess.kind", "tabular is not supported yet: it waits for tabular inputs")
+		if err := c.validateTabularONNX(); err != nil {
+			return err
+		}
 	default:
-		return invalid("onnx.preprocess.kind", "must be image or npy, got %q", p.Kind)
+		return invalid("onnx.preprocess.kind", "must be image, npy or tabular, got %q", p.Kind)
 	}
 	switch p.Mode {
 	case "", "rgb", "grayscale":
@@ -144,6 +163,34 @@ func (c *Config) validateONNX() error {
 	case "", "text", "json":
 	default:
 		return invalid("onnx.postprocess.format", "must be text or json, got %q", o.Postprocess.Format)
+	}
+	return nil
+}
+
+// validateTabularONNX checks the settings of preprocess kind tabular.
+func (c *Config) validateTabularONNX() error {
+	p := c.ONNX.Preprocess
+	if !c.Tabular() {
+		return invalid("onnx.preprocess.kind", "kind tabular scores the rows of a tabular input, but input %q is files (set input_format, or name one .csv, .jsonl or .parquet file)", c.Input)
+	}
+	if len(p.Columns) == 0 {
+		return invalid("onnx.preprocess.columns", "is required with kind tabular: the feature columns, in the model's order")
+	}
+	for i, col := range p.Columns {
+		if strings.TrimSpace(col) == "" {
+			return invalid("onnx.preprocess.columns", "column %d has no name", i)
+		}
+	}
+	if p.IDColumn != "" && strings.TrimSpace(p.IDColumn) == "" {
+		return invalid("onnx.preprocess.id_column", "is blank")
+	}
+	for _, f := range []struct {
+		field string
+		vs    []float64
+	}{{"onnx.preprocess.mean", p.Mean}, {"onnx.preprocess.std", p.Std}} {
+		if n := len(f.vs); n > 1 && n != len(p.Columns) {
+			return invalid(f.field, "has %d values for %d columns: give one value, or one per column", n, len(p.Columns))
+		}
 	}
 	return nil
 }

@@ -124,7 +124,10 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	perBatch, _ := c.FilesPerBatch()
+	c.SplitSingleFileInput()
+	if c.OutputFormat != "" && c.AppendRowFileName == contracts.DefaultConfig().AppendRowFileName {
+		c.AppendRowFileName = strings.TrimSuffix(c.AppendRowFileName, ".txt") + "." + c.OutputFormat
+	}
 	src, err := resolveSource(&c)
 	if err != nil {
 		return nil, err
@@ -209,31 +212,47 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 			ID: jobID, Config: c, Staging: StagingURI(c.Output, jobID),
 			EntryScriptKey: src.key, Fingerprint: fp, SubmittedAt: time.Now().UTC(),
 		}
-		staging, err := l.Stores.Open(ctx, job.Staging)
-		if err != nil {
-			return nil, err
-		}
+	} else if existing.Fingerprint != fp {
+		return nil, fmt.Errorf("job %s: %w: its script, settings or input listing changed since it was submitted; submit the new work with a new job id", jobID, ErrChanged)
+	}
+	staging, err := l.Stores.Open(ctx, job.Staging)
+	if err != nil {
+		return nil, err
+	}
+	// Tabular and partitioned inputs are planned before anything is
+	// recorded: a file that cannot be cut is an error of the submit.
+	pl, err := p.planBatches(ctx, &c, input, staging)
+	if err != nil {
+		return nil, err
+	}
+	defer pl.close()
+	totalBatches, totalItems := int64(0), items
+	if pl != nil {
+		totalBatches, totalItems = pl.batches, pl.items
+	} else {
+		perBatch, _ := c.FilesPerBatch()
+		totalBatches = (items + int64(perBatch) - 1) / int64(perBatch)
+	}
+
+	if existing == nil {
 		if job.SourceFiles, err = src.upload(ctx, staging); err != nil {
 			return nil, fmt.Errorf("shipping the source folder: %w", err)
 		}
 		if err := model.ship(ctx, staging, job); err != nil {
 			return nil, err
 		}
-		if err := p.record(ctx, job, items); err != nil {
+		if err := p.record(ctx, job, totalBatches, totalItems); err != nil {
 			return nil, err
 		}
-		log.Info("job submitted", "job", jobID, "input", c.Input, "items", items, "mini_batch_size", perBatch)
+		log.Info("job submitted", "job", jobID, "input", c.Input, "files", items, "mini_batches", totalBatches, "mini_batch_size", c.MiniBatchSize)
 	} else {
-		if existing.Fingerprint != fp {
-			return nil, fmt.Errorf("job %s: %w: its script, settings or input listing changed since it was submitted; submit the new work with a new job id", jobID, ErrChanged)
-		}
 		if generation, err = p.resume(ctx, jobID); err != nil {
 			return nil, err
 		}
 		log.Info("resuming job", "job", jobID, "generation", generation)
 	}
 
-	if err := p.publish(ctx, job, input, generation, items); err != nil {
+	if err := p.publish(ctx, job, input, generation, items, pl); err != nil {
 		if errors.Is(err, ErrChanged) {
 			_, _ = l.Stop(ctx, jobID, contracts.StateFailed, err.Error())
 		}
@@ -260,16 +279,15 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 // The state is sealed from the start with the totals of the first listing,
 // so that whichever worker ends the last batch can finalise the job and no
 // producer has to stay alive for it.
-func (p *Producer) record(ctx context.Context, job *contracts.Job, items int64) error {
+func (p *Producer) record(ctx context.Context, job *contracts.Job, batches, items int64) error {
 	kv := p.cfg.Ledger.B.Jobs
 	b, _ := json.Marshal(job)
 	if _, err := kv.Create(ctx, contracts.JobKey(job.ID), b); err != nil {
 		return fmt.Errorf("recording job %s: %w", job.ID, err)
 	}
 	now := time.Now().UTC()
-	perBatch, _ := job.Config.FilesPerBatch()
 	st := contracts.JobState{State: contracts.StateRunning, Sealed: true,
-		TotalBatches: (items + int64(perBatch) - 1) / int64(perBatch), TotalItems: items,
+		TotalBatches: batches, TotalItems: items,
 		Output: job.Config.Output, Created: now, Updated: now}
 	sb, _ := json.Marshal(st)
 	if _, err := kv.Create(ctx, contracts.StateKey(job.ID), sb); err != nil {
@@ -303,9 +321,8 @@ func (p *Producer) resume(ctx context.Context, jobID string) (int, error) {
 // mini-batches under the given generation. From the second generation on,
 // mini-batches that already have an outcome are not published again (an
 // outcome whose counting was cut short is counted here).
-func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objstore.Store, generation int, items int64) error {
+func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objstore.Store, generation int, items int64, pl *plan) error {
 	js, l := p.cfg.Ledger.B.JS, p.cfg.Ledger
-	perBatch, _ := job.Config.FilesPerBatch()
 	var (
 		index, seen int64
 		cur         []contracts.Item
@@ -324,13 +341,9 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 		pending = pending[:0]
 		return nil
 	}
-	flush := func() error {
-		if len(cur) == 0 {
-			return nil
-		}
-		mb := contracts.MiniBatch{JobID: job.ID, Index: index, Items: cur}
+	emit := func(mb contracts.MiniBatch) error {
+		mb.JobID, mb.Index = job.ID, index
 		index++
-		cur = nil
 		if generation > 0 {
 			o, rev, done, err := l.Outcome(ctx, job.ID, mb.Index)
 			if err != nil {
@@ -356,6 +369,22 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 			return wait()
 		}
 		return nil
+	}
+	if pl != nil {
+		if err := pl.each(emit); err != nil {
+			return err
+		}
+		p.cfg.Metrics.Listed(int(items))
+		return wait()
+	}
+	perBatch, _ := job.Config.FilesPerBatch()
+	flush := func() error {
+		if len(cur) == 0 {
+			return nil
+		}
+		mb := contracts.MiniBatch{Items: cur}
+		cur = nil
+		return emit(mb)
 	}
 	errEnough := errors.New("enough")
 	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {

@@ -43,19 +43,26 @@ func cmdDebug(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	fmt.Fprintf(stdout, "mini-batch of %d files: %v\n", len(rep.Items), rep.Items)
+	if rep.Tabular {
+		fmt.Fprintf(stdout, "mini-batch of %d rows of %s (a pandas DataFrame)\n", rep.Count, rep.Items[0])
+		for _, e := range rep.RowErrors {
+			fmt.Fprintf(stdout, "  malformed row, a failed item: %s\n", e)
+		}
+	} else {
+		fmt.Fprintf(stdout, "mini-batch of %d files: %v\n", len(rep.Items), rep.Items)
+	}
 	if rep.Err != nil {
 		fmt.Fprintf(stdout, "FAILED after init %s, run %s: %v\n", rep.InitTook.Round(1e6), rep.RunTook.Round(1e6), rep.Err)
 		var se *consumer.ScriptError
 		if errors.As(rep.Err, &se) && se.Traceback != "" {
 			fmt.Fprintf(stdout, "%s\n", se.Traceback)
 		}
-		fmt.Fprintf(stdout, "%d items: 0 succeeded, %d failed\n", len(rep.Items), rep.Failed)
+		fmt.Fprintf(stdout, "%d items: 0 succeeded, %d failed\n", rep.Count, rep.Failed)
 		return exitJobFailed
 	}
 	fmt.Fprintf(stdout, "init() took %s, run() took %s; it returned %d rows:\n", rep.InitTook.Round(1e6), rep.RunTook.Round(1e6), rep.Succeeded)
 	stdout.Write(rep.Rows)
-	fmt.Fprintf(stdout, "%d items: %d succeeded, %d failed\n", len(rep.Items), rep.Succeeded, rep.Failed)
+	fmt.Fprintf(stdout, "%d items: %d succeeded, %d failed\n", rep.Count, rep.Succeeded, rep.Failed)
 	if rep.Failed > 0 {
 		return exitJobFailed
 	}

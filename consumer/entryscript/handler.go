@@ -25,6 +25,9 @@ type handler struct {
 	shimDir string // private folder of the shim; "" for other interpreters
 	cmd     command
 
+	// tabular tells init that run() receives DataFrames (pandas is needed).
+	tabular bool
+
 	mu     sync.Mutex
 	proc   *process // nil until init() succeeded, and again once the process is gone
 	closed bool
@@ -82,7 +85,7 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 		return nil, fmt.Errorf("entryscript: interpreter %q: %w", opts.Interpreter, err)
 	}
 
-	h := &handler{opts: opts, script: script}
+	h := &handler{opts: opts, script: script, tabular: env.Job != nil && env.Job.Config.Tabular()}
 	argv := []string{interpreter}
 	if isPython(opts.Interpreter) {
 		if h.shimDir, err = writeShim(); err != nil {
@@ -134,7 +137,7 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 		return &consumer.InitError{Err: fmt.Errorf("start %s: %w", h.cmd.path, err)}
 	}
 	h.log.Debug("entry script process started", "pid", p.pid)
-	resp, err := p.call(ictx, &request{Op: opInit})
+	resp, err := p.call(ictx, &request{Op: opInit, Tabular: h.tabular})
 	switch {
 	case err == nil && resp.OK:
 		h.proc = p
@@ -196,6 +199,17 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	for i, p := range b.Paths {
 		req.MiniBatch[i] = absOrEmpty(p) // the script's working directory is not ours
 	}
+	if b.Partition != nil {
+		req.Context = &runContext{PartitionKeyValue: b.Partition}
+	}
+	if t := b.Table; t != nil {
+		req.Table = &wireTable{Format: "records", Columns: t.Columns}
+		if t.Format == "csv" {
+			req.Table.Format, req.Table.CSV = "csv", string(t.CSV)
+		} else {
+			req.Table.Records = t.Records
+		}
+	}
 
 	p := h.proc
 	resp, err := p.call(ctx, req)
@@ -225,7 +239,14 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 		p.abort()
 		return consumer.Result{}, protocolError("run response: %v", err)
 	}
-	return consumer.Result{Rows: rows}, nil
+	if resp.Columns != nil {
+		for i, r := range rows {
+			if len(r) == 0 || r[0] != '[' {
+				return consumer.Result{}, protocolError("run response: row %d of a DataFrame is not an array", i)
+			}
+		}
+	}
+	return consumer.Result{Rows: rows, Columns: resp.Columns}, nil
 }
 
 // interrupted is Run's error once ctx has ended; killed tells that the

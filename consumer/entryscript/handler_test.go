@@ -2,6 +2,7 @@ package entryscript
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -465,43 +466,68 @@ def run(mini_batch):
 
 func TestDataFrameAndNumpyRows(t *testing.T) {
 	t.Parallel()
-	// pandas and numpy are not installed on prs's machines: stand-ins beside
-	// the script have what the shim uses of them (DataFrame.itertuples, and
-	// numpy scalars' shape and item()).
 	b := setup(t, `
 import numpy
 import pandas
 
 def run(mini_batch):
     if mini_batch[0] == "/frame":
-        return pandas.DataFrame([("a.txt", 1, 0.5), ("b.txt", 2, "x y")])
+        return pandas.DataFrame([("a.txt", 1, 0.5), ("b.txt", 2, "x y")], columns=["file", "n", "v"])
     return [numpy.int64(3), {"score": numpy.int64(4)}]
 `)
-	writeFile(t, filepath.Join(b.src, "pandas", "__init__.py"), `
-class DataFrame:
-    def __init__(self, rows):
-        self._rows = rows
-
-    def itertuples(self, index=True, name="Pandas"):
-        assert index is False and name is None
-        return iter(self._rows)
-`)
-	writeFile(t, filepath.Join(b.src, "numpy", "__init__.py"), `
-class int64:
-    shape = ()
-
-    def __init__(self, v):
-        self._v = v
-
-    def item(self):
-        return self._v
-`)
-	h := b.handler(t, Options{})
-	if got := run(t, h, batch("/frame")); !slices.Equal(got, []string{`"a.txt 1 0.5"`, `"b.txt 2 x y"`}) {
-		t.Errorf("DataFrame rows: %v", got)
+	h := b.handler(t, Options{Interpreter: pandasPython(t)})
+	res, err := h.Run(timeout(t, time.Minute), batch("/frame"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowStrings(res); !slices.Equal(got, []string{`["a.txt",1,0.5]`, `["b.txt",2,"x y"]`}) || !slices.Equal(res.Columns, []string{"file", "n", "v"}) {
+		t.Errorf("DataFrame rows: %v columns %v", got, res.Columns)
 	}
 	if got := run(t, h, batch("/scalars")); !slices.Equal(got, []string{`3`, `{"score":4}`}) {
 		t.Errorf("numpy rows: %v", got)
+	}
+}
+
+// TestTablesBecomeDataFrames: a CSV table and JSON records reach run() as
+// DataFrames with pandas' types; a second parameter gets the mini-batch's
+// partition_key_value.
+func TestTablesBecomeDataFrames(t *testing.T) {
+	t.Parallel()
+	b := setup(t, `
+def run(mini_batch, mini_batch_context):
+    kinds = ",".join(str(t) for t in mini_batch.dtypes)
+    pkv = mini_batch_context.partition_key_value
+    return ["%s|%s|%s|%s" % (len(mini_batch), list(mini_batch.columns), kinds, pkv)]
+`)
+	b.env.Job.Config.InputFormat = "auto"
+	h := b.handler(t, Options{Interpreter: pandasPython(t)})
+	csvBatch := batch()
+	csvBatch.Paths = nil
+	csvBatch.Table = &consumer.Table{Format: "csv", Columns: []string{"id", "name"}, CSV: []byte("id,name\n1,\"a, b\"\n2,\"x\ny\"\n"), Rows: 2}
+	csvBatch.Partition = map[string]string{"user": "ann"}
+	if got := run(t, h, csvBatch); !slices.Equal(got, []string{`"2|['id', 'name']|int64,object|{'user': 'ann'}"`}) {
+		t.Errorf("CSV table: %v", got)
+	}
+	recs := batch()
+	recs.Table = &consumer.Table{Format: "parquet", Columns: []string{"x", "y"}, Records: []json.RawMessage{[]byte(`{"x":1.5,"y":"a"}`), []byte(`{"x":2,"y":null}`)}, Rows: 2}
+	if got := run(t, h, recs); !slices.Equal(got, []string{`"2|['x', 'y']|float64,object|None"`}) {
+		t.Errorf("records table: %v", got)
+	}
+}
+
+// TestTabularInitWithoutPandas: a tabular job whose interpreter has no
+// pandas fails at init, saying how to install it.
+func TestTabularInitWithoutPandas(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "def run(mini_batch):\n    return []\n")
+	b.env.Job.Config.InputFormat = "csv"
+	// pandas put out of reach, whatever the interpreter has installed.
+	writeFile(t, filepath.Join(b.src, "pandas", "__init__.py"), "raise ImportError(\"No module named 'pandas'\")\n")
+	h := b.handler(t, Options{})
+	err := h.Init(timeout(t, time.Minute))
+	var ie *consumer.InitError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "cannot import pandas") || !strings.Contains(err.Error(), "python3-pandas") {
+		t.Fatalf("Init = %v, want an InitError saying pandas is missing and how to install it", err)
 	}
 }
 

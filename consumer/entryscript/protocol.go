@@ -20,6 +20,26 @@ type request struct {
 	Op        string    `json:"op"`
 	Batch     *batchRef `json:"batch,omitempty"`
 	MiniBatch []string  `json:"mini_batch,omitzero"` // present, if empty, in run requests
+	// Tabular, in an init request, says that run() receives DataFrames.
+	Tabular bool `json:"tabular,omitempty"`
+	// Table, in a run request, holds a tabular mini-batch's rows.
+	Table *wireTable `json:"table,omitempty"`
+	// Context, in a run request, is run()'s mini_batch_context.
+	Context *runContext `json:"context,omitempty"`
+}
+
+// wireTable is a tabular mini-batch: CSV text with its header (format
+// "csv") or one JSON object per row (format "records").
+type wireTable struct {
+	Format  string            `json:"format"`
+	Columns []string          `json:"columns,omitempty"`
+	CSV     string            `json:"csv,omitempty"`
+	Records []json.RawMessage `json:"records,omitempty"`
+}
+
+// runContext is what a run(mini_batch, mini_batch_context) gets.
+type runContext struct {
+	PartitionKeyValue map[string]string `json:"partition_key_value"`
 }
 
 // batchRef names the attempt a run request belongs to.
@@ -31,9 +51,12 @@ type batchRef struct {
 
 // response is one line the script writes to its fd 4.
 type response struct {
-	OK    bool              `json:"ok"`
-	Rows  []json.RawMessage `json:"rows"`
-	Error *wireError        `json:"error"`
+	OK   bool              `json:"ok"`
+	Rows []json.RawMessage `json:"rows"`
+	// Columns are set when run() returned a DataFrame; each row is then an
+	// array of its values.
+	Columns []string   `json:"columns"`
+	Error   *wireError `json:"error"`
 }
 
 // wireError is an exception the script reports.

@@ -12,7 +12,8 @@ import (
 // is submitted: it loads the ONNX Runtime library (library, else
 // cfg.Library, else $PRS_ORT_LIB, else DefaultLibrary), reads the inputs
 // and outputs of the model at modelPath (cfg.Model when ""; a local file),
-// checks input_name, output_name and the preprocessing against them, and
+// checks input_name, output_name and the preprocessing against them (for
+// kind tabular: that the model input takes one value per column), and
 // for execution_provider cuda or tensorrt opens a session on each of
 // device_ids (default 0), so that a missing GPU or provider library shows
 // here instead of on every worker.
@@ -20,7 +21,7 @@ import (
 // The errors are those of the handler's Init: a *LibraryError (with the
 // install hint), a *ModelError (the file is not a loadable ONNX model), a
 // *contracts.FieldError wrapping ErrMismatch (naming the key, and listing
-// the model's names or shape), ErrUnsupported, or a *ProviderError.
+// the model's names or shape), or a *ProviderError.
 //
 // It loads the library into the calling process, which keeps it; see
 // Options.Library.
@@ -30,9 +31,6 @@ func Check(ctx context.Context, cfg *contracts.ONNXConfig, modelPath, library st
 	}
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	if cfg.Preprocess.Kind == kindTabular {
-		return unsupportedKind(cfg.Preprocess.Kind)
 	}
 	if err := loadLibrary(ResolveLibrary(library, cfg.Library)); err != nil {
 		return err

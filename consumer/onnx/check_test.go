@@ -12,8 +12,9 @@ import (
 )
 
 // TestCheck is the preflight on the digits model: the example's settings
-// pass; a file that is not ONNX, a wrong input name, a missing library and
-// tabular items fail with errors that say what to change.
+// pass; a file that is not ONNX, a wrong input name and a missing library
+// fail with errors that say what to change. Tabular settings are checked
+// in TestTabularCheck.
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	lib := testLibrary(t)
@@ -43,12 +44,6 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("missing library: %v (%T)", err, err)
 	}
 	mustContain(t, err, "/nonexistent/lib/libonnxruntime.so.1", "go tool task ort", "onnxruntime-node@1.29.0", "PRS_ORT_LIB")
-
-	cfg = digitsConfig()
-	cfg.Preprocess.Kind = "tabular"
-	if err := Check(t.Context(), cfg, "", lib); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("tabular: %v", err)
-	}
 }
 
 // TestOneLibraryPerProcess: once a library is loaded, another file is

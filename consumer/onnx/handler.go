@@ -53,8 +53,8 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 	if cfg == nil {
 		return nil, &contracts.FieldError{Field: "onnx", Err: fmt.Errorf("%w: is required with handler onnx", contracts.ErrInvalid)}
 	}
-	if cfg.Preprocess.Kind == kindTabular {
-		return nil, unsupportedKind(cfg.Preprocess.Kind)
+	if err := inputKind(&env.Job.Config); err != nil {
+		return nil, err
 	}
 	if _, err := newPost(cfg.Postprocess, nil); err != nil {
 		return nil, err
@@ -126,6 +126,7 @@ func (h *handler) open() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	post.key = p.rowKey
 	sess, err := newSession(h.cfg, h.model, p, h.device)
 	if err != nil {
 		return nil, err
@@ -140,8 +141,8 @@ func (h *handler) open() (*session, error) {
 	return s, nil
 }
 
-// Run scores b: one row per item that decodes, in item order; an item
-// that does not decode gets no row and an ItemError.
+// Run scores b: one row per item (file or table row) that decodes, in
+// item order; an item that does not decode gets no row and an ItemError.
 func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -162,4 +163,17 @@ func (h *handler) Close() error {
 	err := h.s.close()
 	h.s = nil
 	return err
+}
+
+// inputKind checks that the preprocessing kind fits the job's input:
+// tabular for a tabular input, image or npy for files.
+func inputKind(c *contracts.Config) error {
+	kind := c.ONNX.Preprocess.Kind
+	switch {
+	case kind == kindTabular && !c.Tabular():
+		return &contracts.FieldError{Field: "onnx.preprocess.kind", Err: fmt.Errorf("%w: kind tabular scores the rows of a tabular input, but input %q is files", contracts.ErrInvalid, c.Input)}
+	case kind != kindTabular && c.Tabular():
+		return &contracts.FieldError{Field: "onnx.preprocess.kind", Err: fmt.Errorf("%w: kind %q scores files, but input %q is tabular: use kind tabular with onnx.preprocess.columns", contracts.ErrInvalid, kind, c.Input)}
+	}
+	return nil
 }

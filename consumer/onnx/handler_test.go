@@ -302,7 +302,7 @@ func TestInitErrors(t *testing.T) {
 		{"dtype", func(b *testBundle) { b.cfg.Preprocess.DType = "uint8" }, ErrMismatch, []string{"onnx.preprocess.dtype", "holds float32"}},
 		{"mean", func(b *testBundle) { b.cfg.Preprocess.Mean = []float64{0.1, 0.2, 0.3} }, ErrMismatch, []string{"onnx.preprocess.mean", "3 values for 1 channel"}},
 		{"npy", func(b *testBundle) { b.cfg.Preprocess = contracts.Preprocess{Kind: "npy", DType: "uint8"} }, ErrMismatch, []string{"onnx.preprocess.dtype"}},
-		{"tabular", func(b *testBundle) { b.cfg.Preprocess.Kind = "tabular" }, ErrUnsupported, []string{"not yet supported: kind tabular waits for tabular inputs"}},
+		{"tabular", func(b *testBundle) { b.cfg.Preprocess.Kind = "tabular" }, contracts.ErrInvalid, []string{"onnx.preprocess.kind", "kind tabular scores the rows of a tabular input"}},
 		{"labels", func(b *testBundle) { b.env.Labels = "/nonexistent/labels.txt" }, os.ErrNotExist, []string{"/nonexistent/labels.txt"}},
 		{"library", func(b *testBundle) { b.lib = "/nonexistent/libonnxruntime.so.1" }, nil, []string{"/nonexistent/libonnxruntime.so.1", "no such file", InstallHint}},
 	} {

@@ -32,6 +32,7 @@ type scratch struct {
 	tmp  []uint8 // the horizontal pass of a resize
 	hc   coeffs  // resize coefficients, kept while sizes repeat
 	vc   coeffs
+	vals [][]byte // a JSON row's feature values
 }
 
 // decodeImage reads the image at path into s.pix as p.height x p.width x

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -133,8 +132,9 @@ type decodeJob struct {
 	wg    sync.WaitGroup
 }
 
-// startDecode starts decoding paths[lo:lo+n] into buf; wait on job.wg.
-func (s *session) startDecode(ctx context.Context, paths []string, lo, n int, buf *inputBuf) *decodeJob {
+// startDecode starts decoding items lo..lo+n-1 of src into buf; wait on
+// job.wg.
+func (s *session) startDecode(ctx context.Context, src items, lo, n int, buf *inputBuf) *decodeJob {
 	job := &decodeJob{lo: lo, n: n, buf: buf, errs: make([]error, n)}
 	var next atomic.Int64
 	workers := min(s.workers, n)
@@ -153,39 +153,34 @@ func (s *session) startDecode(ctx context.Context, paths []string, lo, n int, bu
 					job.errs[i] = err
 					continue
 				}
-				job.errs[i] = s.decodeItem(paths[lo+i], buf, i, sc)
+				job.errs[i] = s.decodeItem(src, lo+i, buf, i, sc)
 			}
 		}()
 	}
 	return job
 }
 
-// decodeItem decodes one file into item i of buf. A decoder's panic is the
-// item's error, not the worker's end.
-func (s *session) decodeItem(path string, buf *inputBuf, i int, sc *scratch) (err error) {
+// decodeItem decodes item i of src into item j of buf. A decoder's panic
+// is the item's error, not the worker's end.
+func (s *session) decodeItem(src items, i int, buf *inputBuf, j int, sc *scratch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("decoder panicked: %v", r)
 		}
 	}()
-	p := s.plan
-	f32, u8 := buf.item(p, i)
-	if p.kind == kindNPY {
-		return p.decodeNPY(path, sc, f32, u8)
-	}
-	pix, err := p.decodeImage(path, sc)
-	if err != nil {
-		return err
-	}
-	p.store(pix, f32, u8)
-	return nil
+	f32, u8 := buf.item(s.plan, j)
+	return src.decode(i, f32, u8, sc)
 }
 
 // run scores a batch: while the model runs model batch k, the items of
 // model batch k+1 decode.
 func (s *session) run(ctx context.Context, b *consumer.Batch) (consumer.Result, error) {
 	var res consumer.Result
-	n := len(b.Paths)
+	src, err := s.itemsOf(b)
+	if err != nil {
+		return res, err
+	}
+	n := src.len()
 	if n == 0 {
 		return res, nil
 	}
@@ -193,7 +188,7 @@ func (s *session) run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	size := s.plan.batch
-	next := s.startDecode(dctx, b.Paths, 0, min(size, n), s.bufs[0])
+	next := s.startDecode(dctx, src, 0, min(size, n), s.bufs[0])
 	defer func() {
 		if next != nil { // stop and wait for the decoders before the buffers are reused
 			cancel()
@@ -208,12 +203,12 @@ func (s *session) run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 			return consumer.Result{}, stopped(ctx, b, "decoding")
 		}
 		if lo := cur.lo + cur.n; lo < n {
-			next = s.startDecode(dctx, b.Paths, lo, min(size, n-lo), s.bufs[(k+1)%2])
+			next = s.startDecode(dctx, src, lo, min(size, n-lo), s.bufs[(k+1)%2])
 		}
 		ok := make([]int, 0, cur.n)
 		for i, err := range cur.errs {
 			if err != nil {
-				res.ItemErrors = append(res.ItemErrors, consumer.ItemError{Index: cur.lo + i, Err: err.Error()})
+				res.ItemErrors = append(res.ItemErrors, src.failed(cur.lo+i, err))
 				continue
 			}
 			ok = append(ok, i)
@@ -229,8 +224,7 @@ func (s *session) run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 			return consumer.Result{}, err
 		}
 		for j, i := range ok {
-			file := filepath.Base(b.Paths[cur.lo+i])
-			res.Rows = append(res.Rows, s.post.row(file, out[j*per:(j+1)*per], &s.topTmp))
+			res.Rows = append(res.Rows, s.post.row(src.name(cur.lo+i), out[j*per:(j+1)*per], &s.topTmp))
 		}
 		release()
 	}

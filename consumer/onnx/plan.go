@@ -42,6 +42,18 @@ type plan struct {
 	lut32                   [][256]float32 // per channel: pixel value -> input value
 	lut8                    [][256]uint8
 
+	// Tables.
+	columns  []string         // the feature columns, in model order
+	columnAt map[string][]int // column name -> its places in columns
+	idColumn string           // the column that names each row, "" for none
+	scale    float64          // value*scale
+	mean     []float64        // per column
+	std      []float64        // per column
+	identity bool             // scale 1, mean 0, std 1: values are fed as they are
+
+	// rowKey names the item in json rows ("file", "id"), "" for none.
+	rowKey string
+
 	// Output.
 	outItem  []int64 // one item's output shape
 	outLen   int     // elements of one item's output; 0 when some dimension is dynamic
@@ -51,10 +63,6 @@ type plan struct {
 // mismatch is an error where the model and the setting field disagree.
 func mismatch(field, format string, args ...any) error {
 	return &contracts.FieldError{Field: "onnx." + field, Err: fmt.Errorf("%w: "+format, append([]any{ErrMismatch}, args...)...)}
-}
-
-func unsupportedKind(kind string) error {
-	return &contracts.FieldError{Field: "onnx.preprocess.kind", Err: fmt.Errorf("%w: kind %s waits for tabular inputs", ErrUnsupported, kind)}
 }
 
 // describe lists values as `"name" [dims] type` for error messages.
@@ -139,13 +147,14 @@ func newPlan(cfg *contracts.ONNXConfig, model string, inputs, outputs []ort.Inpu
 	pre := cfg.Preprocess
 	switch pre.Kind {
 	case "", kindImage:
-		p.kind = kindImage
+		p.kind, p.rowKey = kindImage, "file"
 		err = p.image(pre)
 	case kindNPY:
-		p.kind = kindNPY
+		p.kind, p.rowKey = kindNPY, "file"
 		err = p.npy(pre)
 	case kindTabular:
-		err = unsupportedKind(pre.Kind)
+		p.kind = kindTabular
+		err = p.tabular(pre)
 	default:
 		err = &contracts.FieldError{Field: "onnx.preprocess.kind", Err: fmt.Errorf("%w: must be image, npy or tabular, got %q", contracts.ErrInvalid, pre.Kind)}
 	}
@@ -384,6 +393,12 @@ func (p *plan) String() string {
 			mode = "grayscale"
 		}
 		s += fmt.Sprintf(", %s %dx%d (h x w), resize %s", mode, p.height, p.width, p.resize)
+	}
+	if p.kind == kindTabular {
+		s += fmt.Sprintf(", %d feature columns as %v", len(p.columns), p.item)
+		if p.idColumn != "" {
+			s += fmt.Sprintf(", rows named by column %q", p.idColumn)
+		}
 	}
 	return s
 }

@@ -24,10 +24,13 @@ type post struct {
 	softmax bool // apply softmax before argmax and topk scores
 	json    bool
 	labels  []string
+	// key is the json rows' name of the item ("file", "id"); "" makes rows
+	// without a name: the label alone in text, no such key in json.
+	key string
 }
 
 func newPost(cfg contracts.Postprocess, labels []string) (*post, error) {
-	p := &post{kind: cfg.Kind, topK: cfg.TopK, softmax: cfg.Softmax, labels: labels}
+	p := &post{kind: cfg.Kind, topK: cfg.TopK, softmax: cfg.Softmax, labels: labels, key: "file"}
 	switch p.kind {
 	case "":
 		p.kind = "argmax"
@@ -75,19 +78,24 @@ func (p *post) label(i int) string {
 	return strconv.Itoa(i)
 }
 
-// row is the row of the item called file whose output is out. It may
+// row is the row of the item called name whose output is out. It may
 // overwrite out (softmax) and uses tmp as scratch.
-func (p *post) row(file string, out []float32, tmp *[]int) json.RawMessage {
+func (p *post) row(name string, out []float32, tmp *[]int) json.RawMessage {
 	if p.kind == "softmax" || (p.softmax && (p.kind == "argmax" || p.kind == "topk")) {
 		softmax(out)
 	}
-	var b []byte
-	if p.json {
-		b = append(b, `{"file":`...)
-		b = appendString(b, file)
-	} else {
-		b = make([]byte, 0, len(file)+32)
-		b = append(b, file...)
+	b := make([]byte, 0, len(name)+32)
+	switch {
+	case p.json:
+		b = append(b, '{')
+		if p.key != "" {
+			b = appendString(b, p.key)
+			b = append(b, ':')
+			b = appendString(b, name)
+			b = append(b, ',')
+		}
+	case p.key != "":
+		b = append(b, name...)
 		b = append(b, ": "...)
 	}
 	switch p.kind {
@@ -98,7 +106,7 @@ func (p *post) row(file string, out []float32, tmp *[]int) json.RawMessage {
 			break
 		}
 		if p.json {
-			b = append(b, `,"label":`...)
+			b = append(b, `"label":`...)
 			b = appendString(b, p.label(i))
 			b = append(b, `,"index":`...)
 			b = strconv.AppendInt(b, int64(i), 10)
@@ -111,7 +119,7 @@ func (p *post) row(file string, out []float32, tmp *[]int) json.RawMessage {
 	case "topk":
 		idx := topK(out, p.topK, tmp)
 		if p.json {
-			b = append(b, `,"topk":[`...)
+			b = append(b, `"topk":[`...)
 		}
 		for n, i := range idx {
 			if p.json {
@@ -140,7 +148,7 @@ func (p *post) row(file string, out []float32, tmp *[]int) json.RawMessage {
 		}
 	default: // softmax, raw
 		if p.json {
-			b = append(b, `,"output":`...)
+			b = append(b, `"output":`...)
 		}
 		b = append(b, '[')
 		for n, v := range out {
@@ -162,7 +170,7 @@ func (p *post) row(file string, out []float32, tmp *[]int) json.RawMessage {
 
 func (p *post) noOutput(b []byte) []byte {
 	if p.json {
-		return append(b, `,"label":null,"index":null,"score":null}`...)
+		return append(b, `"label":null,"index":null,"score":null}`...)
 	}
 	return append(b, "(no output)"...)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/parallelrun/prs/consumer"
@@ -18,6 +19,8 @@ import (
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/resultfmt"
+	"github.com/parallelrun/prs/internal/tabular"
 )
 
 // Config says what to debug.
@@ -40,6 +43,14 @@ type Report struct {
 	Rows      []byte   // the rows as the final file would hold them
 	Succeeded int
 	Failed    int
+	// Count is the number of items: files, or a tabular mini-batch's rows.
+	Count int
+	// Tabular is set when the mini-batch is a piece of a table (Items holds
+	// its file).
+	Tabular bool
+	// RowErrors name the malformed rows of a tabular mini-batch (failed
+	// items that run() never saw).
+	RowErrors []string
 	// Err is the script's failure (init or run), with its traceback in a
 	// *consumer.ScriptError when there is one.
 	Err      error
@@ -58,6 +69,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c.SplitSingleFileInput()
 	script, err := scriptPath(&c)
 	if err != nil {
 		return nil, err
@@ -81,29 +93,43 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{}
 	batch := &consumer.Batch{JobID: "debug", Attempt: 1}
-	errLimit := errors.New("limit")
-	err = input.List(ctx, "", func(o objstore.ObjectInfo) error {
-		if !c.Included(o.Key) {
+	items := 0
+	if c.Tabular() {
+		var bad []consumer.ItemError
+		if items, bad, err = firstPiece(ctx, &c, input, batch); err != nil {
+			return nil, err
+		}
+		for _, b := range bad {
+			rep.RowErrors = append(rep.RowErrors, b.Item+": "+b.Err)
+		}
+		rep.Items = []string{batch.Items[0].Key}
+	} else {
+		errLimit := errors.New("limit")
+		err = input.List(ctx, "", func(o objstore.ObjectInfo) error {
+			if !c.Included(o.Key) {
+				return nil
+			}
+			if len(batch.Items) == limit {
+				return errLimit
+			}
+			p, err := localCopy(ctx, input, o.Key, filepath.Join(work, "input", fmt.Sprint(len(batch.Items))))
+			if err != nil {
+				return err
+			}
+			batch.Items = append(batch.Items, contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag})
+			batch.Paths = append(batch.Paths, p)
+			rep.Items = append(rep.Items, o.Key)
 			return nil
+		})
+		if err != nil && !errors.Is(err, errLimit) {
+			return nil, &contracts.FieldError{Field: "input", Err: err}
 		}
-		if len(batch.Items) == limit {
-			return errLimit
+		if len(batch.Items) == 0 {
+			return nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no files in %s", input.URI(""))}
 		}
-		p, err := localCopy(ctx, input, o.Key, filepath.Join(work, "input", fmt.Sprint(len(batch.Items))))
-		if err != nil {
-			return err
-		}
-		batch.Items = append(batch.Items, contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag})
-		batch.Paths = append(batch.Paths, p)
-		rep.Items = append(rep.Items, o.Key)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errLimit) {
-		return nil, &contracts.FieldError{Field: "input", Err: err}
+		items = len(batch.Items)
 	}
-	if len(batch.Items) == 0 {
-		return nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no files in %s", input.URI(""))}
-	}
+	rep.Count, rep.Tabular = items, batch.Table != nil
 	side := map[string]string{}
 	for name, uri := range c.SideInputs {
 		p, err := sideInput(ctx, cfg.Stores, uri, filepath.Join(work, "side_inputs", name))
@@ -130,25 +156,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	if err := h.Init(ctx); err != nil {
 		rep.Err, rep.InitTook = err, time.Since(start)
-		rep.Failed = len(batch.Items)
+		rep.Failed = items
 		return rep, nil
 	}
 	rep.InitTook = time.Since(start)
 	runCtx, cancel := context.WithTimeout(ctx, time.Duration(c.RunInvocationTimeout)*time.Second)
 	defer cancel()
 	start = time.Now()
+	if batch.Table != nil && batch.Table.Rows == 0 {
+		rep.Failed = items // no well-formed row: run() is not called
+		return rep, nil
+	}
 	res, err := h.Run(runCtx, batch)
 	rep.RunTook = time.Since(start)
 	if err != nil {
 		if runCtx.Err() == context.DeadlineExceeded && !errors.Is(err, consumer.ErrRunTimeout) {
 			err = fmt.Errorf("%w: %w", consumer.ErrRunTimeout, err)
 		}
-		rep.Err, rep.Failed = err, len(batch.Items)
+		rep.Err, rep.Failed = err, items
 		return rep, nil
 	}
-	rep.Rows = consumer.FormatRows(res.Rows)
+	if rep.Rows, err = resultfmt.Body(resultfmt.Text, res.Columns, res.Rows); err != nil {
+		rep.Err = err
+	}
 	rep.Succeeded = len(res.Rows)
-	rep.Failed = max(0, len(batch.Items)-len(res.Rows))
+	rep.Failed = max(0, items-len(res.Rows))
 	return rep, nil
 }
 
@@ -187,4 +219,43 @@ func sideInput(ctx context.Context, stores *ledger.Stores, uri, dir string) (str
 	}
 	dst := filepath.Join(dir, filepath.Base(uri))
 	return dst, objstore.Download(ctx, s, filepath.Base(uri), dst)
+}
+
+// firstPiece reads the first piece of the first object of a tabular input
+// (at most mini_batch_size) into batch.
+func firstPiece(ctx context.Context, c *contracts.Config, input objstore.Store, batch *consumer.Batch) (int, []consumer.ItemError, error) {
+	size, _ := c.BytesPerBatch()
+	explicit := c.InputFormat
+	if strings.EqualFold(explicit, contracts.InputFormatAuto) {
+		explicit = ""
+	}
+	errFound := errors.New("found")
+	var piece *tabular.Piece
+	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
+		if !c.Included(o.Key) {
+			return nil
+		}
+		f, err := tabular.DetectFormat(o.Key, explicit)
+		if err != nil {
+			return err
+		}
+		err = tabular.Plan(ctx, tabular.Ranges(input), o, f, size, func(p tabular.Piece) error {
+			piece = &p
+			batch.Items = []contracts.Item{{Key: o.Key, Size: o.Size, ETag: o.ETag}}
+			return errFound
+		})
+		return err
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return 0, nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	if piece == nil {
+		return 0, nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no rows in %s", input.URI(""))}
+	}
+	t, bad, n, err := consumer.ReadTable(ctx, input, piece.Wire())
+	if err != nil {
+		return 0, nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	batch.Table = t
+	return n, bad, nil
 }

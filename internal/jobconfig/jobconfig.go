@@ -54,7 +54,12 @@ var settings = []struct{ key, help string }{
 	{"output", "output: s3://bucket/prefix or a local folder"},
 	{"entry_script", "the entry script (relative to --source-directory when set)"},
 	{"source_directory", "folder shipped to every worker"},
-	{"mini_batch_size", "files per mini-batch (default 10)"},
+	{"mini_batch_size", "files per mini-batch (default 10), or for a tabular input a size such as 64KB, 10MB (default 1MB)"},
+	{"input_format", "csv, jsonl, parquet or auto: the input is tabular (default: files, unless the input names one .csv/.jsonl/.parquet file)"},
+	{"output_format", "csv, jsonl or parquet: how append_row writes the rows (default: ParallelRunStep's text lines)"},
+	{"partition_keys", "comma-separated columns (tabular) or partition_format names (files) whose equal values share a mini-batch"},
+	{"partition_format", "names the path segments of a file input, such as /{user}/{genre}/{filename}.wav"},
+	{"partition_max_size", "largest partition_keys group of a tabular input (default 1GB)"},
 	{"error_threshold", "failed items tolerated; -1 tolerates all (default -1)"},
 	{"allowed_failed_count", "failed mini-batches tolerated; -1 is unset (default -1)"},
 	{"allowed_failed_percent", "percentage of failed mini-batches tolerated, 0-100 (default 100)"},
@@ -141,6 +146,21 @@ func apply(c *contracts.Config, key, v string) error {
 		c.SourceDirectory = v
 	case "mini_batch_size":
 		c.MiniBatchSize = v
+	case "input_format":
+		c.InputFormat = v
+	case "output_format":
+		c.OutputFormat = v
+	case "partition_keys":
+		c.PartitionKeys = nil
+		for _, k := range strings.Split(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				c.PartitionKeys = append(c.PartitionKeys, k)
+			}
+		}
+	case "partition_format":
+		c.PartitionFormat = v
+	case "partition_max_size":
+		c.PartitionMaxSize = v
 	case "error_threshold":
 		return num(&c.ErrorThreshold)
 	case "allowed_failed_count":

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/resultfmt"
 )
 
 // ErrLostClaim means another process took over a finalisation whose
@@ -193,8 +194,24 @@ func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
+	final := io.ReadSeeker(f)
+	if format := job.Config.OutputFormat; format == resultfmt.CSV || format == resultfmt.Parquet {
+		g, err := os.CreateTemp("", "prs-final-*."+format)
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(g.Name())
+		defer g.Close()
+		if err := resultfmt.Final(format, f, g); err != nil {
+			return "", fmt.Errorf("finalising job %s: writing the rows as %s: %w", job.ID, format, err)
+		}
+		if _, err := g.Seek(0, io.SeekStart); err != nil {
+			return "", err
+		}
+		final = g
+	}
 	name := job.Config.AppendRowFileName
-	if err := out.Put(ctx, name, f); err != nil {
+	if err := out.Put(ctx, name, final); err != nil {
 		return "", fmt.Errorf("finalising job %s: writing %s: %w", job.ID, out.URI(name), err)
 	}
 	return out.URI(name), nil

@@ -149,18 +149,6 @@ func TestTruncatedParquet(t *testing.T) {
 	}
 }
 
-func TestInvalidSizes(t *testing.T) {
-	t.Parallel()
-	for _, s := range []string{"12XB", "0", "-1", "", "  ", "1.5MB", "MB", "9999999999999GB", "10 M B"} {
-		_, err := tabular.ParseSize(s)
-		if !errors.Is(err, tabular.ErrInvalidSize) || !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) {
-			t.Errorf("ParseSize(%q) = %v, want ErrInvalidSize quoting the value", s, err)
-		}
-	}
-	_, err := tabular.ParseSize("12XB")
-	t.Log(err)
-}
-
 func TestUnterminatedQuote(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

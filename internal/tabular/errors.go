@@ -3,6 +3,8 @@ package tabular
 import (
 	"errors"
 	"fmt"
+
+	"github.com/parallelrun/prs/contracts"
 )
 
 // Sentinel errors. The errors of this package wrap them and name the value,
@@ -10,8 +12,8 @@ import (
 // with errors.Is.
 var (
 	// ErrInvalidSize: a mini_batch_size that is not a positive size such
-	// as 1024, 64KB, 10MB or 1GB.
-	ErrInvalidSize = errors.New("tabular: invalid size")
+	// as 1024, 64KB, 10MB or 1GB (it is [contracts.ErrInvalidSize]).
+	ErrInvalidSize = contracts.ErrInvalidSize
 	// ErrUnknownFormat: input_format is not csv, jsonl or parquet, or it is
 	// not given and the key's extension does not tell.
 	ErrUnknownFormat = errors.New("tabular: unknown input format")

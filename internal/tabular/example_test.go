@@ -72,5 +72,5 @@ func ExampleParseSize() {
 	// 65536 <nil>
 	// 10485760 <nil>
 	// 1073741824 <nil>
-	// 0 tabular: invalid size "12XB": unknown unit "XB" (want a positive whole number of bytes with an optional unit: 1024, 64KB, 10MB, 1GB)
+	// 0 invalid size "12XB": unknown unit "XB" (want a positive whole number of bytes with an optional unit: 1024, 64KB, 10MB, 1GB)
 }

@@ -1,6 +1,10 @@
 package tabular
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/parallelrun/prs/contracts"
+)
 
 // Piece is one mini-batch of a tabular input: a part of one object that
 // holds whole records only. It is plain data, JSON-serialisable, so that it
@@ -69,4 +73,18 @@ type Counts struct {
 	Good int64
 	// Bad records went to the bad callback as a [*RowError].
 	Bad int64
+}
+
+// Wire returns the piece's wire form, for a mini-batch message.
+func (p Piece) Wire() contracts.Piece {
+	return contracts.Piece{Key: p.Key, Format: string(p.Format), ObjectSize: p.ObjectSize,
+		Start: p.Start, End: p.End, RowStart: p.RowStart, RowEnd: p.RowEnd, RowGroup: p.RowGroup,
+		Columns: p.Columns, FirstRow: p.FirstRow, Rows: p.Rows}
+}
+
+// FromWire returns the piece a mini-batch message carries.
+func FromWire(w contracts.Piece) Piece {
+	return Piece{Key: w.Key, Format: Format(w.Format), ObjectSize: w.ObjectSize,
+		Start: w.Start, End: w.End, RowStart: w.RowStart, RowEnd: w.RowEnd, RowGroup: w.RowGroup,
+		Columns: w.Columns, FirstRow: w.FirstRow, Rows: w.Rows}
 }

@@ -8,6 +8,8 @@ PRS_PROTOCOL_OUT; stdout and stderr belong to the user's script.
 
 import importlib.machinery
 import importlib.util
+import inspect
+import io
 import json
 import math
 import os
@@ -53,14 +55,15 @@ def _jsonable(value):
 
 
 def _rows(result):
-    """Converts run()'s result to the list of rows, one per successful item."""
+    """Converts run()'s result to (rows, columns): one row per successful
+    item; columns is None unless run() returned a DataFrame, whose rows are
+    then lists of values (the worker writes them as output_format says)."""
     if isinstance(result, (list, tuple)):
-        return [_jsonable(v) for v in result]
+        return [_jsonable(v) for v in result], None
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(result, pandas.DataFrame):
-        # ParallelRunStep's append_row writes a DataFrame row as its values
-        # separated by spaces.
-        return [" ".join(str(v) for v in row) for row in result.itertuples(index=False, name=None)]
+        split = json.loads(result.to_json(orient="split", index=False, date_format="iso"))
+        return split["data"], [str(c) for c in split["columns"]]
     raise TypeError(
         "run() must return a list (or a tuple, or a pandas DataFrame) with one "
         "element per successful item, but it returned %s" % type(result).__name__
@@ -89,12 +92,64 @@ def _load(path):
     return module
 
 
+class MiniBatchContext:
+    """run()'s second argument, as in ParallelRunStep: partition_key_value
+    is the dict of partition_keys values of the mini-batch (None without
+    partition_keys)."""
+
+    def __init__(self, partition_key_value):
+        self.partition_key_value = partition_key_value
+
+    def __repr__(self):
+        return "MiniBatchContext(partition_key_value=%r)" % (self.partition_key_value,)
+
+
+def _wants_context(run):
+    """Reports whether run takes a second positional argument."""
+    try:
+        params = inspect.signature(run).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = 0
+    for p in params:
+        if p.kind == p.VAR_POSITIONAL:
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional >= 2
+
+
+def _import_pandas():
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(
+            "this job's input is tabular, so run() receives a pandas DataFrame, but the "
+            "interpreter %s cannot import pandas (%s). Install it for that interpreter "
+            "(Debian: apt-get install python3-pandas; or pip install pandas) or set "
+            "interpreter to a Python that has it." % (sys.executable, exc)
+        ) from None
+    return pandas
+
+
+def _dataframe(table):
+    """Builds run()'s DataFrame from a tabular mini-batch."""
+    pandas = _import_pandas()
+    columns = table.get("columns") or None
+    if table.get("format") == "csv":
+        return pandas.read_csv(io.StringIO(table.get("csv") or ""))
+    return pandas.DataFrame(table.get("records") or [], columns=columns)
+
+
 class _Script:
     def __init__(self, path):
         self.path = path
         self.module = None
+        self.context = False
 
-    def init(self):
+    def init(self, tabular=False):
+        if tabular:
+            _import_pandas()
         module = _load(self.path)
         run = getattr(module, "run", None)
         if run is None:
@@ -107,12 +162,21 @@ class _Script:
                 raise TypeError("entry script %s: init is a %s, not a function" % (self.path, type(init).__name__))
             init()
         self.module = module
+        self.context = _wants_context(run)
         return {"ok": True}
 
-    def run(self, mini_batch):
+    def run(self, request):
         if self.module is None:
             return _protocol_error("run before a successful init")
-        return {"ok": True, "rows": _rows(self.module.run(mini_batch))}
+        table = request.get("table")
+        mini_batch = _dataframe(table) if table is not None else (request.get("mini_batch") or [])
+        if self.context:
+            ctx = MiniBatchContext((request.get("context") or {}).get("partition_key_value"))
+            result = self.module.run(mini_batch, ctx)
+        else:
+            result = self.module.run(mini_batch)
+        rows, columns = _rows(result)
+        return {"ok": True, "rows": rows, "columns": columns}
 
     def shutdown(self):
         shutdown = getattr(self.module, "shutdown", None) if self.module is not None else None
@@ -124,9 +188,9 @@ class _Script:
 def _serve(script, op, request):
     try:
         if op == "init":
-            return script.init()
+            return script.init(bool(request.get("tabular")))
         if op == "run":
-            return script.run(request.get("mini_batch") or [])
+            return script.run(request)
         if op == "shutdown":
             return script.shutdown()
         return _protocol_error("unknown op %r" % (op,))

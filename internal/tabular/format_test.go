@@ -7,22 +7,6 @@ import (
 	"github.com/parallelrun/prs/internal/tabular"
 )
 
-func TestParseSize(t *testing.T) {
-	t.Parallel()
-	for s, want := range map[string]int64{
-		"1024": 1024, "64KB": 64 << 10, "10MB": 10 << 20, "1GB": 1 << 30,
-		"1kb": 1 << 10, "64 KB": 64 << 10, " 2MiB ": 2 << 20, "3k": 3 << 10, "5B": 5, "1TB": 1 << 40,
-	} {
-		got, err := tabular.ParseSize(s)
-		if err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
-		}
-	}
-	if tabular.DefaultPieceSize != 1<<20 {
-		t.Errorf("DefaultPieceSize = %d", tabular.DefaultPieceSize)
-	}
-}
-
 func TestDetectFormat(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -1,0 +1,78 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/tabular"
+)
+
+// ReadTable reads the rows of a tabular mini-batch's piece from store. The
+// well-formed rows go into the Table; each malformed row becomes an
+// ItemError that names its file and row (or byte offset), a failed item
+// that does not fail the mini-batch. items is the number of rows read,
+// malformed ones included.
+func ReadTable(ctx context.Context, store objstore.Store, wp contracts.Piece) (t *Table, bad []ItemError, items int, err error) {
+	p := tabular.FromWire(wp)
+	t = &Table{Format: wp.Format, Columns: p.Columns}
+	var (
+		buf bytes.Buffer
+		cw  *csv.Writer
+	)
+	if p.Format == tabular.CSV {
+		cw = csv.NewWriter(&buf)
+		if err := cw.Write(p.Columns); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	counts, err := tabular.ReadPiece(ctx, tabular.Ranges(store), p, func(r tabular.Record) error {
+		if cw != nil {
+			return cw.Write(r.Fields)
+		}
+		t.Records = append(t.Records, bytes.Clone(r.JSON))
+		return nil
+	}, func(re *tabular.RowError) {
+		bad = append(bad, ItemError{Index: -1, Item: rowName(re), Err: re.Err.Error()})
+	})
+	if err != nil {
+		return nil, nil, 0, tableError(store, p, err)
+	}
+	if cw != nil {
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return nil, nil, 0, err
+		}
+		t.CSV = buf.Bytes()
+	}
+	t.Rows = int(counts.Good)
+	return t, bad, int(counts.Good + counts.Bad), nil
+}
+
+// rowName names a malformed row for the logs: "data.csv: row 17".
+func rowName(re *tabular.RowError) string {
+	switch {
+	case re.Row > 0:
+		return fmt.Sprintf("%s: row %d", re.Key, re.Row)
+	default:
+		return fmt.Sprintf("%s: line at byte %d", re.Key, re.Offset)
+	}
+}
+
+// tableError sorts the error of reading a piece: storage trouble is
+// transient, a file that changed or cannot be read is the batch's failure.
+func tableError(store objstore.Store, p tabular.Piece, err error) error {
+	for _, e := range []error{tabular.ErrBinary, tabular.ErrMalformed, tabular.ErrChanged, tabular.ErrRecordTooLong, tabular.ErrUnknownFormat, objstore.ErrNotFound} {
+		if errors.Is(err, e) {
+			return &ScriptError{Type: "InputError", Message: fmt.Sprintf("reading %s of %s: %v", p, store.URI(p.Key), err)}
+		}
+	}
+	if objstore.IsTransient(err) {
+		return &TransientError{Err: err}
+	}
+	return &ScriptError{Type: "InputError", Message: fmt.Sprintf("reading %s of %s: %v", p, store.URI(p.Key), err)}
+}

@@ -1,0 +1,152 @@
+package partition
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// lineEncoder turns records into the lines of the staged format. The
+// returned slices are valid until the next call.
+type lineEncoder struct {
+	buf bytes.Buffer
+	cw  *csv.Writer // writes into buf
+}
+
+func newLineEncoder() *lineEncoder {
+	e := &lineEncoder{}
+	e.cw = csv.NewWriter(&e.buf)
+	return e
+}
+
+// csvLine encodes fields as one CSV record with encoding/csv, ending with
+// "\n". A record of one empty field is written `""`, not as the blank line
+// that CSV readers skip.
+func (e *lineEncoder) csvLine(fields []string) []byte {
+	e.buf.Reset()
+	if len(fields) == 1 && fields[0] == "" {
+		e.buf.WriteString("\"\"\n")
+		return e.buf.Bytes()
+	}
+	_ = e.cw.Write(fields) // a bytes.Buffer does not fail
+	e.cw.Flush()
+	return e.buf.Bytes()
+}
+
+// objectLine encodes a CSV record as a JSON object of strings, keys in
+// header order, ending with "\n".
+func (e *lineEncoder) objectLine(columns, fields []string) []byte {
+	e.buf.Reset()
+	b := e.buf.AvailableBuffer()
+	b = append(b, '{')
+	for i, c := range columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, c)
+		b = append(b, ':')
+		b = appendJSONString(b, fields[i])
+	}
+	b = append(b, '}', '\n')
+	e.buf.Write(b)
+	return e.buf.Bytes()
+}
+
+// jsonLine returns a JSON row (a JSON Lines line or a Parquet row) followed
+// by "\n".
+func (e *lineEncoder) jsonLine(row []byte) []byte {
+	e.buf.Reset()
+	e.buf.Write(row)
+	e.buf.WriteByte('\n')
+	return e.buf.Bytes()
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 bytes become
+// U+FFFD, as encoding/json does; '<', '>' and '&' are kept as they are.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029': // valid JSON, but not JavaScript
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return append(b, '"')
+}
+
+// jsonValues sets vals[i] to the value of keys[i] in the JSON object row: a
+// string's text, another value's JSON text, "" for null or a missing key.
+func jsonValues(row []byte, keys []string, vals []string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(row, &m); err != nil {
+		return fmt.Errorf("not a JSON object: %v", err)
+	}
+	for i, k := range keys {
+		raw, ok := m[k]
+		switch {
+		case !ok || string(raw) == "null":
+			vals[i] = ""
+		case raw[0] == '"':
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return fmt.Errorf("key %q: %v", k, err)
+			}
+			vals[i] = s
+		default:
+			vals[i] = string(raw)
+		}
+	}
+	return nil
+}
+
+// appendGroupKey appends the map key of a group: each value's length as a
+// uvarint, then its bytes, so that different value lists never collide.
+func appendGroupKey(b []byte, vals []string) []byte {
+	for _, v := range vals {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+// groupValues decodes a group key made by appendGroupKey into the map of
+// each partition key to its value.
+func groupValues(key string, names []string) map[string]string {
+	values := make(map[string]string, len(names))
+	b := []byte(key)
+	for _, name := range names {
+		n, w := binary.Uvarint(b)
+		values[name] = string(b[w : w+int(n)])
+		b = b[w+int(n):]
+	}
+	return values
+}

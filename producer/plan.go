@@ -1,0 +1,286 @@
+package producer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/partition"
+	"github.com/parallelrun/prs/internal/tabular"
+)
+
+// partitionsPrefix is where the rows of each partition_keys group of a
+// tabular input are staged, under the job's staging root.
+const partitionsPrefix = "partitions"
+
+// plan is the mini-batches of a job that are decided before the job is
+// recorded: the pieces of a tabular input, or the groups of a partitioned
+// one. They are kept in a local manifest (one JSON mini-batch a line, so
+// memory stays bounded) and published from it.
+type plan struct {
+	batches int64
+	// items is the sum of the batches' items; -1 when unknown (JSON Lines
+	// pieces are counted when they are read).
+	items int64
+	f     *os.File
+}
+
+func (pl *plan) close() {
+	if pl != nil && pl.f != nil {
+		pl.f.Close()
+		os.Remove(pl.f.Name())
+	}
+}
+
+// each calls fn with every planned mini-batch, in order.
+func (pl *plan) each(fn func(contracts.MiniBatch) error) error {
+	if _, err := pl.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(pl.f)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var mb contracts.MiniBatch
+		if err := json.Unmarshal(sc.Bytes(), &mb); err != nil {
+			return fmt.Errorf("reading the plan: %w", err)
+		}
+		if err := fn(mb); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// planner writes a plan.
+type planner struct {
+	pl      *plan
+	w       *bufio.Writer
+	unknown bool
+}
+
+func newPlanner() (*planner, error) {
+	f, err := os.CreateTemp("", "prs-plan-*.jsonl")
+	if err != nil {
+		return nil, fmt.Errorf("planning the mini-batches: %w", err)
+	}
+	return &planner{pl: &plan{f: f}, w: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+func (p *planner) add(mb contracts.MiniBatch, items int64, known bool) error {
+	b, err := json.Marshal(mb)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if _, err := p.w.Write(b); err != nil {
+		return fmt.Errorf("planning the mini-batches: %w", err)
+	}
+	p.pl.batches++
+	p.pl.items += items
+	p.unknown = p.unknown || !known
+	return nil
+}
+
+func (p *planner) done() (*plan, error) {
+	if err := p.w.Flush(); err != nil {
+		p.pl.close()
+		return nil, fmt.Errorf("planning the mini-batches: %w", err)
+	}
+	if p.unknown {
+		p.pl.items = -1
+	}
+	return p.pl, nil
+}
+
+// planBatches decides the mini-batches of inputs that need it before the
+// job is recorded; it returns nil for a plain file input, which is
+// published as it is listed. staging is where partition groups are staged.
+func (p *Producer) planBatches(ctx context.Context, c *contracts.Config, input, staging objstore.Store) (*plan, error) {
+	switch {
+	case c.Tabular():
+		return p.planTabular(ctx, c, input, staging)
+	case len(c.PartitionKeys) > 0:
+		return p.planFileGroups(ctx, c, input)
+	}
+	return nil, nil
+}
+
+// tabularObjects lists the included objects of a tabular input with their
+// formats.
+func tabularObjects(ctx context.Context, c *contracts.Config, input objstore.Store) ([]partition.Source, error) {
+	explicit := strings.TrimSpace(c.InputFormat)
+	if strings.EqualFold(explicit, contracts.InputFormatAuto) {
+		explicit = ""
+	}
+	var srcs []partition.Source
+	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
+		if !c.Included(o.Key) {
+			return nil
+		}
+		f, err := tabular.DetectFormat(o.Key, explicit)
+		if err != nil {
+			return &contracts.FieldError{Field: "input_format", Err: err}
+		}
+		srcs = append(srcs, partition.Source{Info: o, Format: f})
+		return nil
+	})
+	return srcs, err
+}
+
+// planTabular cuts every object of a tabular input into pieces of about
+// mini_batch_size, or groups its rows by partition_keys.
+func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, staging objstore.Store) (*plan, error) {
+	srcs, err := tabularObjects(ctx, c, input)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := newPlanner()
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			pw.pl.close()
+		}
+	}()
+	if len(c.PartitionKeys) > 0 {
+		maxGroup, _ := c.PartitionMaxBytes()
+		p.cfg.Logger.Info("grouping the input's rows by partition_keys", "objects", len(srcs), "keys", c.PartitionKeys)
+		err = partition.GroupRows(ctx, tabular.Ranges(input), srcs, partition.Config{
+			Keys: c.PartitionKeys, MaxGroupBytes: maxGroup, Dst: staging, Prefix: partitionsPrefix,
+		}, func(g partition.Group) error {
+			w := g.Piece.Wire()
+			w.Staged = true
+			mb := contracts.MiniBatch{Items: []contracts.Item{{Key: g.Piece.Key, Size: g.Bytes}}, Piece: &w, Partition: g.Values}
+			return pw.add(mb, g.Rows, true)
+		})
+		if err != nil {
+			deletePrefix(ctx, staging, partitionsPrefix+"/")
+			return nil, partitionError(err)
+		}
+	} else {
+		size, _ := c.BytesPerBatch()
+		for _, s := range srcs {
+			o := s.Info
+			if o.Size > 64<<20 {
+				p.cfg.Logger.Info("planning the pieces of a large object", "object", input.URI(o.Key), "bytes", o.Size, "format", s.Format)
+			}
+			err := tabular.Plan(ctx, tabular.Ranges(input), o, s.Format, size, func(pc tabular.Piece) error {
+				w := pc.Wire()
+				mb := contracts.MiniBatch{Items: []contracts.Item{{Key: o.Key, Size: o.Size, ETag: o.ETag}}, Piece: &w}
+				return pw.add(mb, pc.Rows, s.Format != tabular.JSONL)
+			})
+			if err != nil {
+				return nil, planError(err)
+			}
+		}
+	}
+	pl, err := pw.done()
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	if pl.batches == 0 {
+		pl.close()
+		return nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("%w: %s has no rows (only empty files or header rows)", ErrEmptyInput, input.URI(""))}
+	}
+	return pl, nil
+}
+
+// planError names the input setting for errors that the data causes.
+func planError(err error) error {
+	for _, e := range []error{tabular.ErrBinary, tabular.ErrMalformed, tabular.ErrRecordTooLong, tabular.ErrUnknownFormat, tabular.ErrChanged, objstore.ErrNotFound} {
+		if errors.Is(err, e) {
+			return &contracts.FieldError{Field: "input", Err: err}
+		}
+	}
+	return err
+}
+
+func partitionError(err error) error {
+	for _, e := range []error{partition.ErrGroupTooLarge, partition.ErrMissingColumn, partition.ErrMalformedRow} {
+		if errors.Is(err, e) {
+			return &contracts.FieldError{Field: "partition_keys", Err: err}
+		}
+	}
+	return planError(err)
+}
+
+// deletePrefix removes what a failed plan staged, as far as it can.
+func deletePrefix(ctx context.Context, s objstore.Store, prefix string) {
+	var keys []string
+	_ = s.List(ctx, prefix, func(o objstore.ObjectInfo) error {
+		keys = append(keys, o.Key)
+		return nil
+	})
+	for _, k := range keys {
+		_ = s.Delete(ctx, k)
+	}
+}
+
+// planFileGroups gives each group of files with equal partition_keys
+// values (read from their paths with partition_format) one mini-batch, in
+// the order of the groups' first files.
+func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input objstore.Store) (*plan, error) {
+	f, err := partition.ParseFormat(c.PartitionFormat)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "partition_format", Err: err}
+	}
+	if err := f.CheckKeys(c.PartitionKeys); err != nil {
+		return nil, &contracts.FieldError{Field: "partition_keys", Err: err}
+	}
+	type group struct {
+		values map[string]string
+		items  []contracts.Item
+	}
+	var (
+		groups []*group
+		byKey  = map[string]*group{}
+	)
+	err = input.List(ctx, "", func(o objstore.ObjectInfo) error {
+		if !c.Included(o.Key) {
+			return nil
+		}
+		all, ok := f.Match(o.Key)
+		if !ok {
+			return &contracts.FieldError{Field: "partition_format", Err: fmt.Errorf("%w: %s does not match %q (use include to leave such files out)", contracts.ErrInvalid, input.URI(o.Key), c.PartitionFormat)}
+		}
+		values := make(map[string]string, len(c.PartitionKeys))
+		var k strings.Builder
+		for _, name := range c.PartitionKeys {
+			values[name] = all[name]
+			k.WriteString(all[name])
+			k.WriteByte(0)
+		}
+		g := byKey[k.String()]
+		if g == nil {
+			g = &group{values: values}
+			byKey[k.String()] = g
+			groups = append(groups, g)
+		}
+		g.items = append(g.items, contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pw, err := newPlanner()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		if err := pw.add(contracts.MiniBatch{Items: g.items, Partition: g.values}, int64(len(g.items)), true); err != nil {
+			pw.pl.close()
+			return nil, err
+		}
+	}
+	return pw.done()
+}
