@@ -242,7 +242,8 @@ func (l *jobLog) attempt(r contracts.AttemptRecord, traceback string) {
 		line += fmt.Sprintf(" (%s: %s)", r.ErrorType, strings.ReplaceAll(r.Error, "\n", " "))
 	}
 	l.append(contracts.LogNode(l.host, l.worker), []byte(line+"\n"))
-	if r.ErrorType != "" && r.Result != contracts.ResultSucceeded {
+	// A succeeded mini-batch may still hold failed items (malformed rows).
+	if r.ErrorType != "" && (r.Result != contracts.ResultSucceeded || traceback != "") {
 		tb := traceback
 		if tb == "" {
 			tb = r.ErrorType + ": " + r.Error

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -173,11 +174,17 @@ func (s *slot) handle(msg jetstream.Msg) {
 	}
 
 	var (
-		res   Result
-		items = mb.ItemCount()
+		res Result
+		n   = batchCount{items: mb.ItemCount()}
 	)
 	started := time.Now()
 	runErr := w.prepare(ctx, jr)
+	if runErr == nil && mb.ItemsKey != "" && mb.Items == nil {
+		// A partition group of files too large for one message.
+		runErr = w.retryBroker(ctx, "reading the mini-batch's file list", opTimeout, func(c context.Context) error {
+			return loadItems(c, jr.staging, &mb)
+		})
+	}
 	if runErr != nil && !permanentPrepare(runErr) && w.ctx.Err() == nil {
 		s.infraRetry(msg, mb, delivered, runErr)
 		return
@@ -186,10 +193,10 @@ func (s *slot) handle(msg jetstream.Msg) {
 		runErr = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, mb.JobID, runErr)}
 	} else {
 		start := time.Now()
-		res, items, runErr = s.run(jr, mb, attempt)
+		res, n, runErr = s.run(jr, mb, attempt)
 		m.Attempt(attemptResult(runErr), time.Since(start))
 	}
-	rec := contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: items, Start: started.UTC(),
+	rec := contracts.AttemptRecord{Index: mb.Index, Attempt: attempt, Items: n.items, Start: started.UTC(),
 		Seconds: time.Since(started).Seconds()}
 	if len(mb.Items) > 0 {
 		rec.FirstItem = mb.Items[0].Key
@@ -213,7 +220,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 	}
 	if runErr != nil {
 		etype := errorType(runErr)
-		rec.ErrorType, rec.Error, rec.Failed = etype, errorMessage(runErr), items
+		rec.ErrorType, rec.Error, rec.Failed = etype, errorMessage(runErr), n.items
 		rec.Result = contracts.ResultFailed
 		if attempt < maxTry {
 			rec.Result = contracts.ResultRetried
@@ -229,17 +236,19 @@ func (s *slot) handle(msg jetstream.Msg) {
 			return
 		}
 		log.Error("mini-batch failed on its last try", "attempt", attempt, "error_type", etype, "err", runErr)
-		s.record(msg, jr, mb, failedOutcome(mb, items, attempt, w.cfg.Name, etype, runErr.Error()))
+		s.record(msg, jr, mb, failedOutcome(mb, n.items, attempt, w.cfg.Name, etype, runErr.Error()))
 		return
 	}
 
-	o = contracts.BatchOutcome{Index: mb.Index, Attempt: attempt, Items: items, Worker: w.cfg.Name}
+	o = contracts.BatchOutcome{Index: mb.Index, Attempt: attempt, Items: n.items, Worker: w.cfg.Name}
 	o.Succeeded = len(res.Rows)
-	o.Failed = max(0, items-len(res.Rows))
-	o.OK = o.Failed == 0
-	if !o.OK {
+	o.Failed = max(0, n.items-len(res.Rows))
+	// Malformed rows are failed items, but a mini-batch whose well-formed
+	// rows all succeeded has not failed.
+	o.OK = o.Failed <= n.malformed
+	if len(res.Rows) < n.items-n.malformed {
 		o.ErrorType = "PartialResult"
-		o.Error = fmt.Sprintf("run() returned %d rows for %d items", len(res.Rows), items)
+		o.Error = fmt.Sprintf("run() returned %d rows for %d items", len(res.Rows), n.items-n.malformed)
 	}
 	var itemErrs strings.Builder
 	for i, ie := range res.ItemErrors {
@@ -251,7 +260,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 		fmt.Fprintf(&itemErrs, "%s: %s\n", key, ie.Err)
 		if i == 0 {
 			o.ErrorType = "ItemError"
-			o.Error = fmt.Sprintf("%d of %d items failed; first: %s: %s", len(res.ItemErrors), items, key, ie.Err)
+			o.Error = fmt.Sprintf("%d of %d items failed; first: %s: %s", len(res.ItemErrors), n.items, key, ie.Err)
 		}
 	}
 	rec.Succeeded, rec.Failed, rec.ErrorType, rec.Error = o.Succeeded, o.Failed, o.ErrorType, o.Error
@@ -263,7 +272,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 	if len(res.Rows) > 0 && jr.job.Config.OutputAction == contracts.OutputAppendRow {
 		var err error
 		if rows, err = resultfmt.Body(jr.job.Config.OutputFormat, res.Columns, res.Rows); err != nil {
-			o.OK, o.Succeeded, o.Failed = false, 0, items
+			o.OK, o.Succeeded, o.Failed = false, 0, n.items
 			o.ErrorType, o.Error = "OutputError", "writing run()'s rows: "+err.Error()
 			rec.Succeeded, rec.Failed, rec.ErrorType, rec.Error = o.Succeeded, o.Failed, o.ErrorType, o.Error
 			rec.Result = contracts.ResultPartial
@@ -362,18 +371,28 @@ func (s *slot) infraRetry(msg jetstream.Msg, mb contracts.MiniBatch, delivered i
 	_ = msg.NakWithDelay(retryDelay(max(delivered, 1), w.cfg.RetryBase, w.cfg.RetryMax))
 }
 
-// run stages a batch's inputs, gives it to the slot's handler under
-// run_invocation_timeout and returns what the handler returned, and the
-// number of items of the batch (a tabular piece's rows once it is read).
-// The malformed rows of a tabular piece are added to the item errors; a
-// piece without a well-formed row does not call the handler.
-func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, int, error) {
-	items := mb.ItemCount()
-	res, err := s.runHandler(jr, mb, attempt, &items)
-	return res, items, err
+// batchCount is what an attempt learned of its batch's items.
+type batchCount struct {
+	// items is the number of items: files, or a tabular piece's rows
+	// (malformed ones included) once it is read.
+	items int
+	// malformed is the number of a tabular piece's malformed rows: failed
+	// items that never reach the handler and do not fail the mini-batch.
+	malformed int
 }
 
-func (s *slot) runHandler(jr *jobRun, mb contracts.MiniBatch, attempt int, items *int) (Result, error) {
+// run stages a batch's inputs, gives it to the slot's handler under
+// run_invocation_timeout and returns what the handler returned, and what it
+// learned of the batch's items. The malformed rows of a tabular piece are
+// added to the item errors; a piece without a well-formed row does not call
+// the handler.
+func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (Result, batchCount, error) {
+	n := batchCount{items: mb.ItemCount()}
+	res, err := s.runHandler(jr, mb, attempt, &n)
+	return res, n, err
+}
+
+func (s *slot) runHandler(jr *jobRun, mb contracts.MiniBatch, attempt int, n *batchCount) (Result, error) {
 	w := s.w
 	if s.hJob != jr {
 		s.closeHandler()
@@ -425,13 +444,13 @@ func (s *slot) runHandler(jr *jobRun, mb contracts.MiniBatch, attempt int, items
 			store = jr.staging
 		}
 		var (
-			err error
-			n   int
+			err   error
+			items int
 		)
-		if b.Table, bad, n, err = ReadTable(ctx, store, *mb.Piece); err != nil {
+		if b.Table, bad, items, err = ReadTable(ctx, store, *mb.Piece); err != nil {
 			return Result{}, err
 		}
-		*items = n
+		n.items, n.malformed = items, len(bad)
 		if b.Table.Rows == 0 {
 			return Result{ItemErrors: bad}, nil
 		}
@@ -466,7 +485,9 @@ func (s *slot) stage(ctx context.Context, jr *jobRun, b *Batch) (func(), error) 
 				continue
 			}
 		}
-		dst := filepath.Join(dir, strconv.Itoa(i), filepath.FromSlash(it.Key)) // the key's folders kept: partition_format reads them
+		// The key's folders are kept (scripts may read them), cleaned so
+		// that a key with ".." stays inside dir.
+		dst := filepath.Join(dir, strconv.Itoa(i), filepath.FromSlash(path.Clean("/"+it.Key)))
 		if err := objstore.Download(ctx, jr.input, it.Key, dst); err != nil {
 			if objstore.IsTransient(err) || ctx.Err() != nil {
 				return cleanup, &TransientError{Err: err}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -75,4 +76,23 @@ func tableError(store objstore.Store, p tabular.Piece, err error) error {
 		return &TransientError{Err: err}
 	}
 	return &ScriptError{Type: "InputError", Message: fmt.Sprintf("reading %s of %s: %v", p, store.URI(p.Key), err)}
+}
+
+// loadItems reads the files of a mini-batch whose list was staged apart
+// (MiniBatch.ItemsKey).
+func loadItems(ctx context.Context, staging objstore.Store, mb *contracts.MiniBatch) error {
+	rc, err := staging.Get(ctx, mb.ItemsKey)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var items []contracts.Item
+	if err := json.NewDecoder(rc).Decode(&items); err != nil {
+		return fmt.Errorf("the file list %s of mini-batch %d: %w", staging.URI(mb.ItemsKey), mb.Index, err)
+	}
+	if len(items) != mb.ItemsCount {
+		return fmt.Errorf("the file list %s of mini-batch %d holds %d files, want %d", staging.URI(mb.ItemsKey), mb.Index, len(items), mb.ItemsCount)
+	}
+	mb.Items = items
+	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +179,68 @@ func TestJSONLinesRowsAreCountedWhenRead(t *testing.T) {
 		t.Fatalf("counters %+v: want 498 succeeded, 2 failed", cs)
 	}
 	sameRows(t, b.rows("parallel_run_step.txt"), ids(500, 123, 321))
+}
+
+// failInit is a handler whose init always fails.
+type failInit struct{}
+
+func (failInit) Init(context.Context) error { return errors.New("init is broken") }
+func (failInit) Run(context.Context, *consumer.Batch) (consumer.Result, error) {
+	return consumer.Result{}, errors.New("run without init")
+}
+func (failInit) Close() error { return nil }
+
+// A JSON Lines piece that fails before it is read still counts a failed
+// item, so error_threshold 0 stops the job instead of losing its rows.
+func TestJSONLinesPieceFailingBeforeItIsReadCounts(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 0)
+	if err := os.WriteFile(filepath.Join(b.input, "t.jsonl"), []byte("{\"id\": 1}\n{\"id\": 2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.worker(1, failInit{})
+	c := b.config(1)
+	c.MiniBatchSize, c.InputFormat, c.RunMaxTry, c.ErrorThreshold = "1KB", "jsonl", 1, 0
+	_, st, cs := b.run(c)
+	if st.State != contracts.StateFailed || cs.ItemsFailed < 1 {
+		t.Fatalf("state %+v counters %+v: want the job failed with a failed item", st, cs)
+	}
+}
+
+// A partition_keys group of files whose list is too large for one message
+// is staged apart and still reaches run() as one mini-batch.
+func TestLargeFolderGroupIsOneMiniBatch(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 0)
+	long := strings.Repeat("x", 100)
+	for g, n := range map[string]int{"big": 3000, "small": 3} {
+		dir := filepath.Join(b.input, g)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%05d.txt", long, i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var (
+		mu    sync.Mutex
+		sizes = map[string]int{}
+	)
+	b.worker(2, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		mu.Lock()
+		sizes[bt.Partition["group"]] += len(bt.Paths)
+		mu.Unlock()
+		return echo(nil)(ctx, bt)
+	}))
+	c := b.config(10)
+	c.PartitionKeys, c.PartitionFormat = []string{"group"}, "/{group}/{name}.txt"
+	_, st, cs := b.run(c)
+	if st.State != contracts.StateCompleted || st.TotalBatches != 2 || cs.ItemsSucceeded != 3003 {
+		t.Fatalf("state %+v counters %+v: want 2 mini-batches, 3003 items", st, cs)
+	}
+	if sizes["big"] != 3000 || sizes["small"] != 3 {
+		t.Fatalf("run() got %v files per group", sizes)
+	}
 }

@@ -34,7 +34,8 @@ type Config struct {
 	// Input is s3://bucket/prefix or a local folder.
 	Input string `json:"input" yaml:"input"`
 	// Include holds glob patterns (path.Match, on the key relative to Input, or
-	// on its base name when the pattern has no "/"); empty includes everything.
+	// on its base name when the pattern has no "/"; a leading "/" anchors a
+	// pattern at the input root); empty includes everything.
 	Include []string `json:"include,omitempty" yaml:"include"`
 	// Output is s3://bucket/prefix or a local folder.
 	Output string `json:"output" yaml:"output"`
@@ -233,7 +234,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Included reports whether a key relative to the input root passes Include.
+// Included reports whether a key relative to the input root passes Include:
+// a pattern without "/" matches the key's base name at any depth, one with
+// "/" the whole key, and one that starts with "/" the key from the input
+// root ("/t.csv" matches t.csv but not old/t.csv).
 func (c *Config) Included(key string) bool {
 	if len(c.Include) == 0 {
 		return true
@@ -241,7 +245,10 @@ func (c *Config) Included(key string) bool {
 	base := path.Base(key)
 	for _, p := range c.Include {
 		target := key
-		if !strings.Contains(p, "/") {
+		switch {
+		case strings.HasPrefix(p, "/"):
+			target = "/" + key
+		case !strings.Contains(p, "/"):
 			target = base
 		}
 		if ok, _ := path.Match(p, target); ok {

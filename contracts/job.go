@@ -65,14 +65,23 @@ type MiniBatch struct {
 	// Partition maps each partition_keys name to its value for this
 	// mini-batch (run()'s mini_batch_context.partition_key_value).
 	Partition map[string]string `json:"partition,omitempty"`
+	// ItemsKey, when set, names an object under the job's staging root that
+	// holds Items (a JSON array): a partition_keys group of files too large
+	// for one message. ItemsCount is then the number of items.
+	ItemsKey   string `json:"items_key,omitempty"`
+	ItemsCount int    `json:"items_count,omitempty"`
 }
 
 // ItemCount is the number of items of the mini-batch as far as its message
-// tells: its files, or a tabular piece's rows (0 for a JSON Lines piece,
-// whose rows are counted when it is read).
+// tells: its files, or a tabular piece's rows. A JSON Lines piece's rows are
+// counted when it is read; until then (a piece that fails before it is
+// read) it counts as one item, so that its failure is never a silent loss.
 func (m *MiniBatch) ItemCount() int {
 	if m.Piece != nil {
-		return int(m.Piece.Rows)
+		return max(int(m.Piece.Rows), 1)
+	}
+	if m.ItemsKey != "" {
+		return m.ItemsCount
 	}
 	return len(m.Items)
 }

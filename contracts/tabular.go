@@ -49,7 +49,8 @@ func TabularFileURI(uri string) bool {
 }
 
 // SplitSingleFileInput turns an input URI that names one tabular file into
-// its folder and an include pattern that matches that file alone, with
+// its folder and an include pattern anchored at that folder that matches
+// the file alone (not a file of the same name in a subfolder), with
 // input_format auto when it was not set, so that the input stays tabular.
 // Other inputs are left as they are.
 func (c *Config) SplitSingleFileInput() {
@@ -66,7 +67,7 @@ func (c *Config) SplitSingleFileInput() {
 	} else {
 		dir, base = filepath.Dir(c.Input), filepath.Base(c.Input)
 	}
-	c.Input, c.Include = dir, []string{globEscape(base)}
+	c.Input, c.Include = dir, []string{"/" + globEscape(base)}
 	if strings.TrimSpace(c.InputFormat) == "" {
 		c.InputFormat = InputFormatAuto
 	}

@@ -456,8 +456,8 @@ func TestTabularBadInput(t *testing.T) {
 			t.Fatalf("%d rows, want 4 (0, 1, 3, 5)", len(rows))
 		}
 		overview, _ := h.read(output, contracts.LogOverview)
-		if !strings.Contains(overview, "4 succeeded, 2 failed") {
-			t.Fatalf("overview does not count 4 succeeded, 2 failed:\n%s", overview)
+		if !strings.Contains(overview, "4 succeeded, 2 failed") || !strings.Contains(overview, "1 done (1 succeeded, 0 failed)") {
+			t.Fatalf("overview does not count 4 rows succeeded, 2 failed, in a mini-batch that did not fail:\n%s", overview)
 		}
 		summary, _ := h.read(output, contracts.LogErrorSummary)
 		if !strings.Contains(summary, "2 of 6 items failed; first: r.csv: row 3: tabular: wrong number of fields") {

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,13 +102,15 @@ func (p *planner) done() (*plan, error) {
 
 // planBatches decides the mini-batches of inputs that need it before the
 // job is recorded; it returns nil for a plain file input, which is
-// published as it is listed. staging is where partition groups are staged.
-func (p *Producer) planBatches(ctx context.Context, c *contracts.Config, input, staging objstore.Store) (*plan, error) {
+// published as it is listed. staging is where partition groups are staged;
+// fresh tells a new job (whose staged objects a failure may remove) from a
+// resumed one.
+func (p *Producer) planBatches(ctx context.Context, c *contracts.Config, input, staging objstore.Store, fresh bool) (*plan, error) {
 	switch {
 	case c.Tabular():
-		return p.planTabular(ctx, c, input, staging)
+		return p.planTabular(ctx, c, input, staging, fresh)
 	case len(c.PartitionKeys) > 0:
-		return p.planFileGroups(ctx, c, input)
+		return p.planFileGroups(ctx, c, input, staging)
 	}
 	return nil, nil
 }
@@ -136,7 +139,7 @@ func tabularObjects(ctx context.Context, c *contracts.Config, input objstore.Sto
 
 // planTabular cuts every object of a tabular input into pieces of about
 // mini_batch_size, or groups its rows by partition_keys.
-func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, staging objstore.Store) (*plan, error) {
+func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, staging objstore.Store, fresh bool) (*plan, error) {
 	srcs, err := tabularObjects(ctx, c, input)
 	if err != nil {
 		return nil, err
@@ -163,7 +166,9 @@ func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, 
 			return pw.add(mb, g.Rows, true)
 		})
 		if err != nil {
-			deletePrefix(ctx, staging, partitionsPrefix+"/")
+			if fresh { // a resumed job's workers may be reading its groups
+				deletePrefix(ctx, staging, partitionsPrefix+"/")
+			}
 			return nil, partitionError(err)
 		}
 	} else {
@@ -214,7 +219,7 @@ func partitionError(err error) error {
 	return planError(err)
 }
 
-// deletePrefix removes what a failed plan staged, as far as it can.
+// deletePrefix removes what a failed submit staged, as far as it can.
 func deletePrefix(ctx context.Context, s objstore.Store, prefix string) {
 	var keys []string
 	_ = s.List(ctx, prefix, func(o objstore.ObjectInfo) error {
@@ -229,7 +234,7 @@ func deletePrefix(ctx context.Context, s objstore.Store, prefix string) {
 // planFileGroups gives each group of files with equal partition_keys
 // values (read from their paths with partition_format) one mini-batch, in
 // the order of the groups' first files.
-func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input objstore.Store) (*plan, error) {
+func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input, staging objstore.Store) (*plan, error) {
 	f, err := partition.ParseFormat(c.PartitionFormat)
 	if err != nil {
 		return nil, &contracts.FieldError{Field: "partition_format", Err: err}
@@ -276,11 +281,27 @@ func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, inpu
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range groups {
-		if err := pw.add(contracts.MiniBatch{Items: g.items, Partition: g.values}, int64(len(g.items)), true); err != nil {
+	for i, g := range groups {
+		mb := contracts.MiniBatch{Items: g.items, Partition: g.values}
+		if list, _ := json.Marshal(g.items); len(list) > maxInlineItems {
+			// Too large for one message: the list is staged, the group stays
+			// one mini-batch.
+			key := fmt.Sprintf("%s/files-%06d.json", partitionsPrefix, i)
+			if err := staging.Put(ctx, key, bytes.NewReader(list)); err != nil {
+				pw.pl.close()
+				return nil, fmt.Errorf("staging the file list of a partition group: %w", err)
+			}
+			mb.Items, mb.ItemsKey, mb.ItemsCount = nil, key, len(g.items)
+		}
+		if err := pw.add(mb, int64(len(g.items)), true); err != nil {
 			pw.pl.close()
 			return nil, err
 		}
 	}
 	return pw.done()
 }
+
+// maxInlineItems is the largest file list (JSON bytes) a partition group's
+// message carries itself; NATS refuses messages over its max_payload
+// (1 MiB by default).
+const maxInlineItems = 256 << 10

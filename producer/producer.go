@@ -221,11 +221,17 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	}
 	// Tabular and partitioned inputs are planned before anything is
 	// recorded: a file that cannot be cut is an error of the submit.
-	pl, err := p.planBatches(ctx, &c, input, staging)
+	pl, err := p.planBatches(ctx, &c, input, staging, existing == nil)
 	if err != nil {
 		return nil, err
 	}
 	defer pl.close()
+	// A new job that fails before it is recorded leaves nothing staged.
+	unstage := func() {
+		if pl != nil && len(c.PartitionKeys) > 0 {
+			deletePrefix(ctx, staging, partitionsPrefix+"/")
+		}
+	}
 	totalBatches, totalItems := int64(0), items
 	if pl != nil {
 		totalBatches, totalItems = pl.batches, pl.items
@@ -236,12 +242,17 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 
 	if existing == nil {
 		if job.SourceFiles, err = src.upload(ctx, staging); err != nil {
+			unstage()
 			return nil, fmt.Errorf("shipping the source folder: %w", err)
 		}
 		if err := model.ship(ctx, staging, job); err != nil {
+			unstage()
 			return nil, err
 		}
 		if err := p.record(ctx, job, totalBatches, totalItems); err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) { // not when another producer owns the job
+				unstage()
+			}
 			return nil, err
 		}
 		log.Info("job submitted", "job", jobID, "input", c.Input, "files", items, "mini_batches", totalBatches, "mini_batch_size", c.MiniBatchSize)

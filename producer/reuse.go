@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,11 @@ func fingerprintListing(ctx context.Context, input objstore.Store, c *contracts.
 func fingerprint(c *contracts.Config, srcHash, listHash string) string {
 	k := *c
 	k.Output, k.AllowReuse, k.LoggingLevel, k.ProcessCountPerNode = "", false, "", 0
+	if k.MiniBatchSize == "" && !k.Tabular() {
+		// The default as jobs recorded it before it was left unset, so that
+		// they resume and are reused as before.
+		k.MiniBatchSize = strconv.Itoa(contracts.DefaultFilesPerBatch)
+	}
 	k.SourceDirectory, k.EntryScript = "", "" // their content is in srcHash
 	b, _ := json.Marshal(k)
 	h := sha256.New()

@@ -19,6 +19,10 @@ import (
 // claim this one failed to renew in time; that process finishes it.
 var ErrLostClaim = errors.New("another process took over the finalize claim")
 
+// ErrBadRows means the rows of the job's batches cannot be written in its
+// output_format; trying again cannot help, the job fails.
+var ErrBadRows = errors.New("the rows cannot be written in the output format")
+
 type claim struct {
 	Worker  string    `json:"worker"`
 	Renewed time.Time `json:"renewed"`
@@ -203,6 +207,9 @@ func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64
 		defer os.Remove(g.Name())
 		defer g.Close()
 		if err := resultfmt.Final(format, f, g); err != nil {
+			if errors.Is(err, resultfmt.ErrBadLine) || errors.Is(err, resultfmt.ErrUnknownFormat) {
+				err = fmt.Errorf("%w: %w", ErrBadRows, err)
+			}
 			return "", fmt.Errorf("finalising job %s: writing the rows as %s: %w", job.ID, format, err)
 		}
 		if _, err := g.Seek(0, io.SeekStart); err != nil {

@@ -54,6 +54,23 @@ def _jsonable(value):
     return str(value)
 
 
+def _cell(value):
+    """Converts one DataFrame value to a JSON value, at full precision:
+    missing values (None, NaN, NaT) become null, numpy scalars their Python
+    value, timestamps ISO 8601 text."""
+    if value is None:
+        return None
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if type(value).__name__ in ("NaTType", "NAType"):
+        return None
+    if hasattr(value, "isoformat") and callable(value.isoformat):
+        return value.isoformat()
+    return _jsonable(value)
+
+
 def _rows(result):
     """Converts run()'s result to (rows, columns): one row per successful
     item; columns is None unless run() returned a DataFrame, whose rows are
@@ -62,8 +79,8 @@ def _rows(result):
         return [_jsonable(v) for v in result], None
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(result, pandas.DataFrame):
-        split = json.loads(result.to_json(orient="split", index=False, date_format="iso"))
-        return split["data"], [str(c) for c in split["columns"]]
+        rows = [[_cell(v) for v in row] for row in result.itertuples(index=False, name=None)]
+        return rows, [str(c) for c in result.columns]
     raise TypeError(
         "run() must return a list (or a tuple, or a pandas DataFrame) with one "
         "element per successful item, but it returned %s" % type(result).__name__
@@ -105,18 +122,20 @@ class MiniBatchContext:
 
 
 def _wants_context(run):
-    """Reports whether run takes a second positional argument."""
+    """Reports whether run takes the mini-batch context: a second positional
+    parameter without a default, or one whose name says context
+    (run(mini_batch, mini_batch_context=None)), or *args. A second
+    parameter with a default and another name (run(mb, verbose=False)) is
+    left alone."""
     try:
-        params = inspect.signature(run).parameters.values()
+        params = list(inspect.signature(run).parameters.values())
     except (TypeError, ValueError):
         return False
-    positional = 0
-    for p in params:
-        if p.kind == p.VAR_POSITIONAL:
-            return True
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            positional += 1
-    return positional >= 2
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 2:
+        second = positional[1]
+        return second.default is second.empty or "context" in second.name
+    return any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 def _import_pandas():
@@ -137,7 +156,8 @@ def _dataframe(table):
     pandas = _import_pandas()
     columns = table.get("columns") or None
     if table.get("format") == "csv":
-        return pandas.read_csv(io.StringIO(table.get("csv") or ""))
+        # A row whose one field is empty is a line of its own, not a gap.
+        return pandas.read_csv(io.StringIO(table.get("csv") or ""), skip_blank_lines=False)
     return pandas.DataFrame(table.get("records") or [], columns=columns)
 
 
