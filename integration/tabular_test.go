@@ -19,21 +19,8 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/pandastest"
 )
-
-// pandasPython is an interpreter with pandas: $PRS_PANDAS_PYTHON, else
-// Debian's /usr/bin/python3 with python3-pandas (`go tool task pydeps`).
-func pandasPython(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("PRS_PANDAS_PYTHON")
-	if py == "" {
-		py = "/usr/bin/python3"
-	}
-	if err := exec.Command(py, "-c", "import pandas").Run(); err != nil {
-		t.Fatalf("%s cannot import pandas (%v): run `go tool task pydeps` or set PRS_PANDAS_PYTHON", py, err)
-	}
-	return py
-}
 
 // tableName is row id's name column: plain, or with quoted commas and
 // quotes, or with a quoted line break.
@@ -198,7 +185,7 @@ func (h *harness) miniBatches(output string) int {
 // mini-batches follows the size rule.
 func TestTabularPiecesHoldEveryRowOnce(t *testing.T) {
 	h := newHarness(t)
-	py := pandasPython(t)
+	py := pandastest.Python(t)
 	data := t.TempDir()
 	const csvRows, jsonlRows, parquetRows = 200_000, 60_000, 100_000
 	writeTables(t, data, csvRows, jsonlRows, parquetRows)
@@ -284,7 +271,7 @@ func TestTabularPiecesHoldEveryRowOnce(t *testing.T) {
 // partition_key_value names its rows' user, and every row arrives once.
 func TestPartitionKeysTabular(t *testing.T) {
 	h := newHarness(t)
-	py := pandasPython(t)
+	py := pandastest.Python(t)
 	data := t.TempDir()
 	users := 0
 	id := 0
@@ -342,7 +329,7 @@ func TestPartitionKeysTabular(t *testing.T) {
 // mini-batch; partition_key_value matches the paths of its files.
 func TestPartitionKeysByFolder(t *testing.T) {
 	h := newHarness(t)
-	py := pandasPython(t)
+	py := pandastest.Python(t)
 	data := t.TempDir()
 	n := 0
 	for _, u := range []string{"ann", "bob", "cy"} {
@@ -408,7 +395,7 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 // pandas fails at init with a message that says how to install it.
 func TestTabularBadInput(t *testing.T) {
 	h := newHarness(t)
-	py := pandasPython(t)
+	py := pandastest.Python(t)
 	data := t.TempDir()
 	writeTables(t, data, 100, 10, 50)
 	full, err := os.ReadFile(filepath.Join(data, "parquet", "table.parquet"))
@@ -424,6 +411,10 @@ func TestTabularBadInput(t *testing.T) {
 		{"truncated parquet", "t.parquet", full[:len(full)/2], nil, "not a readable Parquet file"},
 		{"binary csv", "b.csv", append([]byte("id,name\n1,a\n"), 0, 1, 2, 0xff, 0), nil, "NUL byte"},
 		{"size 12XB", "ok.csv", []byte("id,name\n1,a\n"), []string{"mini_batch_size: 12XB"}, `"12XB"`},
+		{"group over partition_max_size", "g.csv", []byte("id,user\n" + strings.Repeat("1,u\n", 600)),
+			[]string{"partition_keys: [user]", "partition_max_size: 1KB"}, "partition: group too large"},
+		{"ragged row under partition_keys", "p.csv", []byte("id,user\n1,u\n2,u,x\n"),
+			[]string{"partition_keys: [user]"}, "row 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "in")
@@ -439,7 +430,7 @@ func TestTabularBadInput(t *testing.T) {
 			if _, err := os.Stat(output); !os.IsNotExist(err) {
 				t.Fatalf("the output %s was written: %v", output, err)
 			}
-			t.Logf("%s: %s", tc.name, lastLine(out))
+			t.Logf("%s: %s", tc.name, errorLine(out))
 		})
 	}
 
@@ -491,7 +482,14 @@ func TestTabularBadInput(t *testing.T) {
 	})
 }
 
-func lastLine(s string) string {
+// errorLine is prs's error line in a command's output ("prs: ..."), else
+// its last line.
+func errorLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "prs: ") {
+			return line
+		}
+	}
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndex(s, "\n")+1:]
 }
@@ -526,7 +524,7 @@ func (h *harness) readAll(uri, prefix string) string {
 // TestTabularExample runs the README's tabular example from the repository
 // root: one CSV row per input row, in input order, with the right totals.
 func TestTabularExample(t *testing.T) {
-	py := pandasPython(t)
+	py := pandastest.Python(t)
 	out := filepath.Join(t.TempDir(), "tabular")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

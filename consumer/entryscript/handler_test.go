@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/internal/pandastest"
 )
 
 func TestRowsComeBackInOrder(t *testing.T) {
@@ -475,7 +476,7 @@ def run(mini_batch):
         return pandas.DataFrame([("a.txt", 1, 0.5), ("b.txt", 2, "x y")], columns=["file", "n", "v"])
     return [numpy.int64(3), {"score": numpy.int64(4)}]
 `)
-	h := b.handler(t, Options{Interpreter: pandasPython(t)})
+	h := b.handler(t, Options{Interpreter: pandastest.Python(t)})
 	res, err := h.Run(timeout(t, time.Minute), batch("/frame"))
 	if err != nil {
 		t.Fatal(err)
@@ -500,7 +501,7 @@ def run(mini_batch, mini_batch_context):
     return ["%s|%s|%s|%s" % (len(mini_batch), list(mini_batch.columns), kinds, pkv)]
 `)
 	b.env.Job.Config.InputFormat = "auto"
-	h := b.handler(t, Options{Interpreter: pandasPython(t)})
+	h := b.handler(t, Options{Interpreter: pandastest.Python(t)})
 	csvBatch := batch()
 	csvBatch.Paths = nil
 	csvBatch.Table = &consumer.Table{Format: "csv", Columns: []string{"id", "name"}, CSV: []byte("id,name\n1,\"a, b\"\n2,\"x\ny\"\n"), Rows: 2}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -174,18 +173,4 @@ func mustContain(t *testing.T, what, s string, subs ...string) {
 			t.Errorf("%s does not contain %q:\n%s", what, sub, s)
 		}
 	}
-}
-
-// pandasPython is an interpreter with pandas: $PRS_PANDAS_PYTHON, else
-// Debian's /usr/bin/python3 with python3-pandas (go tool task pydeps).
-func pandasPython(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("PRS_PANDAS_PYTHON")
-	if py == "" {
-		py = "/usr/bin/python3"
-	}
-	if err := exec.Command(py, "-c", "import pandas").Run(); err != nil {
-		t.Fatalf("%s cannot import pandas (%v): run `go tool task pydeps` or set PRS_PANDAS_PYTHON", py, err)
-	}
-	return py
 }

@@ -35,7 +35,7 @@ func TestGroupTooLarge(t *testing.T) {
 	if !errors.Is(err, partition.ErrGroupTooLarge) || len(groups) != 0 {
 		t.Fatalf("got %d groups, %v; want ErrGroupTooLarge", len(groups), err)
 	}
-	for _, want := range []string{`user="ada"`, "(12 bytes)", "18 bytes in 3 rows", "row 1 of c.csv"} {
+	for _, want := range []string{`user="ada"`, "limit of 12 bytes", "18 bytes in 3 rows", "row 1 of c.csv"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q should say %s", err, want)
 		}

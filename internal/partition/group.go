@@ -192,7 +192,7 @@ func (p *partitioner) add(key string, row int64, line []byte) error {
 		p.order = append(p.order, g)
 	}
 	if n := g.bytes + int64(len(line)); n > p.cfg.MaxGroupBytes {
-		return fmt.Errorf("%w: the group %s holds more than MaxGroupBytes (%d bytes): %d bytes in %d rows at row %d of %s",
+		return fmt.Errorf("%w: the group %s holds more than the limit of %d bytes (partition_max_size): %d bytes in %d rows at row %d of %s; raise partition_max_size if a worker can hold it, or partition more finely",
 			ErrGroupTooLarge, describe(p.cfg.Keys, p.vals), p.cfg.MaxGroupBytes, n, g.rows+1, row, key)
 	}
 	return p.spill.add(g, line)
