@@ -244,3 +244,39 @@ func TestLargeFolderGroupIsOneMiniBatch(t *testing.T) {
 		t.Fatalf("run() got %v files per group", sizes)
 	}
 }
+
+// A piece without a well-formed row does not call the handler; its
+// malformed rows are failed items and the mini-batch does not fail.
+func TestPieceWithoutGoodRowsSkipsTheHandler(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 0)
+	var sb strings.Builder
+	for sb.Len() < 2000 {
+		sb.WriteString("{this is not json}\n")
+	}
+	bad := strings.Count(sb.String(), "\n")
+	for i := range 100 {
+		fmt.Fprintf(&sb, "{\"id\": %d}\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(b.input, "t.jsonl"), []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var n calls
+	b.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		n.add(bt.Index)
+		if bt.Table.Rows == 0 {
+			t.Errorf("mini-batch %d reached the handler without a row", bt.Index)
+		}
+		return tableRows(ctx, bt)
+	}))
+	c := b.config(1)
+	c.MiniBatchSize, c.InputFormat = "1KB", "jsonl"
+	_, st, cs := b.run(c)
+	if st.State != contracts.StateCompleted || cs.ItemsSucceeded != 100 || cs.ItemsFailed != int64(bad) || cs.FailedBatches != 0 {
+		t.Fatalf("state %+v counters %+v: want 100 succeeded, %d failed, no failed mini-batch", st, cs, bad)
+	}
+	if n.get(0) != 0 {
+		t.Fatal("the first piece, all malformed, called the handler")
+	}
+	sameRows(t, b.rows("parallel_run_step.txt"), ids(100))
+}
