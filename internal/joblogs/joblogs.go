@@ -31,11 +31,14 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 	total := st.TotalBatches
 	fmt.Fprintf(&b, "Mini-batches: %d created, %d done (%d succeeded, %d failed), %d retries\n",
 		total, c.Done, c.Done-c.FailedBatches, c.FailedBatches, c.Retried)
-	all := strconv.FormatInt(st.TotalItems, 10)
-	if st.TotalItems < 0 {
-		all = "? (JSON Lines rows are counted as they are read)"
+	switch {
+	case st.TotalItems >= 0:
+		fmt.Fprintf(&b, "Items: %d in all, %d succeeded, %d failed\n", st.TotalItems, c.ItemsSucceeded, c.ItemsFailed)
+	case total > 0 && c.Done >= total:
+		fmt.Fprintf(&b, "Items: %d in all, %d succeeded, %d failed\n", c.ItemsSucceeded+c.ItemsFailed, c.ItemsSucceeded, c.ItemsFailed)
+	default:
+		fmt.Fprintf(&b, "Items: %d succeeded, %d failed so far (JSON Lines rows are counted as they are read: no total yet)\n", c.ItemsSucceeded, c.ItemsFailed)
 	}
-	fmt.Fprintf(&b, "Items: %s in all, %d succeeded, %d failed\n", all, c.ItemsSucceeded, c.ItemsFailed)
 	if total > 0 {
 		fmt.Fprintf(&b, "Progress: %.1f%%\n", 100*float64(c.Done)/float64(total))
 	}
