@@ -290,7 +290,7 @@ func (w *Worker) modelLock(hash string) *sync.Mutex {
 // permanentPrepare reports preparation errors that another try on this
 // worker cannot fix: they spend a try like an error of the script.
 func permanentPrepare(err error) bool {
-	return errors.Is(err, errModelChanged) || errors.Is(err, ledger.ErrBadRows) || errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrAccessDenied) ||
+	return errors.Is(err, errModelChanged) || errors.Is(err, ledger.ErrBadRows) || errors.Is(err, errBadItemsList) || errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrAccessDenied) ||
 		errors.Is(err, objstore.ErrBucketNotFound) || errors.Is(err, objstore.ErrInvalidURI) ||
 		errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
 }

@@ -242,7 +242,8 @@ func (s *slot) handle(msg jetstream.Msg) {
 
 	o = contracts.BatchOutcome{Index: mb.Index, Attempt: attempt, Items: n.items, Worker: w.cfg.Name}
 	o.Succeeded = len(res.Rows)
-	o.Failed = max(0, n.items-len(res.Rows))
+	// Malformed rows fail whatever run() returned for the others.
+	o.Failed = n.malformed + max(0, n.items-n.malformed-len(res.Rows))
 	// Malformed rows are failed items, but a mini-batch whose well-formed
 	// rows all succeeded has not failed.
 	o.OK = o.Failed <= n.malformed

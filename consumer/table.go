@@ -78,6 +78,10 @@ func tableError(store objstore.Store, p tabular.Piece, err error) error {
 	return &ScriptError{Type: "InputError", Message: fmt.Sprintf("reading %s of %s: %v", p, store.URI(p.Key), err)}
 }
 
+// errBadItemsList: a staged file list that cannot be the mini-batch's
+// (not JSON, or another number of files); retrying cannot fix it.
+var errBadItemsList = errors.New("the mini-batch's staged file list is damaged")
+
 // loadItems reads the files of a mini-batch whose list was staged apart
 // (MiniBatch.ItemsKey).
 func loadItems(ctx context.Context, staging objstore.Store, mb *contracts.MiniBatch) error {
@@ -88,10 +92,13 @@ func loadItems(ctx context.Context, staging objstore.Store, mb *contracts.MiniBa
 	defer rc.Close()
 	var items []contracts.Item
 	if err := json.NewDecoder(rc).Decode(&items); err != nil {
-		return fmt.Errorf("the file list %s of mini-batch %d: %w", staging.URI(mb.ItemsKey), mb.Index, err)
+		if objstore.IsTransient(err) {
+			return err
+		}
+		return fmt.Errorf("%w: %s of mini-batch %d: %v", errBadItemsList, staging.URI(mb.ItemsKey), mb.Index, err)
 	}
 	if len(items) != mb.ItemsCount {
-		return fmt.Errorf("the file list %s of mini-batch %d holds %d files, want %d", staging.URI(mb.ItemsKey), mb.Index, len(items), mb.ItemsCount)
+		return fmt.Errorf("%w: %s of mini-batch %d holds %d files, want %d", errBadItemsList, staging.URI(mb.ItemsKey), mb.Index, len(items), mb.ItemsCount)
 	}
 	mb.Items = items
 	return nil

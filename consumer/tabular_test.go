@@ -280,3 +280,63 @@ func TestPieceWithoutGoodRowsSkipsTheHandler(t *testing.T) {
 	}
 	sameRows(t, b.rows("parallel_run_step.txt"), ids(100))
 }
+
+// Malformed rows stay failed items even when run() returns more rows than
+// it was given.
+func TestMalformedRowsFailWhateverRunReturns(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 0)
+	body := "{\"id\": 0}\nbad\n{\"id\": 1}\nworse\n{\"id\": 2}\n"
+	if err := os.WriteFile(filepath.Join(b.input, "t.jsonl"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		r, err := tableRows(ctx, bt)
+		r.Rows = append(r.Rows, []byte(`"extra"`), []byte(`"extra"`))
+		return r, err
+	}))
+	c := b.config(1)
+	c.InputFormat = "jsonl"
+	_, _, cs := b.run(c)
+	if cs.ItemsFailed != 2 {
+		t.Fatalf("counters %+v: want the 2 malformed rows failed", cs)
+	}
+}
+
+// A damaged staged file list fails its mini-batch at once (PrepareError),
+// without retrying as if storage were down.
+func TestDamagedStagedFileListFailsTheMiniBatch(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 0)
+	long := strings.Repeat("y", 120)
+	dir := filepath.Join(b.input, "big")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2500 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%05d.txt", long, i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := b.config(10)
+	c.PartitionKeys, c.PartitionFormat, c.RunMaxTry = []string{"group"}, "/{group}/{name}.txt", 1
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := producer.NewJobID()
+	if _, err := b.prod.Submit(ctx, id, c); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(producer.StagingURI(b.output, id), "partitions", "files-000000.json")
+	if err := os.WriteFile(list, []byte("[not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.worker(1, echo(nil))
+	st, err := b.ledger.Follow(ctx, id, 20*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, _, _ := b.ledger.Outcome(ctx, id, 0)
+	if st.State != contracts.StateCompleted || o.OK || o.ErrorType != "PrepareError" || !strings.Contains(o.Error, "staged file list is damaged") || o.Failed != 2500 {
+		t.Fatalf("state %+v outcome %+v: want a PrepareError naming the damaged list, 2500 failed items", st, o)
+	}
+}

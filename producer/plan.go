@@ -110,7 +110,7 @@ func (p *Producer) planBatches(ctx context.Context, c *contracts.Config, input, 
 	case c.Tabular():
 		return p.planTabular(ctx, c, input, staging, fresh)
 	case len(c.PartitionKeys) > 0:
-		return p.planFileGroups(ctx, c, input, staging)
+		return p.planFileGroups(ctx, c, input, staging, fresh)
 	}
 	return nil, nil
 }
@@ -234,7 +234,7 @@ func deletePrefix(ctx context.Context, s objstore.Store, prefix string) {
 // planFileGroups gives each group of files with equal partition_keys
 // values (read from their paths with partition_format) one mini-batch, in
 // the order of the groups' first files.
-func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input, staging objstore.Store) (*plan, error) {
+func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input, staging objstore.Store, fresh bool) (*plan, error) {
 	f, err := partition.ParseFormat(c.PartitionFormat)
 	if err != nil {
 		return nil, &contracts.FieldError{Field: "partition_format", Err: err}
@@ -289,6 +289,9 @@ func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, inpu
 			key := fmt.Sprintf("%s/files-%06d.json", partitionsPrefix, i)
 			if err := staging.Put(ctx, key, bytes.NewReader(list)); err != nil {
 				pw.pl.close()
+				if fresh {
+					deletePrefix(ctx, staging, partitionsPrefix+"/")
+				}
 				return nil, fmt.Errorf("staging the file list of a partition group: %w", err)
 			}
 			mb.Items, mb.ItemsKey, mb.ItemsCount = nil, key, len(g.items)

@@ -474,6 +474,14 @@ import pandas
 def run(mini_batch):
     if mini_batch[0] == "/frame":
         return pandas.DataFrame([("a.txt", 1, 0.5), ("b.txt", 2, "x y")], columns=["file", "n", "v"])
+    if mini_batch[0] == "/values":
+        return pandas.DataFrame({
+            "f32": numpy.array([0.1, numpy.nan], dtype=numpy.float32),
+            "tiny": [1.5e-12, 0.1234567890123456],
+            "emb": [numpy.arange(3) / 4, [float("nan"), None]],
+            "when": pandas.to_datetime(["2024-01-02", None]),
+            "raw": [b"ab", None],
+        })
     return [numpy.int64(3), {"score": numpy.int64(4)}]
 `)
 	h := b.handler(t, Options{Interpreter: pandastest.Python(t)})
@@ -486,6 +494,12 @@ def run(mini_batch):
 	}
 	if got := run(t, h, batch("/scalars")); !slices.Equal(got, []string{`3`, `{"score":4}`}) {
 		t.Errorf("numpy rows: %v", got)
+	}
+	// Values at full precision, float32 as it prints, arrays as lists,
+	// missing values as null, timestamps as ISO 8601, bytes as text.
+	want := []string{`[0.1,1.5e-12,[0.0,0.25,0.5],"2024-01-02T00:00:00","ab"]`, `[null,0.1234567890123456,[null,null],null,null]`}
+	if got := run(t, h, batch("/values")); !slices.Equal(got, want) {
+		t.Errorf("DataFrame values:\n got %v\nwant %v", got, want)
 	}
 }
 
@@ -513,6 +527,28 @@ def run(mini_batch, mini_batch_context):
 	recs.Table = &consumer.Table{Format: "parquet", Columns: []string{"x", "y"}, Records: []json.RawMessage{[]byte(`{"x":1.5,"y":"a"}`), []byte(`{"x":2,"y":null}`)}, Rows: 2}
 	if got := run(t, h, recs); !slices.Equal(got, []string{`"2|['x', 'y']|float64,object|None"`}) {
 		t.Errorf("records table: %v", got)
+	}
+}
+
+// TestMiniBatchContextByTheSignature: the context goes to a second
+// positional parameter or a keyword-only mini_batch_context, never to a
+// second parameter that has a default and another meaning.
+func TestMiniBatchContextByTheSignature(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ script, want string }{
+		{"def run(mini_batch, ctx):\n    return [str(ctx.partition_key_value)]\n", `"{'u': 'a'}"`},
+		{"def run(mini_batch, mini_batch_context=None):\n    return [str(mini_batch_context.partition_key_value)]\n", `"{'u': 'a'}"`},
+		{"def run(mini_batch, *, mini_batch_context):\n    return [str(mini_batch_context.partition_key_value)]\n", `"{'u': 'a'}"`},
+		{"def run(mini_batch, verbose=False):\n    return [str(verbose)]\n", `"False"`},
+		{"def run(mini_batch):\n    return ['one']\n", `"one"`},
+	} {
+		b := setup(t, tc.script)
+		h := b.handler(t, Options{})
+		bt := batch("/a")
+		bt.Partition = map[string]string{"u": "a"}
+		if got := run(t, h, bt); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("%s: rows %v, want %s", strings.SplitN(tc.script, "\n", 2)[0], got, tc.want)
+		}
 	}
 }
 

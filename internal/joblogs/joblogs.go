@@ -36,6 +36,8 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 		fmt.Fprintf(&b, "Items: %d in all, %d succeeded, %d failed\n", st.TotalItems, c.ItemsSucceeded, c.ItemsFailed)
 	case total > 0 && c.Done >= total:
 		fmt.Fprintf(&b, "Items: %d in all, %d succeeded, %d failed\n", c.ItemsSucceeded+c.ItemsFailed, c.ItemsSucceeded, c.ItemsFailed)
+	case st.Terminal():
+		fmt.Fprintf(&b, "Items: %d succeeded, %d failed (no total: the job ended before every JSON Lines piece was read)\n", c.ItemsSucceeded, c.ItemsFailed)
 	default:
 		fmt.Fprintf(&b, "Items: %d succeeded, %d failed so far (JSON Lines rows are counted as they are read: no total yet)\n", c.ItemsSucceeded, c.ItemsFailed)
 	}

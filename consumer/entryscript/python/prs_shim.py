@@ -56,16 +56,34 @@ def _jsonable(value):
 
 def _cell(value):
     """Converts one DataFrame value to a JSON value, at full precision:
-    missing values (None, NaN, NaT) become null, numpy scalars their Python
-    value, timestamps ISO 8601 text."""
+    missing values (None, NaN, NaT, NA) become null, numpy scalars and
+    arrays their Python values (float32 as the number it prints as), bytes
+    UTF-8 text, Decimal a number, timestamps and durations ISO 8601 text;
+    lists, tuples and dicts are converted value by value."""
     if value is None:
         return None
-    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
+    module = type(value).__module__
+    if module == "numpy":
+        if hasattr(value, "tolist") and getattr(value, "shape", None) != ():
+            return [_cell(v) for v in value.tolist()]
+        if getattr(value, "dtype", None) is not None and str(value.dtype) in ("float32", "float16"):
+            value = float(str(value))
+        elif hasattr(value, "item"):
+            value = value.item()
+    if isinstance(value, float):
+        if value != value:
+            return None
+        return value if math.isfinite(value) else str(value)
     if type(value).__name__ in ("NaTType", "NAType"):
         return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if type(value).__name__ == "Decimal":
+        return float(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _cell(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cell(v) for v in value]
     if hasattr(value, "isoformat") and callable(value.isoformat):
         return value.isoformat()
     return _jsonable(value)
@@ -79,7 +97,14 @@ def _rows(result):
         return [_jsonable(v) for v in result], None
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(result, pandas.DataFrame):
-        rows = [[_cell(v) for v in row] for row in result.itertuples(index=False, name=None)]
+        columns = []
+        for _, series in result.items():
+            if str(series.dtype) in ("float32", "float16"):
+                # As the number prints (0.1), not its binary value widened.
+                columns.append([_cell(float(str(v))) for v in series.to_numpy()])
+            else:
+                columns.append([_cell(v) for v in series.tolist()])
+        rows = [list(r) for r in zip(*columns)] if columns else [[] for _ in range(len(result))]
         return rows, [str(c) for c in result.columns]
     raise TypeError(
         "run() must return a list (or a tuple, or a pandas DataFrame) with one "
@@ -121,21 +146,28 @@ class MiniBatchContext:
         return "MiniBatchContext(partition_key_value=%r)" % (self.partition_key_value,)
 
 
-def _wants_context(run):
-    """Reports whether run takes the mini-batch context: a second positional
-    parameter without a default, or one whose name says context
-    (run(mini_batch, mini_batch_context=None)), or *args. A second
-    parameter with a default and another name (run(mb, verbose=False)) is
-    left alone."""
+def _context_mode(run):
+    """How run takes the mini-batch context, as ParallelRunStep's
+    run(mini_batch, mini_batch_context): "positional" when run has a second
+    positional parameter (unless it has a default and a name that is not
+    about a context, such as run(mb, verbose=False)) or *args; "keyword"
+    when it has a keyword-only parameter mini_batch_context; else None."""
     try:
         params = list(inspect.signature(run).parameters.values())
     except (TypeError, ValueError):
-        return False
+        return None
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if len(positional) >= 2:
         second = positional[1]
-        return second.default is second.empty or "context" in second.name
-    return any(p.kind == p.VAR_POSITIONAL for p in params)
+        name = second.name.lower()
+        if second.default is second.empty or "context" in name or "ctx" in name:
+            return "positional"
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return "positional"
+    if any(p.kind == p.KEYWORD_ONLY and p.name == "mini_batch_context" for p in params):
+        return "keyword"
+    return None
 
 
 def _import_pandas():
@@ -165,7 +197,7 @@ class _Script:
     def __init__(self, path):
         self.path = path
         self.module = None
-        self.context = False
+        self.context = None
 
     def init(self, tabular=False):
         if tabular:
@@ -182,7 +214,7 @@ class _Script:
                 raise TypeError("entry script %s: init is a %s, not a function" % (self.path, type(init).__name__))
             init()
         self.module = module
-        self.context = _wants_context(run)
+        self.context = _context_mode(run)
         return {"ok": True}
 
     def run(self, request):
@@ -192,7 +224,10 @@ class _Script:
         mini_batch = _dataframe(table) if table is not None else (request.get("mini_batch") or [])
         if self.context:
             ctx = MiniBatchContext((request.get("context") or {}).get("partition_key_value"))
-            result = self.module.run(mini_batch, ctx)
+            if self.context == "keyword":
+                result = self.module.run(mini_batch, mini_batch_context=ctx)
+            else:
+                result = self.module.run(mini_batch, ctx)
         else:
             result = self.module.run(mini_batch)
         rows, columns = _rows(result)
