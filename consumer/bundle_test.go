@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
@@ -156,4 +157,32 @@ func (c *calls) get(i int64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n[i]
+}
+
+// stopAndLoseQueue waits until job id has done batches mini-batches, stops
+// w and purges the job's queued messages, as a producer that died before
+// publishing them all would leave it; it returns the counters then.
+func (b *bundle) stopAndLoseQueue(ctx context.Context, id string, w *consumer.Worker, batches int64) contracts.Counters {
+	b.t.Helper()
+	for {
+		cs, err := b.h.ReadCounters(ctx, id)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if cs.Done >= batches {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := w.Stop(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.h.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(id))); err != nil {
+		b.t.Fatal(err)
+	}
+	cs, err := b.h.ReadCounters(ctx, id)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return cs
 }

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/producer"
@@ -30,23 +28,7 @@ func TestResubmittingAJobResumesOnlyUnfinishedBatches(t *testing.T) {
 	if _, err := b.prod.Submit(ctx, id, c); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		cs, err := b.h.ReadCounters(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cs.Done >= 3 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := w.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.h.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(id))); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := b.h.ReadCounters(ctx, id)
+	before := b.stopAndLoseQueue(ctx, id, w, 3)
 	if before.Done >= 12 {
 		t.Fatalf("every batch finished before the stop (%d); the test needs a slower handler", before.Done)
 	}

@@ -3,7 +3,6 @@ package consumer
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,15 +17,14 @@ import (
 // ItemError that names its file and row (or byte offset), a failed item
 // that does not fail the mini-batch. items is the number of rows read,
 // malformed ones included.
-func ReadTable(ctx context.Context, store objstore.Store, wp contracts.Piece) (t *Table, bad []ItemError, items int, err error) {
-	p := tabular.FromWire(wp)
-	t = &Table{Format: wp.Format, Columns: p.Columns}
+func ReadTable(ctx context.Context, store objstore.Store, p contracts.Piece) (t *Table, bad []ItemError, items int, err error) {
+	t = &Table{Format: string(p.Format), Columns: p.Columns}
 	var (
 		buf bytes.Buffer
-		cw  *csv.Writer
+		cw  *tabular.CSVWriter
 	)
 	if p.Format == tabular.CSV {
-		cw = csv.NewWriter(&buf)
+		cw = tabular.NewCSVWriter(&buf, ',')
 		if err := cw.Write(p.Columns); err != nil {
 			return nil, nil, 0, err
 		}
@@ -44,8 +42,7 @@ func ReadTable(ctx context.Context, store objstore.Store, wp contracts.Piece) (t
 		return nil, nil, 0, tableError(store, p, err)
 	}
 	if cw != nil {
-		cw.Flush()
-		if err := cw.Error(); err != nil {
+		if err := cw.Flush(); err != nil {
 			return nil, nil, 0, err
 		}
 		t.CSV = buf.Bytes()
@@ -67,12 +64,11 @@ func rowName(re *tabular.RowError) string {
 // tableError sorts the error of reading a piece: storage trouble is
 // transient, a file that changed or cannot be read is the batch's failure.
 func tableError(store objstore.Store, p tabular.Piece, err error) error {
-	for _, e := range []error{tabular.ErrBinary, tabular.ErrMalformed, tabular.ErrChanged, tabular.ErrRecordTooLong, tabular.ErrUnknownFormat, objstore.ErrNotFound} {
-		if errors.Is(err, e) {
-			return &ScriptError{Type: "InputError", Message: fmt.Sprintf("reading %s of %s: %v", p, store.URI(p.Key), err)}
-		}
+	data := false // the data is wrong, not the storage: retrying cannot help
+	for _, e := range []error{tabular.ErrBinary, tabular.ErrMalformed, tabular.ErrChanged, tabular.ErrRecordTooLong, tabular.ErrUnknownFormat} {
+		data = data || errors.Is(err, e)
 	}
-	if objstore.IsTransient(err) {
+	if !data && objstore.IsTransient(err) {
 		return &TransientError{Err: err}
 	}
 	return &ScriptError{Type: "InputError", Message: fmt.Sprintf("reading %s of %s: %v", p, store.URI(p.Key), err)}

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/producer"
@@ -105,23 +103,7 @@ func TestTabularJobResumes(t *testing.T) {
 	if total < 10 || sub.State.TotalItems != 3000 {
 		t.Fatalf("planned %d pieces of %d rows; want at least 10 pieces of 3000 rows", total, sub.State.TotalItems)
 	}
-	for {
-		cs, err := b.h.ReadCounters(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cs.Done >= 3 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := w.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.h.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(id))); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := b.h.ReadCounters(ctx, id)
+	before := b.stopAndLoseQueue(ctx, id, w, 3)
 	if before.Done >= total {
 		t.Fatal("every piece finished before the stop; the test needs a slower handler")
 	}
@@ -338,5 +320,26 @@ func TestDamagedStagedFileListFailsTheMiniBatch(t *testing.T) {
 	o, _, _, _ := b.ledger.Outcome(ctx, id, 0)
 	if st.State != contracts.StateCompleted || o.OK || o.ErrorType != "PrepareError" || !strings.Contains(o.Error, "staged file list is damaged") || o.Failed != 2500 {
 		t.Fatalf("state %+v outcome %+v: want a PrepareError naming the damaged list, 2500 failed items", st, o)
+	}
+}
+
+// A CSV row whose one field is empty reaches the handler as a row: the
+// table's CSV text writes it `""`, not as a blank line that readers skip.
+func TestOneEmptyFieldRowIsKept(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 0)
+	if err := os.WriteFile(filepath.Join(b.input, "t.csv"), []byte("id\n1\n\"\"\n3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var csvText []byte
+	b.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		csvText = bytes.Clone(bt.Table.CSV)
+		return tableRows(ctx, bt)
+	}))
+	c := b.config(1)
+	c.InputFormat, c.MiniBatchSize = "csv", "1KB"
+	_, _, cs := b.run(c)
+	if cs.ItemsSucceeded != 3 || string(csvText) != "id\n1\n\"\"\n3\n" {
+		t.Fatalf("counters %+v, table text %q: want 3 rows, the empty one quoted", cs, csvText)
 	}
 }

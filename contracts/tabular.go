@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
@@ -9,9 +10,9 @@ import (
 // Input formats of a tabular input (input_format). InputFormatAuto reads
 // each file in the format its extension names.
 const (
-	InputFormatCSV     = "csv"
-	InputFormatJSONL   = "jsonl"
-	InputFormatParquet = "parquet"
+	InputFormatCSV     = string(TableCSV)
+	InputFormatJSONL   = string(TableJSONL)
+	InputFormatParquet = string(TableParquet)
 	InputFormatAuto    = "auto"
 )
 
@@ -25,9 +26,20 @@ const (
 	OutputFormatParquet = "parquet"
 )
 
-// tabularExtensions are the extensions that make an input URI naming one
-// file tabular when input_format is not given.
-var tabularExtensions = map[string]bool{".csv": true, ".jsonl": true, ".ndjson": true, ".parquet": true, ".parq": true, ".pq": true}
+// tableExtensions maps the extensions of table files (lower case) to their
+// formats: what makes an input URI naming one file tabular, and what
+// input_format auto reads.
+var tableExtensions = map[string]TableFormat{
+	".csv": TableCSV, ".jsonl": TableJSONL, ".ndjson": TableJSONL,
+	".parquet": TableParquet, ".parq": TableParquet, ".pq": TableParquet,
+}
+
+// TableFormatOf returns the format that a key's extension names (any case),
+// and false for any other extension.
+func TableFormatOf(key string) (TableFormat, bool) {
+	f, ok := tableExtensions[strings.ToLower(path.Ext(key))]
+	return f, ok
+}
 
 // Tabular reports whether the job's input is tabular: input_format is set,
 // or the input names one file whose extension is a tabular format's.
@@ -45,7 +57,8 @@ func TabularFileURI(uri string) bool {
 	if u != uri || strings.HasSuffix(u, "://") {
 		return false
 	}
-	return tabularExtensions[strings.ToLower(path.Ext(u))]
+	_, ok := TableFormatOf(u)
+	return ok
 }
 
 // SplitSingleFileInput turns an input URI that names one tabular file into
@@ -85,33 +98,61 @@ func globEscape(s string) string {
 	return b.String()
 }
 
+// TableFormat is the format of a tabular object: csv, jsonl or parquet.
+type TableFormat string
+
+// The table formats.
+const (
+	TableCSV     TableFormat = "csv"     // RFC 4180 CSV with a header row, comma-separated
+	TableJSONL   TableFormat = "jsonl"   // JSON Lines: one JSON object per line
+	TableParquet TableFormat = "parquet" // Apache Parquet
+)
+
 // Piece is one mini-batch of a tabular input: a part of one object that
-// holds whole records only (the wire form of internal/tabular's Piece).
+// holds whole records only. internal/tabular plans pieces and reads their
+// records; a piece travels in its mini-batch message.
 type Piece struct {
 	// Key of the object, relative to the input root (or to the job's
 	// staging root when Staged).
 	Key string `json:"key"`
-	// Format is csv, jsonl or parquet.
-	Format string `json:"format"`
+	// Format of the object.
+	Format TableFormat `json:"format"`
 	// ObjectSize is the object's size in bytes when it was planned.
 	ObjectSize int64 `json:"object_size"`
-	// Start and End delimit a CSV or JSON Lines piece's bytes, [Start, End).
+	// Start and End delimit the piece's bytes, [Start, End), for CSV and
+	// JSON Lines; both are record boundaries. For CSV the header is never
+	// inside a piece: the first piece starts after it. Unused for Parquet.
 	Start int64 `json:"start,omitempty"`
 	End   int64 `json:"end,omitempty"`
-	// RowStart and RowEnd delimit a Parquet piece's rows, [RowStart, RowEnd);
-	// RowGroup is the row group that holds RowStart.
+	// RowStart and RowEnd delimit the piece's rows for Parquet, [RowStart,
+	// RowEnd), as 0-based row indexes in the whole file (a piece may span
+	// several small row groups or be part of a large one). Unused for CSV and
+	// JSON Lines.
 	RowStart int64 `json:"row_start,omitempty"`
 	RowEnd   int64 `json:"row_end,omitempty"`
-	RowGroup int   `json:"row_group,omitempty"`
-	// Columns are the CSV header's fields or the Parquet schema's top-level
-	// names; empty for JSON Lines.
+	// RowGroup is the index of the Parquet row group that holds RowStart.
+	RowGroup int `json:"row_group,omitempty"`
+	// Columns are the CSV header's fields (a UTF-8 byte order mark removed
+	// from the first), known to every piece, or the Parquet schema's
+	// top-level field names. Empty for JSON Lines.
 	Columns []string `json:"columns,omitempty"`
-	// FirstRow is the 1-based number of the piece's first data record in
-	// its file (0 for JSON Lines); Rows the number of records it holds (0,
-	// unknown, for JSON Lines: they are counted when the piece is read).
+	// FirstRow is the 1-based number of the piece's first record among the
+	// file's data records (the CSV header is row 0), for error messages; 0
+	// for JSON Lines, which is cut without counting lines.
 	FirstRow int64 `json:"first_row,omitempty"`
-	Rows     int64 `json:"rows,omitempty"`
+	// Rows is the number of records in the piece, malformed ones included
+	// (the items of the mini-batch); 0 (unknown) for JSON Lines.
+	Rows int64 `json:"rows,omitempty"`
 	// Staged marks an object the producer wrote under the job's staging
 	// root: the rows of one partition_keys group.
 	Staged bool `json:"staged,omitempty"`
+}
+
+// String names the piece for logs: "data/a.csv[1024:2048]" or
+// "data/a.parquet#rows[0:5000]".
+func (p Piece) String() string {
+	if p.Format == TableParquet {
+		return fmt.Sprintf("%s#rows[%d:%d]", p.Key, p.RowStart, p.RowEnd)
+	}
+	return fmt.Sprintf("%s[%d:%d]", p.Key, p.Start, p.End)
 }

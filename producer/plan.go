@@ -160,7 +160,7 @@ func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, 
 		err = partition.GroupRows(ctx, tabular.Ranges(input), srcs, partition.Config{
 			Keys: c.PartitionKeys, MaxGroupBytes: maxGroup, Dst: staging, Prefix: partitionsPrefix,
 		}, func(g partition.Group) error {
-			w := g.Piece.Wire()
+			w := g.Piece
 			w.Staged = true
 			mb := contracts.MiniBatch{Items: []contracts.Item{{Key: g.Piece.Key, Size: g.Bytes}}, Piece: &w, Partition: g.Values}
 			return pw.add(mb, g.Rows, true)
@@ -179,7 +179,7 @@ func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, 
 				p.cfg.Logger.Info("planning the pieces of a large object", "object", input.URI(o.Key), "bytes", o.Size, "format", s.Format)
 			}
 			err := tabular.Plan(ctx, tabular.Ranges(input), o, s.Format, size, func(pc tabular.Piece) error {
-				w := pc.Wire()
+				w := pc
 				mb := contracts.MiniBatch{Items: []contracts.Item{{Key: o.Key, Size: o.Size, ETag: o.ETag}}, Piece: &w}
 				return pw.add(mb, pc.Rows, s.Format != tabular.JSONL)
 			})

@@ -33,11 +33,10 @@ func encodePNG(t testing.TB, img image.Image) []byte {
 	return buf.Bytes()
 }
 
-// digitsCSV reads examples/digits/digits.csv: each image's name (without
-// .png) and its 64 model inputs.
-func digitsCSV(t testing.TB) ([]string, [][]float32) {
+// readDigits reads a CSV file of examples/digits, its header included.
+func readDigits(t testing.TB, name string) [][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(digitsDir, "digits.csv"))
+	f, err := os.Open(filepath.Join(digitsDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +45,14 @@ func digitsCSV(t testing.TB) ([]string, [][]float32) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return recs
+}
+
+// digitsCSV reads examples/digits/digits.csv: each image's name (without
+// .png) and its 64 model inputs.
+func digitsCSV(t testing.TB) ([]string, [][]float32) {
+	t.Helper()
+	recs := readDigits(t, "digits.csv")
 	var names []string
 	var pixels [][]float32
 	for _, r := range recs[1:] {

@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"log/slog"
 	"os"
@@ -129,15 +128,7 @@ type digit struct{ file, prediction, label string }
 
 func expected(t testing.TB) []digit {
 	t.Helper()
-	f, err := os.Open(filepath.Join(digitsDir, "expected.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readDigits(t, "expected.csv")
 	var ds []digit
 	for _, r := range recs[1:] {
 		ds = append(ds, digit{r[0], r[1], r[2]})

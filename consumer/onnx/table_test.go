@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,15 +40,7 @@ func tabularSetup(t testing.TB, idColumn string) *testBundle {
 // digitsTable reads digits.csv as its header and records.
 func digitsTable(t testing.TB) ([]string, [][]string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(digitsDir, "digits.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readDigits(t, "digits.csv")
 	return recs[0], recs[1:]
 }
 

@@ -252,7 +252,7 @@ func firstPiece(ctx context.Context, c *contracts.Config, input objstore.Store, 
 	if piece == nil {
 		return 0, nil, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no rows in %s", input.URI(""))}
 	}
-	t, bad, n, err := consumer.ReadTable(ctx, input, piece.Wire())
+	t, bad, n, err := consumer.ReadTable(ctx, input, *piece)
 	if err != nil {
 		return 0, nil, &contracts.FieldError{Field: "input", Err: err}
 	}

@@ -3,36 +3,32 @@ package partition
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/parallelrun/prs/internal/tabular"
 )
 
 // lineEncoder turns records into the lines of the staged format. The
 // returned slices are valid until the next call.
 type lineEncoder struct {
 	buf bytes.Buffer
-	cw  *csv.Writer // writes into buf
+	cw  *tabular.CSVWriter // writes into buf
 }
 
 func newLineEncoder() *lineEncoder {
 	e := &lineEncoder{}
-	e.cw = csv.NewWriter(&e.buf)
+	e.cw = tabular.NewCSVWriter(&e.buf, ',')
 	return e
 }
 
-// csvLine encodes fields as one CSV record with encoding/csv, ending with
-// "\n". A record of one empty field is written `""`, not as the blank line
-// that CSV readers skip.
+// csvLine encodes fields as one CSV record (tabular.CSVWriter: a record of
+// one empty field is `""`), ending with "\n".
 func (e *lineEncoder) csvLine(fields []string) []byte {
 	e.buf.Reset()
-	if len(fields) == 1 && fields[0] == "" {
-		e.buf.WriteString("\"\"\n")
-		return e.buf.Bytes()
-	}
 	_ = e.cw.Write(fields) // a bytes.Buffer does not fail
-	e.cw.Flush()
+	_ = e.cw.Flush()
 	return e.buf.Bytes()
 }
 

@@ -1,12 +1,11 @@
 package resultfmt
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
+
+	"github.com/parallelrun/prs/internal/tabular"
 )
 
 // Body renders the rows of one mini-batch in format (see the package
@@ -54,7 +53,7 @@ func textLines(buf *bytes.Buffer, rows []json.RawMessage) error {
 // textRecords writes each DataFrame row as its values separated by spaces,
 // as pandas' to_csv(sep=" ", header=False, index=False) does.
 func textRecords(buf *bytes.Buffer, columns []string, rows []json.RawMessage) error {
-	w := newRecordWriter(buf, ' ')
+	w := tabular.NewCSVWriter(buf, ' ')
 	rec := make([]string, len(columns))
 	for i, r := range rows {
 		vals, err := splitRow(i, r, len(columns))
@@ -64,11 +63,11 @@ func textRecords(buf *bytes.Buffer, columns []string, rows []json.RawMessage) er
 		for j, v := range vals {
 			rec[j] = cell(v, true)
 		}
-		if err := w.write(rec); err != nil {
+		if err := w.Write(rec); err != nil {
 			return err
 		}
 	}
-	return w.flush()
+	return w.Flush()
 }
 
 // resultObjects writes {"result":<row>} for each row.
@@ -170,37 +169,4 @@ func jsonString(s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-}
-
-// recordWriter is an encoding/csv Writer that writes a record of one empty
-// field as "" (as Python's csv module does) instead of an empty line, which
-// CSV readers skip.
-type recordWriter struct {
-	bw *bufio.Writer
-	cw *csv.Writer
-}
-
-func newRecordWriter(w io.Writer, comma rune) *recordWriter {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	// bufio.NewWriter returns bw itself (it is large enough), so the csv
-	// Writer and write's "" share one buffer and keep their order.
-	cw := csv.NewWriter(bw)
-	cw.Comma = comma
-	return &recordWriter{bw: bw, cw: cw}
-}
-
-func (w *recordWriter) write(rec []string) error {
-	if len(rec) == 1 && rec[0] == "" {
-		_, err := w.bw.WriteString("\"\"\n")
-		return err
-	}
-	return w.cw.Write(rec)
-}
-
-func (w *recordWriter) flush() error {
-	w.cw.Flush()
-	if err := w.cw.Error(); err != nil {
-		return err
-	}
-	return w.bw.Flush()
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/parallelrun/prs/internal/tabular"
 )
 
 // Final writes the job's output file to out from in, the bodies of every
@@ -219,31 +221,42 @@ func rewind(in io.ReadSeeker, start int64) (*objectScanner, error) {
 }
 
 // finalCSV writes a header of the union of keys, then one record per row.
-func finalCSV(in io.ReadSeeker, out io.Writer) error {
+// firstPass reads every object from in's current position and calls each
+// with every field and its column's index (columns in first-seen order).
+// It returns the columns and where the bodies start, for the second pass.
+func firstPass(in io.ReadSeeker, format string, each func(f field, col int)) (columnSet, int64, error) {
+	var cols columnSet
 	start, err := in.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return fmt.Errorf("resultfmt: csv: find the start of the batch bodies: %w", err)
+		return cols, 0, fmt.Errorf("resultfmt: %s: find the start of the batch bodies: %w", format, err)
 	}
-	var cols columnSet
 	s := newObjectScanner(in)
 	for {
 		if _, err := s.next(); errors.Is(err, io.EOF) {
-			break
+			return cols, start, nil
 		} else if err != nil {
-			return err
+			return cols, 0, err
 		}
 		for _, f := range s.fields {
-			cols.add(f.key)
+			each(f, cols.add(f.key))
 		}
+	}
+}
+
+func finalCSV(in io.ReadSeeker, out io.Writer) error {
+	cols, start, err := firstPass(in, CSV, func(field, int) {})
+	if err != nil {
+		return err
 	}
 	if len(cols.names) == 0 {
 		return nil
 	}
-	if s, err = rewind(in, start); err != nil {
+	s, err := rewind(in, start)
+	if err != nil {
 		return err
 	}
-	w := newRecordWriter(out, ',')
-	if err := w.write(cols.names); err != nil {
+	w := tabular.NewCSVWriter(out, ',')
+	if err := w.Write(cols.names); err != nil {
 		return fmt.Errorf("resultfmt: csv: write the header: %w", err)
 	}
 	rec := make([]string, len(cols.names))
@@ -261,11 +274,11 @@ func finalCSV(in io.ReadSeeker, out io.Writer) error {
 			}
 			rec[i] = cell(f.val, false)
 		}
-		if err := w.write(rec); err != nil {
+		if err := w.Write(rec); err != nil {
 			return fmt.Errorf("resultfmt: csv: write line %d: %w", s.n, err)
 		}
 	}
-	if err := w.flush(); err != nil {
+	if err := w.Flush(); err != nil {
 		return fmt.Errorf("resultfmt: csv: %w", err)
 	}
 	return nil

@@ -126,26 +126,15 @@ func (g orderedGroup) Fields() []parquet.Field { return g.fields }
 
 // finalParquet writes one Parquet file with a column per key.
 func finalParquet(in io.ReadSeeker, out io.Writer, lim limits) error {
-	start, err := in.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return fmt.Errorf("resultfmt: parquet: find the start of the batch bodies: %w", err)
-	}
-	var cols columnSet
 	var kinds []kind
-	s := newObjectScanner(in)
-	for {
-		if _, err := s.next(); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return err
+	cols, start, err := firstPass(in, Parquet, func(f field, i int) {
+		if i == len(kinds) {
+			kinds = append(kinds, kindNone)
 		}
-		for _, f := range s.fields {
-			i := cols.add(f.key)
-			if i == len(kinds) {
-				kinds = append(kinds, kindNone)
-			}
-			kinds[i] = merge(kinds[i], kindOf(f.val))
-		}
+		kinds[i] = merge(kinds[i], kindOf(f.val))
+	})
+	if err != nil {
+		return err
 	}
 	if len(cols.names) == 0 {
 		cols.names, kinds = []string{"result"}, []kind{kindString}
@@ -156,7 +145,8 @@ func finalParquet(in io.ReadSeeker, out io.Writer, lim limits) error {
 	}
 	schema := parquet.NewSchema("result", newOrderedGroup(cols.names, nodes))
 
-	if s, err = rewind(in, start); err != nil {
+	s, err := rewind(in, start)
+	if err != nil {
 		return err
 	}
 	w := parquet.NewWriter(out, schema,

@@ -2,29 +2,20 @@ package tabular
 
 import (
 	"fmt"
-	"path"
 	"strings"
+
+	"github.com/parallelrun/prs/contracts"
 )
 
 // Format is a tabular input format. Its value is the input_format setting.
-type Format string
+type Format = contracts.TableFormat
 
 // The formats.
 const (
-	CSV     Format = "csv"     // RFC 4180 CSV with a header row, comma-separated
-	JSONL   Format = "jsonl"   // JSON Lines: one JSON object per line
-	Parquet Format = "parquet" // Apache Parquet
+	CSV     = contracts.TableCSV     // RFC 4180 CSV with a header row, comma-separated
+	JSONL   = contracts.TableJSONL   // JSON Lines: one JSON object per line
+	Parquet = contracts.TableParquet // Apache Parquet
 )
-
-// extensions maps a key's extension (lower case) to its format.
-var extensions = map[string]Format{
-	".csv":     CSV,
-	".jsonl":   JSONL,
-	".ndjson":  JSONL,
-	".parquet": Parquet,
-	".parq":    Parquet,
-	".pq":      Parquet,
-}
 
 // DetectFormat returns the format of the object key: explicit when it is
 // set (the input_format setting: "csv", "jsonl" or "parquet", any case),
@@ -40,11 +31,11 @@ func DetectFormat(key, explicit string) (Format, error) {
 		}
 		return "", fmt.Errorf("%w: input_format %q (want csv, jsonl or parquet)", ErrUnknownFormat, explicit)
 	}
-	if f, ok := extensions[strings.ToLower(path.Ext(key))]; ok {
+	if f, ok := contracts.TableFormatOf(key); ok {
 		return f, nil
 	}
 	return "", fmt.Errorf("%w: %q: cannot tell the format from the extension (want .csv, .jsonl, .ndjson or .parquet, or set input_format)", ErrUnknownFormat, key)
 }
 
-// valid reports whether f is one of the formats.
-func (f Format) valid() bool { return f == CSV || f == JSONL || f == Parquet }
+// validFormat reports whether f is one of the formats.
+func validFormat(f Format) bool { return f == CSV || f == JSONL || f == Parquet }

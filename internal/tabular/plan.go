@@ -57,7 +57,7 @@ func ReadPiece(ctx context.Context, r RangeReader, p Piece, fn func(Record) erro
 	if bad == nil {
 		bad = func(*RowError) {}
 	}
-	if err := p.validate(); err != nil {
+	if err := validatePiece(p); err != nil {
 		return Counts{}, err
 	}
 	switch p.Format {
@@ -70,10 +70,10 @@ func ReadPiece(ctx context.Context, r RangeReader, p Piece, fn func(Record) erro
 	}
 }
 
-func (p Piece) validate() error {
+func validatePiece(p Piece) error {
 	bad := func(why string) error { return fmt.Errorf("tabular: invalid piece %v: %s", p, why) }
 	switch {
-	case !p.Format.valid():
+	case !validFormat(p.Format):
 		return fmt.Errorf("%w: %q in piece of %s", ErrUnknownFormat, p.Format, p.Key)
 	case p.Key == "":
 		return bad("no key")

@@ -188,8 +188,7 @@ def _dataframe(table):
     pandas = _import_pandas()
     columns = table.get("columns") or None
     if table.get("format") == "csv":
-        # A row whose one field is empty is a line of its own, not a gap.
-        return pandas.read_csv(io.StringIO(table.get("csv") or ""), skip_blank_lines=False)
+        return pandas.read_csv(io.StringIO(table.get("csv") or ""))
     return pandas.DataFrame(table.get("records") or [], columns=columns)
 
 
