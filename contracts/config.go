@@ -139,7 +139,9 @@ func invalid(field, format string, args ...any) error {
 // Validate checks every key and returns the first problem, naming its key:
 // what is required, each setting's range or valid values (from the table
 // of [Settings]), then the rules that span keys. It changes nothing, and
-// does not touch the file system or the network.
+// does not touch the file system or the network. A handler name that is
+// not built in passes when it is no near misspelling of one (a handler
+// plugged in through the Go API); YAML and flags accept built-in ones only.
 func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Input) == "" {
 		return invalid("input", "is required")
@@ -148,7 +150,7 @@ func (c *Config) Validate() error {
 		return invalid("output", "is required")
 	}
 	for i := range settings {
-		if err := settings[i].Check(c); err != nil {
+		if err := settings[i].check(c, false); err != nil {
 			return err
 		}
 	}

@@ -46,6 +46,11 @@ type Setting struct {
 	// spelling. They are matched without regard to case when read from YAML
 	// or flags, and stored canonical; Validate wants them canonical.
 	Values []string
+	// Extensible marks Values as the built-in ones of a name that the Go API
+	// extends (a handler plugged into consumer.Config.Handlers): Check, and
+	// so YAML and flags, accept Values alone; Validate also accepts another
+	// name of letters, digits, '_' and '-'.
+	Extensible bool
 	// Comma makes one flag value of a list hold comma-separated elements
 	// (--partition-keys a,b); otherwise each occurrence adds one element.
 	Comma bool

@@ -96,7 +96,7 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *string { return &c.LoggingLevel })},
 	{Key: "allow_reuse", Help: "return an identical completed job's output without running",
 		field: top(func(c *Config) *bool { return &c.AllowReuse })},
-	{Key: "handler", Help: "what scores the items: the entry script, or the built-in ONNX handler", Values: []string{HandlerEntryScript, HandlerONNX},
+	{Key: "handler", Help: "what scores the items: the entry script, or the built-in ONNX handler", Values: []string{HandlerEntryScript, HandlerONNX}, Extensible: true,
 		field: top(func(c *Config) *string { return &c.Handler })},
 	{Key: "interpreter", Help: "program that runs the entry script",
 		field: top(func(c *Config) *string { return &c.Interpreter })},

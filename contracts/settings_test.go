@@ -151,6 +151,16 @@ func TestEveryEnumerationListsItsValues(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "did you mean onnx?") {
 		t.Fatalf("handler onnxx: %v", err)
 	}
+	// A handler plugged in through the Go API passes Validate, not YAML or flags.
+	c.Handler = "my_scorer"
+	s, _ := LookupSetting("handler")
+	if err := c.Validate(); err != nil || s.Check(&c) == nil {
+		t.Fatalf("handler my_scorer: Validate %v, Check %v", err, s.Check(&c))
+	}
+	c.Handler = "bad name"
+	if err := c.Validate(); err == nil {
+		t.Fatal("handler \"bad name\" passes Validate")
+	}
 }
 
 func TestValidateRefusesOverflowsAndNaN(t *testing.T) {

@@ -95,10 +95,16 @@ func (s *Setting) Clear(c *Config) {
 
 // Check reports the setting's value in c if it is out of range or not one
 // of its Values, naming the key and the limit or the valid values.
-func (s *Setting) Check(c *Config) error {
+func (s *Setting) Check(c *Config) error { return s.check(c, true) }
+
+// check is Check; strict refuses an Extensible setting's other names too.
+func (s *Setting) check(c *Config, strict bool) error {
 	switch p := s.field.get(c, false).(type) {
 	case *string:
 		if len(s.Values) == 0 || (*p == "" && s.ZeroDefault) || contains(s.Values, *p) {
+			return nil
+		}
+		if s.Extensible && !strict && validName(*p) && Closest(*p, s.Values) == "" {
 			return nil
 		}
 		msg := fmt.Sprintf("must be one of %s, got %q", strings.Join(s.Values, ", "), *p)

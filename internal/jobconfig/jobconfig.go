@@ -165,14 +165,6 @@ func Register(fs *flag.FlagSet) *Flags {
 	return f
 }
 
-// FlagName is the kebab-case flag of a key.
-func FlagName(key string) string {
-	if s, ok := contracts.LookupSetting(key); ok {
-		return s.FlagName()
-	}
-	return strings.NewReplacer("_", "-", ".", "-").Replace(key)
-}
-
 // Config returns the defaults, overlaid by --config's file, overlaid by the
 // flags that were set; arguments, when there are any, replace the script's
 // arguments (they come after "--" on the command line).
