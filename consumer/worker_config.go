@@ -56,24 +56,22 @@ type Config struct {
 	NoLogs bool
 }
 
+// validate fills in the defaults, then checks the result: what New does
+// with its Config.
 func (c *Config) validate() error {
-	if c.Ledger == nil {
-		return errors.New("consumer: Config.Ledger is required")
+	if err := c.setDefaults(); err != nil {
+		return err
 	}
-	if len(c.Handlers) == 0 {
-		return errors.New("consumer: Config.Handlers is required")
-	}
-	if c.Slots < 0 {
-		return fmt.Errorf("consumer: Config.Slots must be at least 1, got %d", c.Slots)
-	}
+	return c.check()
+}
+
+// setDefaults gives every unset field its documented default.
+func (c *Config) setDefaults() error {
 	if c.Slots == 0 {
 		c.Slots = 1
 	}
-	if c.Name == "" {
+	if c.Name == "" && c.Ledger != nil {
 		c.Name = c.Ledger.Worker
-	}
-	if c.Name == "" {
-		return errors.New("consumer: Config.Name is required")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -111,9 +109,24 @@ func (c *Config) validate() error {
 	if c.WorkDir != "" {
 		abs, err := filepath.Abs(c.WorkDir)
 		if err != nil {
-			return err
+			return fmt.Errorf("consumer: Config.WorkDir: %w", err)
 		}
 		c.WorkDir = abs
+	}
+	return nil
+}
+
+// check reports the first field that is wrong once the defaults are in.
+func (c *Config) check() error {
+	switch {
+	case c.Ledger == nil:
+		return errors.New("consumer: Config.Ledger is required")
+	case len(c.Handlers) == 0:
+		return errors.New("consumer: Config.Handlers is required")
+	case c.Slots < 1:
+		return fmt.Errorf("consumer: Config.Slots must be at least 1, got %d", c.Slots)
+	case c.Name == "":
+		return errors.New("consumer: Config.Name is required")
 	}
 	return nil
 }

@@ -10,100 +10,89 @@ const HandlerONNX = "onnx"
 type ONNXConfig struct {
 	// Model is the .onnx file: a local path or an object URI, fetched once
 	// per worker and cached by content hash (required).
-	Model string `json:"model" yaml:"model"`
+	Model string `json:"model"`
 	// Library is the ONNX Runtime shared library (default $PRS_ORT_LIB, then
 	// lib/libonnxruntime.so.1).
-	Library string `json:"library,omitempty" yaml:"library"`
+	Library string `json:"library,omitempty"`
 	// InputName and OutputName (default the model's first input and output).
-	InputName  string `json:"input_name,omitempty" yaml:"input_name"`
-	OutputName string `json:"output_name,omitempty" yaml:"output_name"`
+	InputName  string `json:"input_name,omitempty"`
+	OutputName string `json:"output_name,omitempty"`
 	// ModelBatchSize is the number of items in one Run (default 32),
 	// independent of mini_batch_size.
-	ModelBatchSize int `json:"model_batch_size,omitempty" yaml:"model_batch_size"`
+	ModelBatchSize int `json:"model_batch_size,omitempty"`
 	// ExecutionProvider is cpu (default), cuda or tensorrt.
-	ExecutionProvider string `json:"execution_provider,omitempty" yaml:"execution_provider"`
+	ExecutionProvider string `json:"execution_provider,omitempty"`
 	// DeviceIDs are the GPUs slots are spread over, slot i on
 	// DeviceIDs[i % len] (default [0]).
-	DeviceIDs []int `json:"device_ids,omitempty" yaml:"device_ids"`
+	DeviceIDs []int `json:"device_ids,omitempty"`
 	// IntraOpThreads and InterOpThreads of each session (default 0: ORT's own).
-	IntraOpThreads int `json:"intra_op_threads,omitempty" yaml:"intra_op_threads"`
-	InterOpThreads int `json:"inter_op_threads,omitempty" yaml:"inter_op_threads"`
+	IntraOpThreads int `json:"intra_op_threads,omitempty"`
+	InterOpThreads int `json:"inter_op_threads,omitempty"`
 	// Labels names a side input (or a path or URI) with one label per line,
 	// for argmax and topk rows.
-	Labels string `json:"labels,omitempty" yaml:"labels"`
+	Labels string `json:"labels,omitempty"`
 	// Preprocess says how an input file becomes a tensor.
-	Preprocess Preprocess `json:"preprocess" yaml:"preprocess"`
+	Preprocess Preprocess `json:"preprocess"`
 	// Postprocess says how an output becomes a row.
-	Postprocess Postprocess `json:"postprocess" yaml:"postprocess"`
+	Postprocess Postprocess `json:"postprocess"`
 }
 
 // Preprocess declares how items become model input.
 type Preprocess struct {
 	// Kind is image (default), npy or tabular.
-	Kind string `json:"kind,omitempty" yaml:"kind"`
+	Kind string `json:"kind,omitempty"`
 	// Mode is rgb or grayscale, for images (default: grayscale for a model
 	// input with one channel, else rgb).
-	Mode string `json:"mode,omitempty" yaml:"mode"`
+	Mode string `json:"mode,omitempty"`
 	// Resize is shorter_side (resize the shorter side to ResizeTo, then
 	// center-crop to Size), exact (resize to Size) or none (default: the
 	// image must already have Size).
-	Resize   string `json:"resize,omitempty" yaml:"resize"`
-	ResizeTo int    `json:"resize_to,omitempty" yaml:"resize_to"`
+	Resize   string `json:"resize,omitempty"`
+	ResizeTo int    `json:"resize_to,omitempty"`
 	// Size is [height, width] (default: the model input's, when fixed).
-	Size []int `json:"size,omitempty" yaml:"size"`
+	Size []int `json:"size,omitempty"`
 	// Scale multiplies each pixel value (0-255) first (default 1/255 for
 	// float32, 1 for uint8); for kind tabular it multiplies each feature
 	// value (default 1).
-	Scale float64 `json:"scale,omitempty" yaml:"scale"`
+	Scale float64 `json:"scale,omitempty"`
 	// Mean and Std per channel: (value*scale - mean) / std (defaults 0 and
 	// 1); for kind tabular one value for every column or one per column.
-	Mean []float64 `json:"mean,omitempty" yaml:"mean"`
-	Std  []float64 `json:"std,omitempty" yaml:"std"`
+	Mean []float64 `json:"mean,omitempty"`
+	Std  []float64 `json:"std,omitempty"`
 	// Layout is nchw (default) or nhwc.
-	Layout string `json:"layout,omitempty" yaml:"layout"`
+	Layout string `json:"layout,omitempty"`
 	// DType is float32 (default) or uint8.
-	DType string `json:"dtype,omitempty" yaml:"dtype"`
+	DType string `json:"dtype,omitempty"`
 	// Columns are the feature columns of tabular rows, in model order
 	// (required with kind tabular): their count is the number of values of
 	// one item of the model input.
-	Columns []string `json:"columns,omitempty" yaml:"columns"`
+	Columns []string `json:"columns,omitempty"`
 	// IDColumn names the column whose value names each tabular row in the
 	// output ("<id>: <label>"; "id" in json rows). Unset, rows are not
 	// named and follow the mini-batch's row order.
-	IDColumn string `json:"id_column,omitempty" yaml:"id_column"`
+	IDColumn string `json:"id_column,omitempty"`
 }
 
 // Postprocess declares how model output becomes rows.
 type Postprocess struct {
 	// Kind is argmax (default), topk, softmax or raw.
-	Kind string `json:"kind,omitempty" yaml:"kind"`
+	Kind string `json:"kind,omitempty"`
 	// TopK is K for topk (default 5).
-	TopK int `json:"top_k,omitempty" yaml:"top_k"`
+	TopK int `json:"top_k,omitempty"`
 	// Softmax applies softmax to the output before argmax or topk scores.
-	Softmax bool `json:"softmax,omitempty" yaml:"softmax"`
+	Softmax bool `json:"softmax,omitempty"`
 	// Format is text (default: "<file name>: <label or index>"; for kind
 	// tabular "<id>: <label or index>" with id_column, else the label or
 	// index alone) or json.
-	Format string `json:"format,omitempty" yaml:"format"`
+	Format string `json:"format,omitempty"`
 }
 
+// validateONNX checks what spans the keys of handler onnx; each key's own
+// range or values are checked with the other settings'.
 func (c *Config) validateONNX() error {
 	o := c.ONNX
 	if o == nil || strings.TrimSpace(o.Model) == "" {
 		return invalid("onnx.model", "is required with handler onnx")
-	}
-	switch o.ExecutionProvider {
-	case "", "cpu", "cuda", "tensorrt":
-	default:
-		return invalid("onnx.execution_provider", "must be cpu, cuda or tensorrt, got %q", o.ExecutionProvider)
-	}
-	if o.ModelBatchSize < 0 {
-		return invalid("onnx.model_batch_size", "must be at least 1, got %d", o.ModelBatchSize)
-	}
-	for _, d := range o.DeviceIDs {
-		if d < 0 {
-			return invalid("onnx.device_ids", "must not be negative, got %d", d)
-		}
 	}
 	p := o.Preprocess
 	switch p.Kind {
@@ -119,50 +108,17 @@ func (c *Config) validateONNX() error {
 		if err := c.validateTabularONNX(); err != nil {
 			return err
 		}
-	default:
-		return invalid("onnx.preprocess.kind", "must be image, npy or tabular, got %q", p.Kind)
 	}
-	switch p.Mode {
-	case "", "rgb", "grayscale":
-	default:
-		return invalid("onnx.preprocess.mode", "must be rgb or grayscale, got %q", p.Mode)
+	if p.Resize == "shorter_side" && p.ResizeTo < 1 {
+		return invalid("onnx.preprocess.resize_to", "is required with resize shorter_side")
 	}
-	switch p.Resize {
-	case "", "none", "exact":
-	case "shorter_side":
-		if p.ResizeTo < 1 {
-			return invalid("onnx.preprocess.resize_to", "is required with resize shorter_side")
-		}
-	default:
-		return invalid("onnx.preprocess.resize", "must be shorter_side, exact or none, got %q", p.Resize)
-	}
-	if len(p.Size) != 0 && (len(p.Size) != 2 || p.Size[0] < 1 || p.Size[1] < 1) {
+	if len(p.Size) != 0 && len(p.Size) != 2 {
 		return invalid("onnx.preprocess.size", "must be [height, width], got %v", p.Size)
-	}
-	switch p.Layout {
-	case "", "nchw", "nhwc":
-	default:
-		return invalid("onnx.preprocess.layout", "must be nchw or nhwc, got %q", p.Layout)
-	}
-	switch p.DType {
-	case "", "float32", "uint8":
-	default:
-		return invalid("onnx.preprocess.dtype", "must be float32 or uint8, got %q", p.DType)
 	}
 	for _, s := range p.Std {
 		if s == 0 {
 			return invalid("onnx.preprocess.std", "must not hold 0")
 		}
-	}
-	switch o.Postprocess.Kind {
-	case "", "argmax", "topk", "softmax", "raw":
-	default:
-		return invalid("onnx.postprocess.kind", "must be argmax, topk, softmax or raw, got %q", o.Postprocess.Kind)
-	}
-	switch o.Postprocess.Format {
-	case "", "text", "json":
-	default:
-		return invalid("onnx.postprocess.format", "must be text or json, got %q", o.Postprocess.Format)
 	}
 	return nil
 }
@@ -170,7 +126,7 @@ func (c *Config) validateONNX() error {
 // validateTabularONNX checks the settings of preprocess kind tabular.
 func (c *Config) validateTabularONNX() error {
 	p := c.ONNX.Preprocess
-	if !c.Tabular() {
+	if !c.Tabular() && !c.InputUndecided() {
 		return invalid("onnx.preprocess.kind", "kind tabular scores the rows of a tabular input, but input %q is files (set input_format, or name one .csv, .jsonl or .parquet file)", c.Input)
 	}
 	if len(p.Columns) == 0 {

@@ -3,7 +3,6 @@ package contracts
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -32,8 +31,9 @@ var sizeUnits = []struct {
 // ParseSize parses a tabular mini_batch_size: a positive whole number of
 // bytes with an optional unit, "1024", "64KB", "10MB", "1GB" (KB = 1024
 // bytes; also B, TB, KiB..TiB and K..T, any case, with optional spaces
-// before the unit). An empty value, zero, a negative or fractional number,
-// an unknown unit ("12XB") or an overflow give an error that wraps
+// before the unit), at most [MaxSize] (1TB). An empty value, zero, a
+// negative or fractional number, an unknown unit ("12XB") or a size over
+// 1TB give an error that wraps
 // [ErrInvalidSize] and quotes the value. A missing setting is the caller's
 // business: use [DefaultPieceSize] ([Config.BytesPerBatch] does).
 func ParseSize(s string) (int64, error) {
@@ -72,8 +72,8 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n > math.MaxInt64/mult {
-		return bad("too large")
+	if err != nil || n > MaxSize/mult {
+		return bad("too large, at most 1TB")
 	}
 	if n == 0 {
 		return bad("zero")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -155,4 +156,16 @@ func (p Piece) String() string {
 		return fmt.Sprintf("%s#rows[%d:%d]", p.Key, p.RowStart, p.RowEnd)
 	}
 	return fmt.Sprintf("%s[%d:%d]", p.Key, p.Start, p.End)
+}
+
+// TablePatterns returns include patterns that match the files of every
+// table extension, in lower and upper case ("*.csv", "*.CSV", ...): how an
+// Azure ML mltable folder's tables are picked, its MLTable file left out.
+func TablePatterns() []string {
+	var ps []string
+	for ext := range tableExtensions {
+		ps = append(ps, "*"+ext, "*"+strings.ToUpper(ext))
+	}
+	sort.Strings(ps)
+	return ps
 }

@@ -48,7 +48,9 @@ func TestTabularValidation(t *testing.T) {
 		field string
 	}{
 		{"size unit", func(c *contracts.Config) { c.InputFormat, c.MiniBatchSize = "csv", "12XB" }, "mini_batch_size"},
-		{"files count", func(c *contracts.Config) { c.MiniBatchSize = "64KB" }, "mini_batch_size"},
+		{"a size for files by their folders", func(c *contracts.Config) {
+			c.MiniBatchSize, c.PartitionKeys, c.PartitionFormat = "64KB", []string{"u"}, "/{u}/{f}"
+		}, "input_format"},
 		{"input format", func(c *contracts.Config) { c.InputFormat = "xlsx" }, "input_format"},
 		{"output format", func(c *contracts.Config) { c.OutputFormat = "xml" }, "output_format"},
 		{"keys without format", func(c *contracts.Config) { c.PartitionKeys = []string{"user"} }, "partition_format"},

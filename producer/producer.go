@@ -19,6 +19,7 @@ import (
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/tabular"
 )
 
 // Config configures a Producer.
@@ -147,6 +148,9 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	}
 	if err := objstore.Check(ctx, input, false); err != nil {
 		return nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	if err := tabular.ResolveInputFormat(ctx, input, &c); err != nil {
+		return nil, err
 	}
 	output, err := l.Stores.Open(ctx, c.Output)
 	if err != nil {

@@ -41,7 +41,7 @@ func fingerprintListing(ctx context.Context, input objstore.Store, c *contracts.
 // source and the input listing.
 func fingerprint(c *contracts.Config, srcHash, listHash string) string {
 	k := *c
-	k.Output, k.AllowReuse, k.LoggingLevel, k.ProcessCountPerNode = "", false, "", 0
+	k.Output, k.AllowReuse, k.LoggingLevel, k.ProcessCountPerNode, k.NodeCount = "", false, "", 0, 0
 	if k.MiniBatchSize == "" && !k.Tabular() {
 		// The default as jobs recorded it before it was left unset, so that
 		// they resume and are reused as before.

@@ -19,19 +19,24 @@ func cmdDebug(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("prs debug", flag.ContinueOnError)
 	jf := jobconfig.Register(fs)
 	cf := addCommon(fs)
-	limit := fs.Int("limit", 0, "files in the mini-batch (default mini_batch_size)")
+	limit := fs.Int("limit", 0, "files in the mini-batch, at least 1 (default mini_batch_size)")
 	rest, code, ok := parse(fs, args, stderr)
 	if !ok {
 		return code
 	}
-	cfg, err := jf.Config()
+	limitSet := false
+	fs.Visit(func(f *flag.Flag) { limitSet = limitSet || f.Name == "limit" })
+	if limitSet && *limit < 1 {
+		return fail(stderr, exitUsage, "--limit must be at least 1 file, got %d (leave it out for mini_batch_size)", *limit)
+	}
+	cfg, err := jf.Config(rest)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	if len(rest) > 0 {
-		cfg.Arguments = rest
-	}
 	log := newLogger(stderr, *cf.logLevel, *cf.logFormat)
+	for _, w := range jf.Warnings() {
+		log.Warn("config: " + w)
+	}
 	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *cf.s3Endpoint, Region: *cf.s3Region, Logger: log}}
 	if cfg.Handler != contracts.HandlerEntryScript {
 		return fail(stderr, exitUsage, "prs debug runs entry scripts; handler %q has no script to debug", cfg.Handler)

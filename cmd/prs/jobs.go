@@ -44,18 +44,18 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if !ok {
 		return code
 	}
-	cfg, err := jf.Config()
+	cfg, err := jf.Config(rest)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
-	}
-	if len(rest) > 0 {
-		cfg.Arguments = rest
 	}
 	level := *cf.logLevel
 	if level == "" {
 		level = cfg.LoggingLevel
 	}
 	log := newLogger(stderr, level, *cf.logFormat)
+	for _, w := range jf.Warnings() {
+		log.Warn("config: " + w)
+	}
 	if err := cfg.Validate(); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -75,7 +75,13 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	var w *consumer.Worker
-	if name == "run" {
+	var ns *nodes
+	if name == "run" && cfg.NodeCount > 1 {
+		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.url, level, cf, stderr, log); err != nil {
+			return fail(stderr, exitUsage, "%v", err)
+		}
+		defer ns.stop(40 * time.Second)
+	} else if name == "run" {
 		w, err = consumer.New(consumer.Config{
 			Ledger: f.ledger, Handlers: handlers(log), Slots: cfg.ProcessCountPerNode, Logger: log,
 			Stdout: stderr, Stderr: stderr, Metrics: wm,
@@ -111,8 +117,22 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if name == "submit" && !*wait {
 		return exitOK
 	}
-	st, err := follow(ctx, f, sub.Job.ID, stderr, log)
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if ns != nil {
+		go func() {
+			select {
+			case <-ns.exited:
+				cancel(errNodesExited)
+			case <-fctx.Done():
+			}
+		}()
+	}
+	st, err := follow(fctx, f, sub.Job.ID, stderr, log)
 	if err != nil {
+		if errors.Is(context.Cause(fctx), errNodesExited) {
+			return fail(stderr, exitJobFailed, "job %s: %v (their messages are above)", sub.Job.ID, errNodesExited)
+		}
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "prs: interrupted; job %s is left %s", sub.Job.ID, st.State)
 			if name == "run" && sd != "" {

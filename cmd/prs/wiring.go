@@ -87,6 +87,7 @@ func envOr(k, def string) string {
 // fleet is what a command connects to.
 type fleet struct {
 	srv    *server.Server
+	url    string // the NATS server's URL, for local worker processes
 	nc     *nats.Conn
 	h      *broker.Handles
 	ledger *ledger.Ledger
@@ -135,6 +136,7 @@ func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, s
 		url = srv.ClientURL()
 		log.Debug("embedded JetStream server started", "url", url, "store", dir)
 	}
+	f.url = url
 	nc, err := broker.Connect(broker.ConnectConfig{
 		URL: url, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds,
 		TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,

@@ -516,7 +516,7 @@ func TestTabularValidate(t *testing.T) {
 		{"no columns", job("t.csv", contracts.Preprocess{Kind: "tabular"}), "onnx.preprocess.columns", "is required with kind tabular"},
 		{"blank column", job("t.csv", contracts.Preprocess{Kind: "tabular", Columns: []string{"a", " "}}), "onnx.preprocess.columns", "column 1 has no name"},
 		{"std", job("t.csv", contracts.Preprocess{Kind: "tabular", Columns: []string{"a", "b", "c"}, Std: []float64{1, 2}}), "onnx.preprocess.std", "2 values for 3 columns"},
-		{"kind", job("t.csv", contracts.Preprocess{Kind: "table"}), "onnx.preprocess.kind", "must be image, npy or tabular"},
+		{"kind", job("t.csv", contracts.Preprocess{Kind: "table"}), "onnx.preprocess.kind", "must be one of image, npy, tabular"},
 	} {
 		err := tc.c.Validate()
 		var fe *contracts.FieldError

@@ -85,6 +85,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, &contracts.FieldError{Field: "input", Err: err}
 	}
+	if err := tabular.ResolveInputFormat(ctx, input, &c); err != nil {
+		return nil, err
+	}
 	work, err := os.MkdirTemp("", "prs-debug-")
 	if err != nil {
 		return nil, err

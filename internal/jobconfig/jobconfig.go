@@ -1,6 +1,11 @@
-// Package jobconfig builds a job's configuration from its defaults, a YAML
-// file with ParallelRunConfig's key names, and kebab-case flags that
-// override the file (--mini-batch-size for mini_batch_size).
+// Package jobconfig builds a job's configuration from its defaults
+// (contracts.DefaultConfig), a YAML file, and kebab-case flags that override
+// the file (--mini-batch-size for mini_batch_size). The YAML holds
+// ParallelRunConfig's key names, or is an Azure ML v2 parallel job
+// (type: parallel) mapped onto them.
+//
+// Every key, flag and override comes from the one table of
+// contracts.Settings: a key added there is read here with no change.
 package jobconfig
 
 import (
@@ -10,7 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -18,183 +23,220 @@ import (
 	"github.com/parallelrun/prs/contracts"
 )
 
-// Load reads a YAML file onto the defaults. Unknown keys are an error that
-// names them, so a misspelt setting is never silently ignored.
-func Load(path string) (contracts.Config, error) {
+// ErrUnknownKey is wrapped (with contracts.ErrInvalid) by the error of a
+// key that is neither a setting nor one that prs knows to ignore.
+var ErrUnknownKey = errors.New("unknown key")
+
+// Load reads a YAML file onto the defaults and returns the warnings of the
+// keys that prs accepts and ignores. Unknown keys are an error that names
+// them, so that a misspelt setting is never silently ignored.
+func Load(path string) (contracts.Config, []string, error) {
 	c := contracts.DefaultConfig()
+	d, err := load(path, &c)
+	if err != nil {
+		return c, nil, err
+	}
+	if err := d.finish(&c); err != nil {
+		return c, d.warnings, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, d.warnings, nil
+}
+
+func load(path string, c *contracts.Config) (*decoded, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config %s: %w", path, err)
+	d, err := decode(b, filepath.Dir(path), c)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return c, nil
+	return d, nil
 }
 
-// Flags are the job settings as command-line flags.
+// Parse reads a YAML document onto the defaults, as Load reads a file
+// (relative paths of an Azure ML job are relative to the working folder).
+func Parse(data []byte) (contracts.Config, []string, error) {
+	c := contracts.DefaultConfig()
+	d, err := decode(data, ".", &c)
+	if err != nil {
+		return c, nil, err
+	}
+	return c, d.warnings, d.finish(&c)
+}
+
+// decoded is what decode learnt besides the settings: warnings, and the
+// steps that wait for the flags (an Azure ML path that a flag must give, an
+// argument that names the output).
+type decoded struct {
+	warnings []string
+	// after runs once the flags are applied.
+	after []func(c *contracts.Config) error
+}
+
+func (d *decoded) warn(key, format string, args ...any) {
+	d.warnings = append(d.warnings, key+": "+fmt.Sprintf(format, args...))
+}
+
+func (d *decoded) finish(c *contracts.Config) error {
+	for _, f := range d.after {
+		if err := f(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decode reads a YAML document onto c: prs's keys, or an Azure ML v2
+// parallel job (type: parallel) whose relative paths are relative to dir.
+// Call finish on the result once flags have been applied.
+func decode(data []byte, dir string, c *contracts.Config) (*decoded, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &decoded{}, nil // an empty file sets nothing
+		}
+		return nil, err
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: the file holds more than one YAML document", contracts.ErrInvalid)
+	}
+	root := deref(&doc)
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = deref(root.Content[0])
+	}
+	if isNull(root) {
+		return &decoded{}, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: %w: the configuration must be a mapping of keys to values", root.Line, contracts.ErrInvalid)
+	}
+	d := &decoded{}
+	if t := lookup(root, "type"); t != nil {
+		return d, decodeAzureML(root, dir, c, d)
+	}
+	return d, decodeMapping(root, "", c, d)
+}
+
+// Flags are the job settings as command-line flags, one per setting.
 type Flags struct {
-	fs         *flag.FlagSet
-	str        map[string]*string
-	sideInputs multi
-	include    multi
-	config     *string
+	fs       *flag.FlagSet
+	config   *string
+	flags    []*settingFlag
+	warnings []string
 }
 
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
-
-// settings lists the flag of each key, with its help.
-var settings = []struct{ key, help string }{
-	{"input", "input: s3://bucket/prefix or a local folder"},
-	{"output", "output: s3://bucket/prefix or a local folder"},
-	{"entry_script", "the entry script (relative to --source-directory when set)"},
-	{"source_directory", "folder shipped to every worker"},
-	{"mini_batch_size", "files per mini-batch (default 10), or for a tabular input a size such as 64KB, 10MB (default 1MB)"},
-	{"input_format", "csv, jsonl, parquet or auto: the input is tabular (default: files, unless the input names one .csv/.jsonl/.parquet file)"},
-	{"output_format", "csv, jsonl or parquet: how append_row writes the rows (default: ParallelRunStep's text lines)"},
-	{"partition_keys", "comma-separated columns (tabular) or partition_format names (files) whose equal values share a mini-batch"},
-	{"partition_format", "names the path segments of a file input, such as /{user}/{genre}/{filename}.wav"},
-	{"partition_max_size", "largest partition_keys group of a tabular input (default 1GB)"},
-	{"error_threshold", "failed items tolerated; -1 tolerates all (default -1)"},
-	{"allowed_failed_count", "failed mini-batches tolerated; -1 is unset (default -1)"},
-	{"allowed_failed_percent", "percentage of failed mini-batches tolerated, 0-100 (default 100)"},
-	{"output_action", "append_row or summary_only (default append_row)"},
-	{"append_row_file_name", "name of the final file (default parallel_run_step.txt)"},
-	{"run_invocation_timeout", "seconds one run() may take (default 60)"},
-	{"run_max_try", "attempts per mini-batch (default 3)"},
-	{"process_count_per_node", "concurrent slots per worker (default 1)"},
-	{"logging_level", "DEBUG, INFO or WARNING (default INFO)"},
-	{"allow_reuse", "return an identical completed job's output without running (default true)"},
-	{"handler", "entry_script (default)"},
-	{"interpreter", "program that runs the entry script (default python3)"},
-	{"resource_monitor_interval", "seconds between CPU, memory, disk and GPU samples in logs/perf; 0 turns it off (default 600)"},
+// settingFlag keeps every value given to one setting's flag, to apply them
+// over the configuration file.
+type settingFlag struct {
+	s    contracts.Setting
+	vals []string
 }
 
-// Register adds the job flags to fs, with --config and --side-input NAME=URI.
+// A boolean setting's flag takes a value too (--allow-reuse false, as
+// before): a bare --allow-reuse would take "false" for a script argument.
+func (f *settingFlag) String() string     { return strings.Join(f.vals, ",") }
+func (f *settingFlag) Set(v string) error { f.vals = append(f.vals, v); return nil }
+
+// Register adds --config and a flag for each setting to fs, with its help,
+// its range or valid values, and its default.
 func Register(fs *flag.FlagSet) *Flags {
-	f := &Flags{fs: fs, str: map[string]*string{}}
-	f.config = fs.String("config", "", "YAML file with the job's settings (ParallelRunConfig names); flags override it")
-	for _, s := range settings {
-		f.str[s.key] = fs.String(FlagName(s.key), "", s.help)
+	f := &Flags{fs: fs}
+	f.config = fs.String("config", "", "YAML file with the job's settings (ParallelRunConfig's names, or an Azure ML v2 parallel job: type: parallel); flags override it")
+	def := contracts.DefaultConfig()
+	for _, s := range contracts.Settings() {
+		name := s.FlagName()
+		if name == "" {
+			continue
+		}
+		usage := s.Help
+		if d := s.Describe(); d != "" {
+			usage += "; " + d
+		}
+		if v := s.Text(&def); v != "" {
+			usage += " (default " + v + ")"
+		}
+		sf := &settingFlag{s: s}
+		f.flags = append(f.flags, sf)
+		fs.Var(sf, name, usage)
 	}
-	fs.Var(&f.sideInputs, "side-input", "NAME=URI of a side input (repeatable)")
-	fs.Var(&f.include, "include", "glob of input files to include (repeatable)")
 	return f
 }
 
-// FlagName is the kebab-case flag of a key.
-func FlagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
-
 // Config returns the defaults, overlaid by --config's file, overlaid by the
-// flags that were set.
-func (f *Flags) Config() (contracts.Config, error) {
+// flags that were set; arguments, when there are any, replace the script's
+// arguments (they come after "--" on the command line).
+func (f *Flags) Config(arguments []string) (contracts.Config, error) {
 	c := contracts.DefaultConfig()
+	d := &decoded{}
 	if *f.config != "" {
 		var err error
-		if c, err = Load(*f.config); err != nil {
+		if d, err = load(*f.config, &c); err != nil {
 			return c, err
 		}
 	}
-	set := map[string]bool{}
-	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	for _, s := range settings {
-		if !set[FlagName(s.key)] {
+	f.warnings = d.warnings
+	for _, sf := range f.flags {
+		if len(sf.vals) == 0 {
 			continue
 		}
-		if err := apply(&c, s.key, *f.str[s.key]); err != nil {
+		if err := applyFlag(&c, sf); err != nil {
 			return c, err
 		}
 	}
-	for _, kv := range f.sideInputs {
-		name, uri, ok := strings.Cut(kv, "=")
-		if !ok {
-			return c, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%w: --side-input %q is not NAME=URI", contracts.ErrInvalid, kv)}
-		}
-		if c.SideInputs == nil {
-			c.SideInputs = map[string]string{}
-		}
-		c.SideInputs[name] = uri
+	if len(arguments) > 0 {
+		c.Arguments = append([]string(nil), arguments...)
 	}
-	if len(f.include) > 0 {
-		c.Include = append([]string(nil), f.include...)
+	if err := d.finish(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", *f.config, err)
 	}
 	return c, nil
 }
 
-func apply(c *contracts.Config, key, v string) error {
-	num := func(dst *int) error {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return &contracts.FieldError{Field: key, Err: fmt.Errorf("%w: %q is not a whole number", contracts.ErrInvalid, v)}
-		}
-		*dst = n
-		return nil
-	}
-	switch key {
-	case "input":
-		c.Input = v
-	case "output":
-		c.Output = v
-	case "entry_script":
-		c.EntryScript = v
-	case "source_directory":
-		c.SourceDirectory = v
-	case "mini_batch_size":
-		c.MiniBatchSize = v
-	case "input_format":
-		c.InputFormat = v
-	case "output_format":
-		c.OutputFormat = v
-	case "partition_keys":
-		c.PartitionKeys = nil
-		for _, k := range strings.Split(v, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				c.PartitionKeys = append(c.PartitionKeys, k)
+// Warnings are the configuration file's keys that prs accepts and ignores,
+// one line each, once Config has run.
+func (f *Flags) Warnings() []string { return f.warnings }
+
+// applyFlag sets one setting from every value its flag was given: a scalar
+// takes the last, a list replaces the file's with the values given (split
+// at commas where the setting says so), NAME=VALUE pairs add to the file's.
+func applyFlag(c *contracts.Config, sf *settingFlag) error {
+	s := &sf.s
+	switch s.Kind() {
+	case contracts.KindTexts, contracts.KindInts, contracts.KindFloats:
+		s.Clear(c)
+		for _, v := range sf.vals {
+			parts := []string{v}
+			if s.Comma {
+				parts = strings.Split(v, ",")
+			}
+			for _, p := range parts {
+				if p = strings.TrimSpace(p); p == "" {
+					continue
+				}
+				if err := s.Append(c, p); err != nil {
+					return err
+				}
 			}
 		}
-	case "partition_format":
-		c.PartitionFormat = v
-	case "partition_max_size":
-		c.PartitionMaxSize = v
-	case "error_threshold":
-		return num(&c.ErrorThreshold)
-	case "allowed_failed_count":
-		return num(&c.AllowedFailedCount)
-	case "allowed_failed_percent":
-		p, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return &contracts.FieldError{Field: key, Err: fmt.Errorf("%w: %q is not a number", contracts.ErrInvalid, v)}
+	case contracts.KindTextMap:
+		for _, v := range sf.vals {
+			name, val, ok := strings.Cut(v, "=")
+			if !ok {
+				return &contracts.FieldError{Field: s.Key, Err: fmt.Errorf("%w: --%s %q is not NAME=VALUE", contracts.ErrInvalid, s.FlagName(), v)}
+			}
+			if err := s.Put(c, name, val); err != nil {
+				return err
+			}
 		}
-		c.AllowedFailedPercent = p
-	case "output_action":
-		c.OutputAction = v
-	case "append_row_file_name":
-		c.AppendRowFileName = v
-	case "run_invocation_timeout":
-		return num(&c.RunInvocationTimeout)
-	case "run_max_try":
-		return num(&c.RunMaxTry)
-	case "process_count_per_node":
-		return num(&c.ProcessCountPerNode)
-	case "logging_level":
-		c.LoggingLevel = strings.ToUpper(v)
-	case "allow_reuse":
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return &contracts.FieldError{Field: key, Err: fmt.Errorf("%w: %q is not true or false", contracts.ErrInvalid, v)}
+	default:
+		for _, v := range sf.vals {
+			if err := s.Set(c, v); err != nil {
+				return err
+			}
 		}
-		c.AllowReuse = b
-	case "handler":
-		c.Handler = v
-	case "interpreter":
-		c.Interpreter = v
-	case "resource_monitor_interval":
-		return num(&c.ResourceMonitorInterval)
 	}
-	return nil
+	return s.Check(c)
 }

@@ -34,7 +34,7 @@ side_inputs:
 	if err := fs.Parse([]string{"--config", p, "--error-threshold", "9", "--side-input", "labels=/tmp/l.txt", "--logging-level", "debug"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Config()
+	c, err := f.Config(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestUnknownKeyAndBadFlagValuesNameTheKey(t *testing.T) {
 	if err := os.WriteFile(p, []byte("mini_batch_sise: 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "mini_batch_sise") {
+	if _, _, err := Load(p); err == nil || !strings.Contains(err.Error(), "mini_batch_sise") {
 		t.Fatalf("Load: %v", err)
 	}
 	for _, args := range [][]string{{"--run-max-try", "x"}, {"--allow-reuse", "maybe"}, {"--allowed-failed-percent", "lots"}, {"--side-input", "nameonly"}} {
@@ -65,7 +65,7 @@ func TestUnknownKeyAndBadFlagValuesNameTheKey(t *testing.T) {
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		_, err := f.Config()
+		_, err := f.Config(nil)
 		var fe *contracts.FieldError
 		if !errors.As(err, &fe) || !errors.Is(err, contracts.ErrInvalid) {
 			t.Fatalf("%v: %v", args, err)
