@@ -168,7 +168,7 @@ func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.
 
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unwrapWriter(w).(*os.File)
 	if !ok {
 		return false
 	}
