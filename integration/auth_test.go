@@ -56,7 +56,7 @@ func TestNATSAuthenticationEndToEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := startAuthServer(t, tc.opts)
+			s := startAuthServer(t, tc.opts, nil)
 			url := s.ClientURL()
 			h := &harness{t: t}
 			flags := func(fs []string) []string {

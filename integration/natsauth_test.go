@@ -23,13 +23,18 @@ import (
 )
 
 // startAuthServer starts a JetStream server with o's authentication and
-// TLS settings on a random port; it stops when the test ends.
-func startAuthServer(t *testing.T, o *server.Options) *server.Server {
+// TLS settings on a random port, logging to log when it is not nil; it
+// stops when the test ends.
+func startAuthServer(t *testing.T, o *server.Options, log server.Logger) *server.Server {
 	t.Helper()
 	o.JetStream, o.StoreDir, o.Host, o.Port, o.NoSigs = true, t.TempDir(), "127.0.0.1", -1, true
+	o.NoLog = log == nil
 	s, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if log != nil {
+		s.SetLoggerV2(log, false, false, false)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
@@ -150,8 +155,6 @@ type operator struct {
 	claims   *jwt.OperatorClaims
 	sysPub   string
 	acctKP   nkeys.KeyPair
-	acctJWT  string
-	sysJWT   string
 	resolver *server.MemAccResolver
 }
 
@@ -169,7 +172,7 @@ func newOperator(t *testing.T) *operator {
 		t.Fatal(err)
 	}
 	op := &operator{kp: okp, claims: claims, resolver: &server.MemAccResolver{}}
-	account := func(js bool) (nkeys.KeyPair, string, string) {
+	account := func(js bool) (nkeys.KeyPair, string) {
 		kp := must(t, nkeys.CreateAccount)
 		pub := must(t, kp.PublicKey)
 		ac := jwt.NewAccountClaims(pub)
@@ -183,10 +186,10 @@ func newOperator(t *testing.T) *operator {
 		if err := op.resolver.Store(pub, tok); err != nil {
 			t.Fatal(err)
 		}
-		return kp, pub, tok
+		return kp, pub
 	}
-	_, op.sysPub, op.sysJWT = account(false)
-	op.acctKP, _, op.acctJWT = account(true)
+	_, op.sysPub = account(false)
+	op.acctKP, _ = account(true)
 	return op
 }
 
