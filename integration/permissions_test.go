@@ -250,9 +250,9 @@ func refused(t *testing.T, url, user, password string, tries map[string]func(con
 }
 
 // startWorkerAs starts `prs worker` with flags (and no --ack-wait: a
-// worker must not need to change the consumer); it is stopped when the
-// test ends.
-func startWorkerAs(t *testing.T, h *harness, flags []string) {
+// worker must not need to change the consumer) and returns the file of its
+// output; it is stopped when the test ends.
+func startWorkerAs(t *testing.T, h *harness, flags []string) string {
 	t.Helper()
 	log := filepath.Join(t.TempDir(), "worker.log")
 	f, err := os.Create(log)
@@ -279,4 +279,5 @@ func startWorkerAs(t *testing.T, h *harness, flags []string) {
 			t.Logf("worker log:\n%s", tail(string(b), 4000))
 		}
 	})
+	return log
 }
