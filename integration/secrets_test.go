@@ -79,24 +79,30 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Fatalf("run: exit %d\n%s", code, out)
 	}
 
-	// Failures: each exits 2 and names the server without its secret.
+	// Failures: each exits 2 and names the place without its secret.
 	closed := closedAddr(t)
+	submit := func(flags ...string) []string {
+		return append([]string{"submit", "--output", output, "--entry-script", "testdata/score.py"}, flags...)
+	}
 	for _, tc := range []struct {
 		env  []string
 		args []string
+		says string
 	}{
-		{nil, []string{"status", "--nats", "nats://by-url:" + wrong + "@" + host}},
-		{nil, []string{"status", "--nats", "nats://by-flag@" + host, "--nats-user", "by-flag", "--nats-password", wrong}},
-		{nil, []string{"status", "--nats", "nats://by-url:" + urlPassword + "@" + closed}},
-		{nil, []string{"status", "--nats", "nats://" + token + "@" + closed}},
-		{nil, []string{"worker", "--nats", "nats://" + closed + ",nats://by-url:" + urlPassword + "@" + closed}},
-		{nil, []string{"submit", "--nats", "nats://by-url:" + urlPassword + "%zz@" + host, "--input", h.s3("in"), "--output", output,
-			"--entry-script", "testdata/score.py"}},
-		{[]string{"PRS_NATS_URL=nats://" + closed, "PRS_NATS_PASSWORD=" + envPassword, "PRS_NATS_USER=by-env"}, []string{"status"}},
+		{nil, []string{"status", "--nats", "nats://by-url:" + wrong + "@" + host}, "nats://by-url:xxxxx@"},
+		{nil, []string{"status", "--nats", "nats://by-flag@" + host, "--nats-user", "by-flag", "--nats-password", wrong}, "Authorization"},
+		{nil, []string{"status", "--nats", "nats://by-url:" + urlPassword + "@" + closed}, "nats://by-url:xxxxx@" + closed},
+		{nil, []string{"status", "--nats", "nats://" + token + "@" + closed}, "nats://xxxxx@" + closed},
+		{nil, []string{"worker", "--nats", "nats://" + closed + ",nats://by-url:" + urlPassword + "@" + closed}, "by-url:xxxxx@"},
+		{nil, submit("--nats", "nats://by-url:"+urlPassword+"%zz@"+host, "--input", h.s3("in")), "by-url:xxxxx@"},
+		{[]string{"PRS_NATS_URL=nats://" + closed, "PRS_NATS_PASSWORD=" + envPassword, "PRS_NATS_USER=by-env"}, []string{"status"}, closed},
+		{byEnv, submit("--input", "s3://key:"+wrong+"@"+h.bucket+"/in"), "credentials do not belong"},
+		{byEnv, submit("--input", h.s3("in"), "--side-input", "labels=s3://key:"+wrong+"@"+h.bucket+"/x"), "side_inputs"},
+		{byEnv, submit("--input", h.s3("in"), "--side-input", "s3://key:"+wrong+"@"+h.bucket+"/x"), "NAME=URI"},
 	} {
 		out, code := prs(tc.env, append(tc.args, debugJSON...)...)
-		if code != exitUsageCode || !strings.Contains(out, "NATS") {
-			t.Fatalf("prs %v: exit %d, want %d and a message about NATS\n%s", tc.args, code, exitUsageCode, out)
+		if code != exitUsageCode || !strings.Contains(out, tc.says) {
+			t.Fatalf("prs %v: exit %d, want %d and %q\n%s", tc.args, code, exitUsageCode, tc.says, out)
 		}
 	}
 	// Help and flag errors print the defaults, which come from the environment.

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/redact"
 )
 
 // Load reads a YAML file onto the defaults. Unknown keys are an error that
@@ -113,7 +114,7 @@ func (f *Flags) Config() (contracts.Config, error) {
 	for _, kv := range f.sideInputs {
 		name, uri, ok := strings.Cut(kv, "=")
 		if !ok {
-			return c, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%w: --side-input %q is not NAME=URI", contracts.ErrInvalid, kv)}
+			return c, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%w: --side-input %q is not NAME=URI", contracts.ErrInvalid, redact.URL(kv))}
 		}
 		if c.SideInputs == nil {
 			c.SideInputs = map[string]string{}
