@@ -5,9 +5,11 @@
 package redact
 
 import (
+	"encoding/json"
 	"io"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -86,17 +88,25 @@ type Secrets struct {
 	r    *strings.Replacer
 }
 
-// Add adds values to the set; values shorter than MinLen are ignored.
+// Add adds values to the set; values shorter than MinLen are ignored. A
+// value is also hidden as Go and JSON quote it (a log line in text or JSON
+// escapes quotes, backslashes and control characters).
 func (s *Secrets) Add(vals ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := false
 	for _, v := range vals {
-		if len(v) < MinLen || slices.Contains(s.vals, v) {
+		if len(v) < MinLen {
 			continue
 		}
-		s.vals = append(s.vals, v)
-		changed = true
+		j, _ := json.Marshal(v)
+		q := strconv.Quote(v)
+		for _, form := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1])} {
+			if !slices.Contains(s.vals, form) {
+				s.vals = append(s.vals, form)
+				changed = true
+			}
+		}
 	}
 	if !changed {
 		return

@@ -72,3 +72,18 @@ func TestSecretsHideTheLongestFirst(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+func TestSecretsHideTheQuotedFormsOfLogs(t *testing.T) {
+	t.Parallel()
+	var s redact.Secrets
+	s.Add(`pa"ss\word<&>`)
+	for _, line := range []string{
+		`msg="auth pa\"ss\\word<&> failed"`,             // text handler (strconv.Quote)
+		`{"msg":"auth pa\"ss\\word\u003c\u0026\u003e"}`, // encoding/json
+		`plain pa"ss\word<&>`,
+	} {
+		if got := s.String(line); strings.Contains(got, "ss") {
+			t.Errorf("String(%q) = %q", line, got)
+		}
+	}
+}
