@@ -115,14 +115,18 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // connect reaches NATS (starting the embedded server when embedded is set
 // and --nats is empty), sets up the streams and opens the ledger.
 func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet, error) {
-	switch {
-	case *c.password != "" && *c.user == "":
-		return nil, fmt.Errorf("--nats-password needs --nats-user")
-	case (*c.tlsCert == "") != (*c.key == ""):
-		return nil, fmt.Errorf("--nats-tls-cert and --nats-tls-key go together")
-	}
 	f := &fleet{log: log}
 	url := *c.nats
+	cc := broker.ConnectConfig{
+		URL: url, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds, NkeyFile: *c.nkey,
+		TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,
+	}
+	if url != "" && *c.password != "" && *c.user == "" {
+		return nil, fmt.Errorf("--nats-password needs --nats-user")
+	}
+	if url != "" && (*c.tlsCert == "") != (*c.key == "") {
+		return nil, fmt.Errorf("--nats-tls-cert and --nats-tls-key go together")
+	}
 	if url == "" {
 		if !embedded {
 			return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
@@ -143,11 +147,11 @@ func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, s
 		f.srv = srv
 		url = srv.ClientURL()
 		log.Debug("embedded JetStream server started", "url", url, "store", dir)
+		// The embedded server listens on loopback without TLS or
+		// authentication: the NATS credentials are for --nats.
+		cc = broker.ConnectConfig{URL: url, Name: "prs", Logger: log}
 	}
-	nc, err := broker.Connect(broker.ConnectConfig{
-		URL: url, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds, NkeyFile: *c.nkey,
-		TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,
-	})
+	nc, err := broker.Connect(cc)
 	if err != nil {
 		f.close()
 		return nil, err
