@@ -19,6 +19,7 @@ import (
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/redact"
 	"github.com/parallelrun/prs/internal/tabular"
 )
 
@@ -164,7 +165,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	}
 	for name, uri := range c.SideInputs {
 		if err := checkSideInput(ctx, l.Stores, uri); err != nil {
-			return nil, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%s (%s): %w", name, uri, err)}
+			return nil, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%s (%s): %w", name, redact.URL(uri), err)}
 		}
 	}
 

@@ -77,7 +77,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	var w *consumer.Worker
 	var ns *nodes
 	if name == "run" && cfg.NodeCount > 1 {
-		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.url, level, cf, stderr, log); err != nil {
+		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.url, f.srv != nil, level, cf, stderr, log); err != nil {
 			return fail(stderr, exitUsage, "%v", err)
 		}
 		defer ns.stop(40 * time.Second)
@@ -188,7 +188,7 @@ func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.
 
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unwrapWriter(w).(*os.File)
 	if !ok {
 		return false
 	}

@@ -50,6 +50,8 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	secretsFromEnv()
+	stdout, stderr = secrets.Writer(stdout), secrets.Writer(stderr)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage

@@ -30,22 +30,26 @@ type nodes struct {
 var errNodesExited = errors.New("every local worker process exited before the job ended")
 
 // startNodes starts n worker processes against url.
-func startNodes(n, slots int, url, level string, cf *common, stderr io.Writer, log *slog.Logger) (*nodes, error) {
+func startNodes(n, slots int, url string, embedded bool, level string, cf *common, stderr io.Writer, log *slog.Logger) (*nodes, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("node_count: finding this program to start its workers: %w", err)
 	}
 	args := []string{"worker", "--slots", strconv.Itoa(slots), "--drain-timeout", "30s",
 		"--log-level", level, "--log-format", *cf.logFormat, "--s3-region", *cf.s3Region}
-	for flag, v := range map[string]string{"--s3-endpoint": *cf.s3Endpoint, "--nats-tls-ca": *cf.tlsCA, "--nats-tls-cert": *cf.tlsCert, "--nats-tls-key": *cf.key} {
-		if v != "" {
-			args = append(args, flag, v)
-		}
+	if *cf.s3Endpoint != "" {
+		args = append(args, "--s3-endpoint", *cf.s3Endpoint)
 	}
 	// Credentials travel in the environment, never on a command line that
-	// any user of the machine can read.
-	env := append(os.Environ(), "PRS_NATS_URL="+url, "PRS_NATS_USER="+*cf.user, "PRS_NATS_PASSWORD="+*cf.password,
-		"PRS_NATS_TOKEN="+*cf.token, "PRS_NATS_CREDS="+*cf.creds)
+	// any user of the machine can read. The embedded server (embedded) is
+	// reached without them, as by prs run itself.
+	env := append(os.Environ(), "PRS_NATS_URL="+url, "PRS_NATS_USER=", "PRS_NATS_PASSWORD=",
+		"PRS_NATS_TOKEN=", "PRS_NATS_CREDS=", "PRS_NATS_NKEY=", "PRS_NATS_TLS_CA=", "PRS_NATS_TLS_CERT=", "PRS_NATS_TLS_KEY=")
+	if !embedded {
+		env = append(env, "PRS_NATS_USER="+*cf.user, "PRS_NATS_PASSWORD="+*cf.password, "PRS_NATS_TOKEN="+*cf.token,
+			"PRS_NATS_CREDS="+*cf.creds, "PRS_NATS_NKEY="+*cf.nkey,
+			"PRS_NATS_TLS_CA="+*cf.tlsCA, "PRS_NATS_TLS_CERT="+*cf.tlsCert, "PRS_NATS_TLS_KEY="+*cf.key)
+	}
 	ns := &nodes{log: log, exited: make(chan struct{})}
 	for i := 0; i < n; i++ {
 		cmd := exec.Command(exe, args...)

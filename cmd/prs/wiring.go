@@ -26,19 +26,21 @@ import (
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/metrics"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/redact"
 	"github.com/parallelrun/prs/producer"
 )
 
 // common holds the flags every command shares: how to reach NATS and S3.
 type common struct {
-	nats                       *string
-	user, password, token      *string
-	creds, tlsCA, tlsCert, key *string
-	s3Endpoint, s3Region       *string
-	ackWait                    *time.Duration
-	replicas                   *int
-	logLevel, logFormat        *string
-	metrics                    *string
+	nats                  *string
+	user, password, token *string
+	creds, nkey           *string
+	tlsCA, tlsCert, key   *string
+	s3Endpoint, s3Region  *string
+	ackWait               *time.Duration
+	replicas              *int
+	logLevel, logFormat   *string
+	metrics               *string
 }
 
 // exporter serves the Prometheus metrics when --metrics-addr is set and
@@ -59,15 +61,16 @@ func (c *common) exporter(ctx context.Context, log *slog.Logger) (consumer.Metri
 
 func addCommon(fs *flag.FlagSet) *common {
 	return &common{
-		nats:       fs.String("nats", os.Getenv("PRS_NATS_URL"), "NATS server URL (env PRS_NATS_URL)"),
-		user:       fs.String("nats-user", os.Getenv("PRS_NATS_USER"), "NATS user (env PRS_NATS_USER)"),
-		password:   fs.String("nats-password", os.Getenv("PRS_NATS_PASSWORD"), "NATS password (env PRS_NATS_PASSWORD)"),
-		token:      fs.String("nats-token", os.Getenv("PRS_NATS_TOKEN"), "NATS token (env PRS_NATS_TOKEN)"),
-		creds:      fs.String("nats-creds", os.Getenv("PRS_NATS_CREDS"), "NATS credentials file (env PRS_NATS_CREDS)"),
-		tlsCA:      fs.String("nats-tls-ca", "", "CA certificate to trust for NATS TLS"),
-		tlsCert:    fs.String("nats-tls-cert", "", "client certificate for NATS TLS"),
-		key:        fs.String("nats-tls-key", "", "client key for NATS TLS"),
-		s3Endpoint: fs.String("s3-endpoint", os.Getenv("PRS_S3_ENDPOINT"), "S3 endpoint such as http://127.0.0.1:9000, path-style (env PRS_S3_ENDPOINT); credentials come from the standard AWS chain"),
+		nats:       secretVar(fs, "nats", "PRS_NATS_URL", "NATS server `URL`s, comma-separated", redact.URL),
+		user:       envVar(fs, "nats-user", "PRS_NATS_USER", "NATS `user`"),
+		password:   secretVar(fs, "nats-password", "PRS_NATS_PASSWORD", "NATS `password` (with --nats-user)", nil),
+		token:      secretVar(fs, "nats-token", "PRS_NATS_TOKEN", "NATS `token`", nil),
+		creds:      envVar(fs, "nats-creds", "PRS_NATS_CREDS", "NATS credentials `file` (a user JWT and its nkey seed)"),
+		nkey:       envVar(fs, "nats-nkey", "PRS_NATS_NKEY", "NATS nkey seed `file`"),
+		tlsCA:      envVar(fs, "nats-tls-ca", "PRS_NATS_TLS_CA", "CA certificate `file` to trust for NATS TLS (turns TLS on)"),
+		tlsCert:    envVar(fs, "nats-tls-cert", "PRS_NATS_TLS_CERT", "client certificate `file` for NATS TLS (with --nats-tls-key)"),
+		key:        envVar(fs, "nats-tls-key", "PRS_NATS_TLS_KEY", "client key `file` for NATS TLS"),
+		s3Endpoint: secretVar(fs, "s3-endpoint", "PRS_S3_ENDPOINT", "S3 endpoint `URL` such as http://127.0.0.1:9000, path-style; credentials come from the standard AWS chain", redact.URL),
 		s3Region:   fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region"),
 		ackWait:    fs.Duration("ack-wait", 0, "set the fleet's ack wait: how long a mini-batch may go without its worker's heartbeat before another worker takes it (default: keep it; 30s when the queue is first made)"),
 		replicas:   fs.Int("replicas", 1, "JetStream replicas of the streams and the bucket when prs first makes them (3 in production)"),
@@ -115,6 +118,16 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet, error) {
 	f := &fleet{log: log}
 	url := *c.nats
+	cc := broker.ConnectConfig{
+		URL: url, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds, NkeyFile: *c.nkey,
+		TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,
+	}
+	if url != "" && *c.password != "" && *c.user == "" {
+		return nil, fmt.Errorf("--nats-password needs --nats-user")
+	}
+	if url != "" && (*c.tlsCert == "") != (*c.key == "") {
+		return nil, fmt.Errorf("--nats-tls-cert and --nats-tls-key go together")
+	}
 	if url == "" {
 		if !embedded {
 			return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
@@ -135,12 +148,12 @@ func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, s
 		f.srv = srv
 		url = srv.ClientURL()
 		log.Debug("embedded JetStream server started", "url", url, "store", dir)
+		// The embedded server listens on loopback without TLS or
+		// authentication: the NATS credentials are for --nats.
+		cc = broker.ConnectConfig{URL: url, Name: "prs", Logger: log}
 	}
 	f.url = url
-	nc, err := broker.Connect(broker.ConnectConfig{
-		URL: url, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds,
-		TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,
-	})
+	nc, err := broker.Connect(cc)
 	if err != nil {
 		f.close()
 		return nil, err
@@ -156,7 +169,7 @@ func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, s
 	h, err := broker.Setup(sctx, js, broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas})
 	if err != nil {
 		f.close()
-		return nil, fmt.Errorf("setting up JetStream at %s: %w", url, err)
+		return nil, fmt.Errorf("setting up JetStream at %s: %w", redact.URL(url), err)
 	}
 	f.h = h
 	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log}}

@@ -63,7 +63,10 @@ func (h *Handles) HeartbeatEvery() time.Duration {
 }
 
 // Setup creates the streams, the KV bucket and the worker consumer where
-// they are missing; it is idempotent and every prs process calls it.
+// they are missing; it is idempotent and every prs process calls it. When
+// all of them exist it only looks them up, so a user that may not create
+// or change them (README "NATS permissions") runs it as long as it sets
+// no AckWait other than the consumer's.
 func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handles, error) {
 	cfg.defaults()
 	batches, err := ensureStream(ctx, js, jetstream.StreamConfig{
@@ -91,6 +94,24 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := ensureBucket(ctx, js, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := ensureConsumer(ctx, batches, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Handles{JS: js, Batches: batches, Counters: counters, Jobs: jobs, Consumer: cons,
+		AckWait: cons.CachedInfo().Config.AckWait}, nil
+}
+
+// missing explains a failed creation: without the permission to create
+// (see README "NATS permissions"), an admin must run prs once first.
+const missing = "is missing and creating it failed (a user without the permission needs an admin to run prs once)"
+
+// ensureBucket returns the jobs bucket, creating it when it is missing.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (jetstream.KeyValue, error) {
 	jobs, err := js.KeyValue(ctx, contracts.JobBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		jobs, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -102,10 +123,20 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			jobs, err = js.KeyValue(ctx, contracts.JobBucket)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("kv %s %s: %w", contracts.JobBucket, missing, err)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", contracts.JobBucket, err)
 	}
+	return jobs, nil
+}
+
+// ensureConsumer returns the workers' consumer, creating it when it is
+// missing, and changes its AckWait only when cfg.AckWait is set and
+// differs: a worker or producer without the permission never asks.
+func ensureConsumer(ctx context.Context, batches jetstream.Stream, cfg SetupConfig) (jetstream.Consumer, error) {
 	cons, err := batches.Consumer(ctx, contracts.WorkerConsumer)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
@@ -122,16 +153,19 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 			MaxAckPending: cfg.MaxAckPending,
 			Replicas:      cfg.Replicas,
 		})
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s %s: %w", contracts.WorkerConsumer, missing, err)
+		}
 	case err == nil && cfg.AckWait > 0 && cons.CachedInfo().Config.AckWait != cfg.AckWait:
 		c := cons.CachedInfo().Config
 		c.AckWait = cfg.AckWait
-		cons, err = batches.UpdateConsumer(ctx, c)
-	}
-	if err != nil {
+		if cons, err = batches.UpdateConsumer(ctx, c); err != nil {
+			return nil, fmt.Errorf("changing the ack wait of consumer %s to %s (a user without the permission leaves --ack-wait to an admin): %w", contracts.WorkerConsumer, cfg.AckWait, err)
+		}
+	case err != nil:
 		return nil, fmt.Errorf("consumer %s: %w", contracts.WorkerConsumer, err)
 	}
-	return &Handles{JS: js, Batches: batches, Counters: counters, Jobs: jobs, Consumer: cons,
-		AckWait: cons.CachedInfo().Config.AckWait}, nil
+	return cons, nil
 }
 
 // ensureStream returns the stream, creating it when it is missing.
@@ -141,6 +175,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		s, err = js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			s, err = js.Stream(ctx, cfg.Name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("stream %s %s: %w", cfg.Name, missing, err)
 		}
 	}
 	if err != nil {

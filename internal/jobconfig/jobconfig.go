@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/redact"
 )
 
 // ErrUnknownKey is wrapped (with contracts.ErrInvalid) by the error of a
@@ -225,7 +226,7 @@ func applyFlag(c *contracts.Config, sf *settingFlag) error {
 		for _, v := range sf.vals {
 			name, val, ok := strings.Cut(v, "=")
 			if !ok {
-				return &contracts.FieldError{Field: s.Key, Err: fmt.Errorf("%w: --%s %q is not NAME=VALUE", contracts.ErrInvalid, s.FlagName(), v)}
+				return &contracts.FieldError{Field: s.Key, Err: fmt.Errorf("%w: --%s %q is not NAME=VALUE", contracts.ErrInvalid, s.FlagName(), redact.URL(v))}
 			}
 			if err := s.Put(c, name, val); err != nil {
 				return err

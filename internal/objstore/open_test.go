@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/parallelrun/prs/internal/objstore"
@@ -71,6 +72,22 @@ func TestOpenInvalidURIs(t *testing.T) {
 	} {
 		if _, err := objstore.Open(t.Context(), uri, objstore.Options{}); !errors.Is(err, objstore.ErrInvalidURI) {
 			t.Errorf("Open(%q) = %v, want ErrInvalidURI", uri, err)
+		}
+	}
+}
+
+// TestOpenNeverShowsCredentialsOfAURI: user information in a URI is
+// refused without being quoted, whatever the scheme.
+func TestOpenNeverShowsCredentialsOfAURI(t *testing.T) {
+	t.Parallel()
+	const secret = "S3CR3T-value"
+	for _, uri := range []string{
+		"s3://AKIAKEY:" + secret + "@bucket/x", "s3://" + secret + "@bucket", "S3://key:" + secret + "@bucket",
+		"https://user:" + secret + "@host/x", "file://user:" + secret + "@host/x", "file://u:" + secret + "%zz@host/x",
+	} {
+		_, err := objstore.Open(t.Context(), uri, objstore.Options{})
+		if !errors.Is(err, objstore.ErrInvalidURI) || strings.Contains(err.Error(), secret) {
+			t.Errorf("Open(%q) = %v, want ErrInvalidURI without the secret", uri, err)
 		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/parallelrun/prs/internal/redact"
 )
 
 // s3Store keeps objects in an S3 bucket under a key prefix.
@@ -59,13 +61,13 @@ func openS3(ctx context.Context, bucket, prefix string, opts Options) (*s3Store,
 	}
 	endpoint := "the AWS S3 endpoint of region " + cfg.Region
 	if cfg.BaseEndpoint != nil {
-		endpoint = *cfg.BaseEndpoint
+		endpoint = redact.URL(*cfg.BaseEndpoint)
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if opts.S3Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.S3Endpoint)
 			o.UsePathStyle = true
-			endpoint = opts.S3Endpoint
+			endpoint = redact.URL(opts.S3Endpoint)
 		}
 		if opts.HTTPClient != nil {
 			// Set here rather than in LoadDefaultConfig, which refuses a

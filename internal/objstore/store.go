@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/parallelrun/prs/internal/redact"
 )
 
 // ObjectInfo describes one object.
@@ -113,7 +115,7 @@ func Open(ctx context.Context, uri string, opts Options) (Store, error) {
 		}
 		return openLocal(path, opts)
 	case strings.Contains(uri, "://") && schemeRE.MatchString(uri):
-		return nil, fmt.Errorf("%w: %q: unsupported scheme (want s3://, file:// or a local path)", ErrInvalidURI, uri)
+		return nil, fmt.Errorf("%w: %q: unsupported scheme (want s3://, file:// or a local path)", ErrInvalidURI, redact.URL(uri))
 	default:
 		return openLocal(uri, opts)
 	}
@@ -125,6 +127,9 @@ func Open(ctx context.Context, uri string, opts Options) (Store, error) {
 func parseS3URI(uri string) (bucket, prefix string, err error) {
 	rest := uri[len("s3://"):]
 	bucket, prefix, _ = strings.Cut(rest, "/")
+	if strings.Contains(bucket, "@") {
+		return "", "", fmt.Errorf("%w: %q: credentials do not belong in an S3 URI (they come from the AWS credential chain)", ErrInvalidURI, redact.URL(uri))
+	}
 	if err := validateBucket(bucket); err != nil {
 		return "", "", fmt.Errorf("%w: %q: %v", ErrInvalidURI, uri, err)
 	}
@@ -159,11 +164,12 @@ func validateBucket(b string) error {
 func parseFileURI(uri string) (string, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrInvalidURI, uri, err)
+		// url.Error quotes the URI whole, user information included.
+		return "", fmt.Errorf("%w: %q: not a file:// URI", ErrInvalidURI, redact.URL(uri))
 	}
 	if u.Opaque != "" || (u.Host != "" && u.Host != "localhost") || u.Path == "" ||
 		u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%w: %q: want file:///absolute/path", ErrInvalidURI, uri)
+		return "", fmt.Errorf("%w: %q: want file:///absolute/path", ErrInvalidURI, redact.URL(uri))
 	}
 	return filepath.FromSlash(u.Path), nil
 }
