@@ -118,7 +118,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	for name, content := range outputObjects(t, h, output) {
 		places[output+"/"+name] = content
 	}
-	for name, content := range localFiles(t, local) {
+	for name, content := range readTree(t, local) {
 		places[local+"/"+name] = content
 	}
 	for key, value := range kvValues(t, "nats://by-url:"+urlPassword+"@"+host) {
@@ -179,8 +179,8 @@ func outputObjects(t *testing.T, h *harness, uri string) map[string]string {
 	return out
 }
 
-// localFiles reads every file under dir.
-func localFiles(t *testing.T, dir string) map[string]string {
+// readTree reads every file under dir.
+func readTree(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
