@@ -98,7 +98,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		{[]string{"PRS_NATS_URL=nats://" + closed, "PRS_NATS_PASSWORD=" + envPassword, "PRS_NATS_USER=by-env"}, []string{"status"}, closed},
 		{byEnv, submit("--input", "s3://key:"+wrong+"@"+h.bucket+"/in"), "credentials do not belong"},
 		{byEnv, submit("--input", h.s3("in"), "--side-input", "labels=s3://key:"+wrong+"@"+h.bucket+"/x"), "side_inputs"},
-		{byEnv, submit("--input", h.s3("in"), "--side-input", "s3://key:"+wrong+"@"+h.bucket+"/x"), "NAME=URI"},
+		{byEnv, submit("--input", h.s3("in"), "--side-input", "s3://key:"+wrong+"@"+h.bucket+"/x"), "NAME=VALUE"},
 	} {
 		out, code := prs(tc.env, append(tc.args, debugJSON...)...)
 		if code != exitUsageCode || !strings.Contains(out, tc.says) {
