@@ -52,6 +52,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 var settings = []struct{ key, help string }{
 	{"input", "input: s3://bucket/prefix or a local folder"},
 	{"output", "output: s3://bucket/prefix or a local folder"},
+	{"follow_symlinks", "follow symbolic links that lead out of a local input folder (default false: skipped with a warning)"},
 	{"entry_script", "the entry script (relative to --source-directory when set)"},
 	{"source_directory", "folder shipped to every worker"},
 	{"mini_batch_size", "files per mini-batch (default 10), or for a tabular input a size such as 64KB, 10MB (default 1MB)"},
@@ -183,12 +184,16 @@ func apply(c *contracts.Config, key, v string) error {
 		return num(&c.ProcessCountPerNode)
 	case "logging_level":
 		c.LoggingLevel = strings.ToUpper(v)
-	case "allow_reuse":
+	case "allow_reuse", "follow_symlinks":
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return &contracts.FieldError{Field: key, Err: fmt.Errorf("%w: %q is not true or false", contracts.ErrInvalid, v)}
 		}
-		c.AllowReuse = b
+		if key == "allow_reuse" {
+			c.AllowReuse = b
+		} else {
+			c.FollowSymlinks = b
+		}
 	case "handler":
 		c.Handler = v
 	case "interpreter":
