@@ -17,6 +17,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 )
@@ -158,6 +159,9 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		!(errors.Is(err, objstore.ErrBucketNotFound) && !strings.HasPrefix(c.Output, "s3://")) {
 		return nil, &contracts.FieldError{Field: "output", Err: err}
 	}
+	if err := checkPlaces(&c, output); err != nil {
+		return nil, err
+	}
 	for name, uri := range c.SideInputs {
 		if err := checkSideInput(ctx, l.Stores, uri); err != nil {
 			return nil, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%s (%s): %w", name, uri, err)}
@@ -182,7 +186,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		}
 	}
 
-	items, listHash, err := fingerprintListing(ctx, input, &c)
+	items, listHash, err := p.fingerprintListing(ctx, input, &c)
 	if err != nil {
 		return nil, &contracts.FieldError{Field: "input", Err: err}
 	}
@@ -398,10 +402,7 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 		return emit(mb)
 	}
 	errEnough := errors.New("enough")
-	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
-		if !job.Config.Included(o.Key) {
-			return nil
-		}
+	_, err := inputlist.List(ctx, input, &job.Config, func(o objstore.ObjectInfo) error {
 		if seen == items {
 			return errEnough
 		}
