@@ -2,10 +2,13 @@ package integration
 
 import (
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +55,7 @@ func TestOwnNamesAndPlacesAreRefused(t *testing.T) {
 	writeFile(t, in, "a.txt", []byte("a"))
 	prev := mkdir(t, filepath.Join(dir, "prev", "logs"))
 	writeFile(t, prev, "a.txt", []byte("a"))
+	afile := writeFile(t, dir, "afile.txt", []byte("not a folder"))
 	withFolder := mkdir(t, filepath.Join(dir, "withfolder"))
 	mkdir(t, filepath.Join(withFolder, "results"))
 
@@ -69,6 +73,8 @@ func TestOwnNamesAndPlacesAreRefused(t *testing.T) {
 		{"output is the input, said otherwise", in, "file://" + in + "/", nil, []string{"output", "is the input folder"}},
 		{"S3 output is the S3 input", h.s3("in"), h.s3("in/"), nil, []string{"output", "is the input folder"}},
 		{"input inside the output's logs", prev, filepath.Join(dir, "prev"), nil, []string{"input", "inside logs"}},
+		{"output is a file", in, afile, nil, []string{"output", afile, "is a file, not a folder"}},
+		{"output under a file", in, filepath.Join(afile, "out"), nil, []string{"output", afile, "is a file"}},
 		{"final file is a folder", in, withFolder, []string{"--append-row-file-name", "results"}, []string{"append_row_file_name", "results", "is a folder"}},
 	}
 	for _, tc := range cases {
@@ -182,5 +188,95 @@ func TestInputSymlinks(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "4 succeeded") {
 		t.Fatalf("follow_symlinks did not score the linked file:\n%s", stdout)
+	}
+}
+
+// TestSingleFileInput: an input that names one file that is not a table is
+// a job of that file alone, locally and on S3, also when its name holds
+// glob characters or it is reached through a symbolic link.
+func TestSingleFileInput(t *testing.T) {
+	h := newHarness(t)
+	h.upload("in", 4)
+	dir := t.TempDir()
+	odd := writeFile(t, dir, "a[1]*.txt", []byte("x"))
+	writeFile(t, dir, "a1x.txt", []byte("x"))
+	link := filepath.Join(t.TempDir(), "link.txt")
+	if err := os.Symlink(odd, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, input, row string }{
+		{"local", odd, "a[1]*.txt"},
+		{"S3", h.s3("in/f00002.txt"), "f00002.txt"},
+		{"through a link", link, "a[1]*.txt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			output := filepath.Join(t.TempDir(), "out")
+			stdout, stderr, code := h.runLocal(tc.input, output)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, tail(stderr, 3000))
+			}
+			sameRows(t, h.rows(output), []string{tc.row})
+		})
+	}
+}
+
+// TestUnwritableOutputIsTheOutputsProblem: an output folder that cannot be
+// written, or made, is refused at submit as the output's problem. As root
+// (who may write anywhere) prs runs as the user nobody.
+func TestUnwritableOutputIsTheOutputsProblem(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} { // nobody must reach it
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "prs")
+	copyFile(t, prsBin, bin, 0o755)
+	script := filepath.Join(dir, "score.py")
+	copyFile(t, "testdata/score.py", script, 0o644)
+	in := mkdir(t, filepath.Join(dir, "in"))
+	writeFile(t, in, "a.txt", []byte("a"))
+	ro := mkdir(t, filepath.Join(dir, "ro"))
+	if err := os.Chmod(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, output, want string }{
+		{"existing folder", ro, "cannot write in the folder " + ro},
+		{"folder to make", filepath.Join(ro, "out"), "cannot make the folder " + filepath.Join(ro, "out")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "run", "--entry-script", script, "--input", in, "--output", tc.output)
+			cmd.Env = append(h.env(), "HOME="+dir)
+			if os.Geteuid() == 0 {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			}
+			b, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(b), "output: ") || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("exit %d, want 2 naming the output and %q:\n%s", code, tc.want, tail(string(b), 3000))
+			}
+			t.Logf("%s: %s", tc.name, errorLine(string(b)))
+		})
+	}
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	r, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

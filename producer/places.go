@@ -1,10 +1,13 @@
 package producer
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/inputlist"
@@ -27,8 +30,9 @@ func (p *Producer) warnLeftOut(input objstore.Store, c *contracts.Config, st inp
 
 // checkPlaces refuses names and places that collide with prs's own: a
 // final file named like prs's folders, an output that is the input folder,
-// an input inside an output's own folders, and (for a local output) a final
-// file name that is a folder. It writes nothing.
+// an input inside an output's own folders, and (for a local output) an
+// output that is a file, a folder that cannot be written, or a final file
+// name that is a folder. It writes nothing.
 func checkPlaces(c *contracts.Config, output objstore.Store) error {
 	if c.OutputAction == contracts.OutputAppendRow && inputlist.IsOwnName(c.AppendRowFileName) {
 		return &contracts.FieldError{Field: "append_row_file_name", Err: fmt.Errorf(
@@ -51,10 +55,45 @@ func checkPlaces(c *contracts.Config, output objstore.Store) error {
 	}
 	if lp, ok := output.(objstore.LocalPather); ok {
 		if _, local := lp.LocalPath("x"); local {
-			return checkFinalName(c, output.URI(""))
+			return checkLocalOutput(c, output.URI(""))
 		}
 	}
 	return nil
+}
+
+// checkLocalOutput verifies that the output folder is a folder, or can be
+// made, and can be written, and that the final file's name is free.
+func checkLocalOutput(c *contracts.Config, dir string) error {
+	outErr := func(format string, args ...any) error {
+		return &contracts.FieldError{Field: "output", Err: fmt.Errorf("%w: "+format, append([]any{contracts.ErrInvalid}, args...)...)}
+	}
+	// The folder, or the nearest ancestor that exists.
+	p := dir
+	for {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir() && p == dir:
+			return outErr("%s is a file, not a folder", dir)
+		case err == nil && !fi.IsDir():
+			return outErr("cannot make the folder %s: %s is a file", dir, p)
+		case err == nil:
+			if err := syscall.Access(p, 2|1); err != nil { // W_OK|X_OK
+				if p == dir {
+					return outErr("cannot write in the folder %s: %v", dir, err)
+				}
+				return outErr("cannot make the folder %s: cannot write in %s: %v", dir, p, err)
+			}
+			return checkFinalName(c, dir)
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			parent := filepath.Dir(p)
+			if parent == p {
+				return outErr("cannot make the folder %s", dir)
+			}
+			p = parent
+		default:
+			return outErr("%s: %v", dir, err)
+		}
+	}
 }
 
 // checkFinalName refuses a final file name that a folder of the output has.

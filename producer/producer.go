@@ -125,7 +125,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	c.SplitSingleFileInput()
+	singleFileInput(ctx, l.Stores, &c)
 	if c.OutputFormat != "" && c.AppendRowFileName == contracts.DefaultConfig().AppendRowFileName {
 		c.AppendRowFileName = strings.TrimSuffix(c.AppendRowFileName, ".txt") + "." + c.OutputFormat
 	}
