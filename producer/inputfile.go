@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/ledger"
@@ -62,7 +63,11 @@ func oneFile(ctx context.Context, stores *ledger.Stores, uri string) (dir, base 
 		return "", "", false // s3://bucket
 	}
 	dir, base = uri[:i], uri[i+1:]
-	parent, err := stores.Open(ctx, dir)
+	// One try, without the retries of stores.Open: an unreachable store is
+	// for the input's check to report.
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	parent, err := objstore.Open(ctx, dir, stores.Options)
 	if err != nil {
 		return "", "", false
 	}
