@@ -203,8 +203,16 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	}
 	fp := fingerprint(&c, src.key+"\x00"+srcHash+"\x00"+model.digest(), listHash)
 
+	// The job owns its output from here on (outputlock.go).
+	hold, err := p.holdOutput(ctx, jobID, output)
+	if err != nil {
+		return nil, err
+	}
+	defer hold.end(ctx)
+
 	if existing == nil && c.AllowReuse {
 		if sub, err := p.reuse(ctx, jobID, &c, fp, output); err != nil || sub != nil {
+			hold.reused(ctx, sub)
 			return sub, err
 		}
 	}
@@ -266,6 +274,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		}
 		log.Info("resuming job", "job", jobID, "generation", generation)
 	}
+	hold.keep(ctx)
 
 	if err := p.publish(ctx, job, input, generation, items, pl); err != nil {
 		if errors.Is(err, ErrChanged) {
