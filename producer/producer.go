@@ -173,14 +173,14 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err != nil && !errors.Is(err, broker.ErrNoJob) {
 		return nil, err
 	}
+	var existingState contracts.JobState
 	if existing != nil {
 		st, _, err := l.State(ctx, jobID)
 		if err != nil {
 			return nil, err
 		}
+		existingState = st
 		switch st.State {
-		case contracts.StateCompleted:
-			return &Submitted{Job: existing, State: st, Resumed: true}, nil
 		case contracts.StateFailed, contracts.StateCancelled:
 			return nil, fmt.Errorf("job %s: %w (%s: %s); submit it with a new job id", jobID, ErrJobEnded, st.State, st.Reason)
 		}
@@ -202,6 +202,11 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		return nil, err
 	}
 	fp := fingerprint(&c, src.key+"\x00"+srcHash+"\x00"+model.digest(), listHash)
+	if existing != nil { // a resume must find what it promises (verify.go)
+		if sub, err := p.checkResume(ctx, existing, existingState, &c, fp, items, output); err != nil || sub != nil {
+			return sub, err
+		}
+	}
 
 	// The job owns its output from here on (outputlock.go).
 	hold, err := p.holdOutput(ctx, jobID, output)

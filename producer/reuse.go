@@ -72,7 +72,7 @@ func (p *Producer) reuse(ctx context.Context, jobID string, c *contracts.Config,
 		return nil, nil
 	}
 	pjob, err := l.Job(ctx, prior)
-	if err != nil {
+	if err != nil || !p.reusable(ctx, pjob, jobID) {
 		return nil, nil
 	}
 	final := ""

@@ -118,19 +118,16 @@ func epochOf(key string) (uint64, bool) {
 // keys of every record, in epoch order.
 func Read(ctx context.Context, out objstore.Store) (*Current, []string, error) {
 	var keys []string
-	var last uint64
 	err := out.List(ctx, Prefix, func(o objstore.ObjectInfo) error {
-		if n, ok := epochOf(o.Key); ok {
+		if _, ok := epochOf(o.Key); ok {
 			keys = append(keys, o.Key)
-			last = n
 		}
 		return nil
 	})
 	if err != nil || len(keys) == 0 {
 		return nil, keys, err
 	}
-	cur := &Current{Key: keys[len(keys)-1], Epoch: last}
-	rc, err := out.Get(ctx, cur.Key)
+	cur, err := ReadKey(ctx, out, keys[len(keys)-1])
 	if errors.Is(err, objstore.ErrNotFound) {
 		// Deleted since the listing: a taker cleaned it up; read again.
 		return Read(ctx, out)
@@ -138,15 +135,29 @@ func Read(ctx context.Context, out objstore.Store) (*Current, []string, error) {
 	if err != nil {
 		return nil, keys, err
 	}
+	return cur, keys, nil
+}
+
+// ReadKey reads the record at key, one of the keys Read returns.
+func ReadKey(ctx context.Context, out objstore.Store, key string) (*Current, error) {
+	epoch, ok := epochOf(key)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: not a lock record", key, objstore.ErrInvalidKey)
+	}
+	cur := &Current{Key: key, Epoch: epoch}
+	rc, err := out.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
 	if err != nil {
-		return nil, keys, err
+		return nil, err
 	}
 	if json.Unmarshal(b, &cur.Record) != nil || cur.Record.Job == "" {
 		cur.Record, cur.Unreadable = Record{}, true
 	}
-	return cur, keys, nil
+	return cur, nil
 }
 
 // write puts rec as key: created (PutIfAbsent) or replaced.
