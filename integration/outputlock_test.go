@@ -173,8 +173,9 @@ func TestOneStateDirOneProcess(t *testing.T) {
 	if n := len(h.lines("calls.log")); n != 5 {
 		t.Fatalf("%d run() calls, want 5: a batch ran twice", n)
 	}
-	// The folder is free again.
-	stdout, stderr, code = h.prs(time.Minute, "run", "--state-dir", state, "--nats", "", "--job-id", "first", "--entry-script", "testdata/score.py", "--input", in, "--output", out)
+	// The folder is free again: the job resumes there (completed, it
+	// returns its output).
+	stdout, stderr, code = h.prs(time.Minute, args(out, "first")...)
 	if code != 0 || !strings.Contains(stdout, "first Completed") {
 		t.Fatalf("resuming in the freed state folder: exit %d\n%s%s", code, stdout, tail(stderr, 3000))
 	}
