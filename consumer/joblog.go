@@ -28,6 +28,7 @@ import (
 // that a long job does not put ever larger files.
 type jobLog struct {
 	out          objstore.Store
+	job          string
 	host, worker string
 	dir          string
 
@@ -76,8 +77,8 @@ func (l *jobLog) watch(path, key string) {
 	}
 }
 
-func newJobLog(out objstore.Store, host, worker, dir string) *jobLog {
-	return &jobLog{out: out, host: host, worker: worker, dir: dir,
+func newJobLog(out objstore.Store, job, host, worker, dir string) *jobLog {
+	return &jobLog{out: out, job: job, host: host, worker: worker, dir: dir,
 		files: map[string]*spoolFile{}, current: map[string]*spoolFile{}}
 }
 
@@ -234,6 +235,7 @@ func (l *jobLog) flush(ctx context.Context) error {
 // attempt records one attempt: a row of the job report, a line of the
 // node log, and the traceback of a failure.
 func (l *jobLog) attempt(r contracts.AttemptRecord, traceback string) {
+	r.Job = l.job
 	b, _ := json.Marshal(r)
 	l.append(contracts.LogWorkerRecords(l.host, l.worker), append(b, '\n'))
 	line := fmt.Sprintf("%s mini-batch %d attempt %d: %d items, %d succeeded, %d failed, %.3fs: %s",
@@ -259,6 +261,12 @@ func (l *jobLog) attempt(r contracts.AttemptRecord, traceback string) {
 // ended it rewrites the whole-job reports, merged from every worker's
 // records flushed so far.
 func (w *Worker) maintain(ctx context.Context, jr *jobRun, ended bool) {
+	if !ended {
+		w.renewOutput(ctx, jr)
+	}
+	if jr.hold.isLost() {
+		return // the output is another job's now: write nothing there
+	}
 	l := jr.log.Load()
 	if l == nil {
 		return

@@ -17,7 +17,7 @@ func TestJobLogRotatesLongFilesIntoParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newJobLog(out, "h", "w", t.TempDir())
+	l := newJobLog(out, "job-1", "h", "w", t.TempDir())
 	line := strings.Repeat("x", 1<<20-1) + "\n" // 1 MiB
 	for i := 0; i < 20; i++ {
 		l.append("logs/user/stdout/h/w.stdout.txt", []byte(line))
@@ -60,7 +60,7 @@ func BenchmarkJobLogAttempt(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := newJobLog(out, "h", "w", b.TempDir())
+	l := newJobLog(out, "job-1", "h", "w", b.TempDir())
 	defer l.close()
 	rec := contracts.AttemptRecord{Index: 1, Attempt: 1, Worker: "w", Host: "h", Items: 1, Succeeded: 1,
 		Start: time.Now(), Seconds: 0.001, Result: contracts.ResultSucceeded, FirstItem: "f00001.txt"}

@@ -40,6 +40,7 @@ type jobRun struct {
 	model    string
 	labels   string
 	log      atomic.Pointer[jobLog] // nil until prepared
+	hold     outputHold             // renewals of the output's lock (outputlock.go)
 }
 
 // stopped reports whether the job has ended (not merely this worker).
@@ -147,7 +148,7 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 		return err
 	}
 	if jr.log.Load() == nil && !w.cfg.NoLogs {
-		jr.log.Store(newJobLog(out, w.cfg.Host, w.cfg.Name, filepath.Join(jr.dir, "logs-spool")))
+		jr.log.Store(newJobLog(out, job.ID, w.cfg.Host, w.cfg.Name, filepath.Join(jr.dir, "logs-spool")))
 		if every := job.Config.ResourceMonitorInterval; every > 0 {
 			w.watchWG.Add(1)
 			go func() {

@@ -107,6 +107,7 @@ func (w *Worker) watchStates() {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					w.maintain(ctx, jr, true)
+					w.releaseOutput(ctx, jr) // after the last writes to its logs
 					if l := jr.log.Load(); l != nil {
 						l.close()
 						_ = os.RemoveAll(l.dir) // everything in it has been put

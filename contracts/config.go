@@ -36,6 +36,10 @@ type Config struct {
 	// on its base name when the pattern has no "/"; a leading "/" anchors a
 	// pattern at the input root); empty includes everything.
 	Include []string `json:"include,omitempty"`
+	// FollowSymlinks makes the listing of a local input follow symbolic
+	// links that lead out of the input folder (default false: such a link is
+	// skipped with a warning). Links inside it are followed either way.
+	FollowSymlinks bool `json:"follow_symlinks,omitempty"`
 	// Output is s3://bucket/prefix or a local folder.
 	Output string `json:"output"`
 	// MiniBatchSize is the number of files per mini-batch (default 10) or,

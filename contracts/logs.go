@@ -17,6 +17,8 @@ const (
 
 // AttemptRecord is one attempt at a mini-batch, as the job report lists it.
 type AttemptRecord struct {
+	// Job is the job's id: a job's report merges its own records only.
+	Job       string    `json:"job,omitempty"`
 	Index     int64     `json:"index"`
 	Attempt   int       `json:"attempt"`
 	Worker    string    `json:"worker"`

@@ -58,6 +58,8 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *string { return &c.Input })},
 	{Key: "include", Help: "glob of input files to include (repeatable)",
 		field: top(func(c *Config) *[]string { return &c.Include })},
+	{Key: "follow_symlinks", Help: "follow a local input's symbolic links that lead out of the input folder (default false: skipped with a warning)",
+		field: top(func(c *Config) *bool { return &c.FollowSymlinks })},
 	{Key: "output", Help: "output: s3://bucket/prefix or a local folder",
 		field: top(func(c *Config) *string { return &c.Output })},
 	{Key: "mini_batch_size", Help: "files per mini-batch, 1 to 10000 (default 10); for a tabular input a size such as 64KB or 10MB, at most 1TB (default 1MB)",

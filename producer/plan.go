@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/partition"
 	"github.com/parallelrun/prs/internal/tabular"
@@ -123,10 +124,7 @@ func tabularObjects(ctx context.Context, c *contracts.Config, input objstore.Sto
 		explicit = ""
 	}
 	var srcs []partition.Source
-	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
-		if !c.Included(o.Key) {
-			return nil
-		}
+	_, err := inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
 		f, err := tabular.DetectFormat(o.Key, explicit)
 		if err != nil {
 			return &contracts.FieldError{Field: "input_format", Err: err}
@@ -250,10 +248,7 @@ func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, inpu
 		groups []*group
 		byKey  = map[string]*group{}
 	)
-	err = input.List(ctx, "", func(o objstore.ObjectInfo) error {
-		if !c.Included(o.Key) {
-			return nil
-		}
+	_, err = inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
 		all, ok := f.Match(o.Key)
 		if !ok {
 			return &contracts.FieldError{Field: "partition_format", Err: fmt.Errorf("%w: %s does not match %q (use include to leave such files out)", contracts.ErrInvalid, input.URI(o.Key), c.PartitionFormat)}

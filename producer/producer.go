@@ -17,6 +17,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/redact"
@@ -126,7 +127,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	c.SplitSingleFileInput()
+	singleFileInput(ctx, l.Stores, &c)
 	if c.OutputFormat != "" && c.AppendRowFileName == contracts.DefaultConfig().AppendRowFileName {
 		c.AppendRowFileName = strings.TrimSuffix(c.AppendRowFileName, ".txt") + "." + c.OutputFormat
 	}
@@ -163,6 +164,9 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		!(errors.Is(err, objstore.ErrBucketNotFound) && !strings.HasPrefix(c.Output, "s3://")) {
 		return nil, &contracts.FieldError{Field: "output", Err: err}
 	}
+	if err := checkPlaces(&c, output); err != nil {
+		return nil, err
+	}
 	for name, uri := range c.SideInputs {
 		if err := checkSideInput(ctx, l.Stores, uri); err != nil {
 			return nil, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%s (%s): %w", name, redact.URL(uri), err)}
@@ -174,20 +178,20 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	if err != nil && !errors.Is(err, broker.ErrNoJob) {
 		return nil, err
 	}
+	var existingState contracts.JobState
 	if existing != nil {
 		st, _, err := l.State(ctx, jobID)
 		if err != nil {
 			return nil, err
 		}
+		existingState = st
 		switch st.State {
-		case contracts.StateCompleted:
-			return &Submitted{Job: existing, State: st, Resumed: true}, nil
 		case contracts.StateFailed, contracts.StateCancelled:
 			return nil, fmt.Errorf("job %s: %w (%s: %s); submit it with a new job id", jobID, ErrJobEnded, st.State, st.Reason)
 		}
 	}
 
-	items, listHash, err := fingerprintListing(ctx, input, &c)
+	items, listHash, err := p.fingerprintListing(ctx, input, &c)
 	if err != nil {
 		return nil, &contracts.FieldError{Field: "input", Err: err}
 	}
@@ -203,9 +207,22 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		return nil, err
 	}
 	fp := fingerprint(&c, src.key+"\x00"+srcHash+"\x00"+model.digest(), listHash)
+	if existing != nil { // a resume must find what it promises (verify.go)
+		if sub, err := p.checkResume(ctx, existing, existingState, &c, fp, items, output); err != nil || sub != nil {
+			return sub, err
+		}
+	}
+
+	// The job owns its output from here on (outputlock.go).
+	hold, err := p.holdOutput(ctx, jobID, output)
+	if err != nil {
+		return nil, err
+	}
+	defer hold.end(ctx)
 
 	if existing == nil && c.AllowReuse {
 		if sub, err := p.reuse(ctx, jobID, &c, fp, output); err != nil || sub != nil {
+			hold.reused(ctx, sub)
 			return sub, err
 		}
 	}
@@ -267,6 +284,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		}
 		log.Info("resuming job", "job", jobID, "generation", generation)
 	}
+	hold.keep(ctx)
 
 	if err := p.publish(ctx, job, input, generation, items, pl); err != nil {
 		if errors.Is(err, ErrChanged) {
@@ -403,10 +421,7 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 		return emit(mb)
 	}
 	errEnough := errors.New("enough")
-	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
-		if !job.Config.Included(o.Key) {
-			return nil
-		}
+	_, err := inputlist.List(ctx, input, &job.Config, func(o objstore.ObjectInfo) error {
 		if seen == items {
 			return errEnough
 		}

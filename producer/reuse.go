@@ -16,23 +16,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 )
 
 // fingerprintListing lists the input once, counting the included files and
-// digesting their keys and ETags.
-func fingerprintListing(ctx context.Context, input objstore.Store, c *contracts.Config) (int64, string, error) {
+// digesting their keys and ETags. It is the first listing of a submit: it
+// tells what the listing leaves out.
+func (p *Producer) fingerprintListing(ctx context.Context, input objstore.Store, c *contracts.Config) (int64, string, error) {
 	h := sha256.New()
 	var n int64
-	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
-		if !c.Included(o.Key) {
-			return nil
-		}
+	stats, err := inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
 		n++
 		fmt.Fprintf(h, "%s\x00%s\x00%d\n", o.Key, o.ETag, o.Size)
 		return nil
 	})
+	p.warnLeftOut(input, c, stats)
 	return n, hex.EncodeToString(h.Sum(nil)), err
 }
 
@@ -72,7 +72,7 @@ func (p *Producer) reuse(ctx context.Context, jobID string, c *contracts.Config,
 		return nil, nil
 	}
 	pjob, err := l.Job(ctx, prior)
-	if err != nil {
+	if err != nil || !p.reusable(ctx, pjob, jobID) {
 		return nil, nil
 	}
 	final := ""

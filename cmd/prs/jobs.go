@@ -64,6 +64,13 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if stateDir != nil {
 		sd = *stateDir
 	}
+	if sd != "" {
+		unlock, err := lockStateDir(sd)
+		if err != nil {
+			return fail(stderr, exitUsage, "%v", err)
+		}
+		defer unlock()
+	}
 	f, err := cf.connect(ctx, log, embedded, sd)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)

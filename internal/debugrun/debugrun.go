@@ -17,6 +17,7 @@ import (
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/consumer/entryscript"
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/resultfmt"
@@ -108,10 +109,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Items = []string{batch.Items[0].Key}
 	} else {
 		errLimit := errors.New("limit")
-		err = input.List(ctx, "", func(o objstore.ObjectInfo) error {
-			if !c.Included(o.Key) {
-				return nil
-			}
+		_, err = inputlist.List(ctx, input, &c, func(o objstore.ObjectInfo) error {
 			if len(batch.Items) == limit {
 				return errLimit
 			}
@@ -234,10 +232,7 @@ func firstPiece(ctx context.Context, c *contracts.Config, input objstore.Store, 
 	}
 	errFound := errors.New("found")
 	var piece *tabular.Piece
-	err := input.List(ctx, "", func(o objstore.ObjectInfo) error {
-		if !c.Included(o.Key) {
-			return nil
-		}
+	_, err := inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
 		f, err := tabular.DetectFormat(o.Key, explicit)
 		if err != nil {
 			return err

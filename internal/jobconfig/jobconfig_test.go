@@ -21,6 +21,7 @@ output: out
 mini_batch_size: 7
 error_threshold: 5
 allow_reuse: false
+follow_symlinks: true
 arguments: ["--k", "{side_inputs.model}"]
 side_inputs:
   model: s3://b/model.onnx
@@ -38,7 +39,7 @@ side_inputs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MiniBatchSize != "7" || c.ErrorThreshold != 9 || c.AllowReuse || c.RunMaxTry != 3 || c.LoggingLevel != "DEBUG" {
+	if c.MiniBatchSize != "7" || c.ErrorThreshold != 9 || c.AllowReuse || c.RunMaxTry != 3 || c.LoggingLevel != "DEBUG" || !c.FollowSymlinks {
 		t.Fatalf("config %+v", c)
 	}
 	if c.SideInputs["model"] != "s3://b/model.onnx" || c.SideInputs["labels"] != "/tmp/l.txt" || len(c.Arguments) != 2 {
@@ -58,14 +59,17 @@ func TestUnknownKeyAndBadFlagValuesNameTheKey(t *testing.T) {
 	if _, _, err := Load(p); err == nil || !strings.Contains(err.Error(), "mini_batch_sise") {
 		t.Fatalf("Load: %v", err)
 	}
-	for _, args := range [][]string{{"--run-max-try", "x"}, {"--allow-reuse", "maybe"}, {"--allowed-failed-percent", "lots"}, {"--side-input", "nameonly"}} {
+	for _, args := range [][]string{{"--run-max-try", "x"}, {"--allow-reuse", "maybe"}, {"--follow-symlinks", "often"}, {"--allowed-failed-percent", "lots"}, {"--side-input", "nameonly"}} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		f := Register(fs)
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		_, err := f.Config(nil)
+		c, err := f.Config(nil)
+		if c.FollowSymlinks {
+			t.Fatalf("%v: follow_symlinks set by a bad value", args)
+		}
 		var fe *contracts.FieldError
 		if !errors.As(err, &fe) || !errors.Is(err, contracts.ErrInvalid) {
 			t.Fatalf("%v: %v", args, err)

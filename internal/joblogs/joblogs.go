@@ -20,6 +20,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/outputlock"
 )
 
 // Overview renders job_progress_overview.txt.
@@ -86,9 +87,11 @@ func limit(threshold int, now int64, what string) string {
 	return fmt.Sprintf("%d (%d %s, %d to go)", threshold, now, what, int64(threshold)-now)
 }
 
-// Records reads every worker's attempt records, sorted by mini-batch and
-// attempt.
-func Records(ctx context.Context, out objstore.Store) ([]contracts.AttemptRecord, error) {
+// Records reads the job's attempt records from every worker's records,
+// sorted by mini-batch and attempt. Records of another job (late writes of
+// an earlier job into the same output) are left out; records without a job
+// (written by a worker older than the field) are taken.
+func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts.AttemptRecord, error) {
 	var recs []contracts.AttemptRecord
 	err := out.List(ctx, contracts.LogWorkerRecordsPrefix, func(o objstore.ObjectInfo) error {
 		rc, err := out.Get(ctx, o.Key)
@@ -100,7 +103,7 @@ func Records(ctx context.Context, out objstore.Store) ([]contracts.AttemptRecord
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
 			var r contracts.AttemptRecord
-			if json.Unmarshal(sc.Bytes(), &r) == nil {
+			if json.Unmarshal(sc.Bytes(), &r) == nil && (r.Job == jobID || r.Job == "") {
 				recs = append(recs, r)
 			}
 		}
@@ -184,9 +187,13 @@ func firstLine(s string) string {
 }
 
 // WriteReports writes the overview, the job report and the error summary
-// of a job under its output.
+// of a job under its output, unless another job has taken the output
+// (internal/outputlock): then it writes nothing.
 func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, st contracts.JobState, c contracts.Counters) error {
-	recs, err := Records(ctx, out)
+	if cur, _, err := outputlock.Read(ctx, out); err == nil && cur != nil && !cur.Unreadable && cur.Record.Job != job.ID {
+		return nil
+	}
+	recs, err := Records(ctx, out, job.ID)
 	if err != nil {
 		return err
 	}

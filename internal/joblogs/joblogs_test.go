@@ -1,12 +1,16 @@
 package joblogs_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/joblogs"
+	"github.com/parallelrun/prs/internal/objstore"
 )
 
 // A job with JSON Lines pieces has no item total until its pieces are
@@ -28,5 +32,43 @@ func TestOverviewOfUnknownItemTotal(t *testing.T) {
 	st.TotalItems = 42
 	if known := joblogs.Overview(job, st, contracts.Counters{Done: 1}, now); !strings.Contains(known, "Items: 42 in all, 0 succeeded, 0 failed") {
 		t.Errorf("overview with a known total:\n%s", known)
+	}
+}
+
+func TestRecordsAreTheJobsOwn(t *testing.T) {
+	out, err := objstore.Open(t.Context(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, recs ...contracts.AttemptRecord) {
+		var b strings.Builder
+		for _, r := range recs {
+			line, _ := json.Marshal(r)
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+		if err := out.Put(t.Context(), key, strings.NewReader(b.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two jobs' workers wrote records into one output (the second job's
+	// took it while the first one's were still writing), and a worker older
+	// than the job field wrote one too.
+	put(contracts.LogWorkerRecords("h", "w1"),
+		contracts.AttemptRecord{Job: "job-a", Index: 1, Attempt: 1},
+		contracts.AttemptRecord{Job: "job-b", Index: 0, Attempt: 1})
+	put(contracts.LogWorkerRecords("h", "w2"),
+		contracts.AttemptRecord{Job: "job-a", Index: 0, Attempt: 2},
+		contracts.AttemptRecord{Index: 2, Attempt: 1})
+	recs, err := joblogs.Records(t.Context(), out, "job-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s/%d/%d", r.Job, r.Index, r.Attempt))
+	}
+	if want := []string{"job-a/0/2", "job-a/1/1", "/2/1"}; !slices.Equal(got, want) {
+		t.Fatalf("records %q, want %q", got, want)
 	}
 }

@@ -31,7 +31,7 @@
 // # Errors and retries
 //
 // Errors wrap the sentinels [ErrNotFound], [ErrBucketNotFound],
-// [ErrAccessDenied], [ErrInvalidURI] and [ErrInvalidKey] so that errors.Is
+// [ErrAccessDenied], [ErrInvalidURI], [ErrInvalidKey] and [ErrExists] so that errors.Is
 // works, and they keep the original error (and its text, naming bucket and
 // key) in the chain so that errors.As reaches SDK error types too.
 // [IsTransient] tells whether an error is worth retrying.
@@ -47,4 +47,17 @@
 // backend writes a temporary file named ".prs-tmp-*" in the destination
 // folder, fsyncs it and renames it over the destination. Listing skips such
 // temporary files.
+//
+// [Store.PutIfAbsent] creates an object only when its key is free (S3's
+// conditional PutObject with If-None-Match "*"; a hard link on a local
+// folder, which never replaces its target): of concurrent writers exactly
+// one wins, the others get [ErrExists]. prs builds the lock of a job's
+// output on it.
+//
+// # Symbolic links
+//
+// Listing a local folder follows a symbolic link whose target lies inside
+// the folder. A link that leads out of it is skipped unless the store is
+// viewed through [FollowSymlinks]; dangling links and loops are skipped
+// always. Each skipped link is logged once per store, not once per listing.
 package objstore

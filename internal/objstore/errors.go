@@ -28,6 +28,8 @@ var (
 	ErrInvalidURI = errors.New("objstore: invalid URI")
 	// ErrInvalidKey: the key is empty, absolute, or escapes the store's root.
 	ErrInvalidKey = errors.New("objstore: invalid key")
+	// ErrExists: PutIfAbsent found an object under the key.
+	ErrExists = errors.New("objstore: object exists")
 )
 
 // opError is the error type of the backends: it names the operation and the
@@ -75,6 +77,7 @@ var transientAPICodes = map[string]bool{
 	"XMinioWriteQuorum":              true,
 	"OperationAborted":               true,
 	"IncompleteBody":                 true,
+	"ConditionalRequestConflict":     true, // concurrent conditional writes: try again
 	"RequestTimeTooSkewed":           false,
 	"ExpiredToken":                   false,
 	"InvalidAccessKeyId":             false,
@@ -94,7 +97,7 @@ var transientAPICodes = map[string]bool{
 // responses, S3 throttling (503 SlowDown and the like), timeouts, refused or
 // reset connections and io.ErrUnexpectedEOF. It is false for nil, for
 // [ErrNotFound], [ErrBucketNotFound], [ErrAccessDenied], [ErrInvalidURI],
-// [ErrInvalidKey], for context.Canceled, and for anything it does not
+// [ErrInvalidKey], [ErrExists], for context.Canceled, and for anything it does not
 // recognise (unknown errors are treated as permanent).
 //
 // context.DeadlineExceeded counts as a timeout and so as transient;
@@ -107,7 +110,8 @@ func IsTransient(err error) bool {
 		errors.Is(err, ErrBucketNotFound),
 		errors.Is(err, ErrAccessDenied),
 		errors.Is(err, ErrInvalidURI),
-		errors.Is(err, ErrInvalidKey):
+		errors.Is(err, ErrInvalidKey),
+		errors.Is(err, ErrExists):
 		return false
 	case errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, context.DeadlineExceeded),

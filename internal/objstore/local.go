@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -22,6 +23,11 @@ const tmpPrefix = ".prs-tmp-"
 type localStore struct {
 	root string // absolute, cleaned
 	log  *slog.Logger
+	// followOut makes List follow symbolic links that lead out of root.
+	followOut bool
+	// warned holds the paths of skipped symbolic links already warned
+	// about, shared by the views of FollowSymlinks.
+	warned *sync.Map
 }
 
 var (
@@ -37,7 +43,7 @@ func openLocal(path string, opts Options) (*localStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrInvalidURI, path, err)
 	}
-	return &localStore{root: abs, log: opts.logger()}, nil
+	return &localStore{root: abs, log: opts.logger(), warned: &sync.Map{}}, nil
 }
 
 func (s *localStore) logger() *slog.Logger { return s.log }

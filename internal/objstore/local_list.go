@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // List walks the folder tree in byte-wise lexicographic order of the keys.
@@ -21,9 +22,13 @@ func (s *localStore) List(ctx context.Context, prefix string, fn func(ObjectInfo
 // filepath.WalkDir visits "a.b" after the folder "a", but S3 order puts
 // "a.b" before "a/b" ('.' < '/'), so each folder's entries are sorted with a
 // sub-folder d compared as "d/". Only one folder's entry names per level of
-// the tree are held in memory. Temporary files of Put are skipped, symbolic
-// links are followed (a link back to an ancestor folder is skipped with a
-// warning), and what is neither a file nor a folder is skipped.
+// the tree are held in memory. Temporary files of Put are skipped, and what
+// is neither a file nor a folder is skipped. Symbolic links are followed
+// when their target lies inside the root folder; a link that leads out of it
+// is skipped unless the store follows such links ([FollowSymlinks]), and a
+// dangling link or a loop (a link to an ancestor folder, or a chain of links
+// that never ends) is skipped. Each skipped link is warned about once per
+// store, not once per listing.
 func (s *localStore) listAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error {
 	if strings.HasPrefix(prefix, "/") {
 		return fmt.Errorf("%w: prefix %q starts with \"/\"", ErrInvalidKey, prefix)
@@ -44,16 +49,20 @@ func (s *localStore) listAfter(ctx context.Context, prefix, after string, fn fun
 		return s.fail("list", startRel, err)
 	}
 	w := &localWalk{s: s, ctx: ctx, prefix: prefix, after: after, fn: fn}
+	if w.realRoot, err = filepath.EvalSymlinks(s.root); err != nil {
+		return s.fail("list", "", err)
+	}
 	_, err = w.dir(startDir, startRel, []fs.FileInfo{fi})
 	return err
 }
 
 type localWalk struct {
-	s      *localStore
-	ctx    context.Context
-	prefix string
-	after  string
-	fn     func(ObjectInfo) error
+	s        *localStore
+	ctx      context.Context
+	prefix   string
+	after    string
+	fn       func(ObjectInfo) error
+	realRoot string // the root with every symbolic link resolved
 }
 
 type localEntry struct {
@@ -88,9 +97,9 @@ func (w *localWalk) dir(path, rel string, ancestors []fs.FileInfo) (stop bool, e
 		}
 		typ := de.Type()
 		if typ&fs.ModeSymlink != 0 {
-			fi, err := os.Stat(filepath.Join(path, name))
-			if err != nil {
-				continue // dangling link
+			fi, ok := w.link(filepath.Join(path, name))
+			if !ok {
+				continue
 			}
 			typ = fi.Mode().Type()
 		}
@@ -125,7 +134,7 @@ func (w *localWalk) dir(path, rel string, ancestors []fs.FileInfo) (stop bool, e
 				continue // removed while listing
 			}
 			if slices.ContainsFunc(ancestors, func(a fs.FileInfo) bool { return os.SameFile(a, fi) }) {
-				w.s.log.Warn("objstore: skipping symbolic link loop", "path", p)
+				w.s.warnLink(p, "a symbolic link loop (it leads back to a folder above it)")
 				continue
 			}
 			stop, err := w.dir(p, full, append(ancestors, fi))
@@ -146,4 +155,46 @@ func (w *localWalk) dir(path, rel string, ancestors []fs.FileInfo) (stop bool, e
 		}
 	}
 	return false, nil
+}
+
+// link decides whether the listing follows the symbolic link at p, warning
+// once about a link it skips; fi describes the link's target.
+func (w *localWalk) link(p string) (fi fs.FileInfo, ok bool) {
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		w.s.warnLink(p, "a symbolic link loop (its chain of links never ends)")
+		return nil, false
+	case errors.Is(err, fs.ErrNotExist):
+		target, _ := os.Readlink(p)
+		w.s.warnLink(p, "a dangling symbolic link (its target "+target+" does not exist)")
+		return nil, false
+	case err != nil:
+		w.s.warnLink(p, "a symbolic link that cannot be followed: "+err.Error())
+		return nil, false
+	}
+	if w.s.followOut {
+		return fi, true
+	}
+	target, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return nil, false // changed while listing
+	}
+	if target != w.realRoot && !strings.HasPrefix(target, strings.TrimSuffix(w.realRoot, string(filepath.Separator))+string(filepath.Separator)) {
+		w.s.warnLink(p, "a symbolic link to "+target+", outside the folder "+w.s.root+"; not followed (follow_symlinks: true follows it)")
+		return nil, false
+	}
+	return fi, true
+}
+
+// warnLink warns once per store about a skipped symbolic link, also when
+// the listing reaches it by more than one path (through a linked folder).
+func (s *localStore) warnLink(p, what string) {
+	id := p
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+		id = filepath.Join(dir, filepath.Base(p))
+	}
+	if _, seen := s.warned.LoadOrStore(id, true); !seen {
+		s.log.Warn("objstore: skipping "+what, "path", p)
+	}
 }

@@ -1,13 +1,17 @@
 package objstore_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/objstore/storetest"
@@ -60,7 +64,38 @@ func TestLocalRejectsEscapingKeys(t *testing.T) {
 	}
 }
 
-func TestLocalListSkipsTempFilesAndFollowsSymlinks(t *testing.T) {
+// warnings collects a store's log records.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.Key + "=" + a.Value.String(); return true })
+	w.msgs = append(w.msgs, line)
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+// count returns how many records mention every one of parts.
+func (w *warnings) count(parts ...string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, m := range w.msgs {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(m, p) }) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestLocalListSymlinks(t *testing.T) {
 	root := t.TempDir()
 	outside := t.TempDir()
 	write := func(path, data string) {
@@ -83,32 +118,77 @@ func TestLocalListSkipsTempFilesAndFollowsSymlinks(t *testing.T) {
 	write(filepath.Join(root, "d", ".prs-tmp-456"), "partial")
 	write(filepath.Join(outside, "target.txt"), "target data")
 	write(filepath.Join(outside, "lib", "x.txt"), "x")
-	link(filepath.Join(outside, "target.txt"), filepath.Join(root, "d", "linked.txt"))
-	link(filepath.Join(outside, "lib"), filepath.Join(root, "lib"))
-	link(root, filepath.Join(root, "d", "loop"))                             // cycle
-	link(filepath.Join(outside, "missing"), filepath.Join(root, "dangling")) // dangling
+	link(filepath.Join(outside, "target.txt"), filepath.Join(root, "d", "linked.txt")) // leaves the root
+	link(filepath.Join(outside, "lib"), filepath.Join(root, "lib"))                    // leaves the root
+	link("real.txt", filepath.Join(root, "d", "alias.txt"))                            // stays inside
+	link("d", filepath.Join(root, "e"))                                                // stays inside
+	link(root, filepath.Join(root, "d", "loop"))                                       // cycle
+	link(filepath.Join(outside, "missing"), filepath.Join(root, "dangling"))           // dangling
+	link("self2", filepath.Join(root, "self1"))                                        // chain that never ends
+	link("self1", filepath.Join(root, "self2"))
+	link(filepath.Join("..", "..", filepath.Base(outside), "lib"), filepath.Join(root, "d", "rel")) // leaves by a relative path
 	if err := os.Mkdir(filepath.Join(root, "emptydir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	s := openLocal(t, root)
-	var got []objstore.ObjectInfo
-	if err := s.List(t.Context(), "", func(o objstore.ObjectInfo) error {
-		got = append(got, o)
-		return nil
-	}); err != nil {
+	logs := &warnings{}
+	s, err := objstore.Open(t.Context(), root, objstore.Options{Logger: slog.New(logs)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var gotKeys []string
-	for _, o := range got {
-		gotKeys = append(gotKeys, o.Key)
+	listKeys := func(s objstore.Store) []objstore.ObjectInfo {
+		var got []objstore.ObjectInfo
+		if err := s.List(t.Context(), "", func(o objstore.ObjectInfo) error {
+			got = append(got, o)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
 	}
-	want := []string{"d/linked.txt", "d/real.txt", "lib/x.txt"}
-	if !slices.Equal(gotKeys, want) {
-		t.Fatalf("List = %q, want %q", gotKeys, want)
+	keysOf := func(infos []objstore.ObjectInfo) []string {
+		var out []string
+		for _, o := range infos {
+			out = append(out, o.Key)
+		}
+		return out
 	}
-	if got[0].Size != int64(len("target data")) {
-		t.Fatalf("symlinked file size = %d, want the target's", got[0].Size)
+	// The producer lists an input more than once: one warning each all the same.
+	listKeys(s)
+	got := listKeys(objstore.WithRetry(s, time.Second))
+	want := []string{"d/alias.txt", "d/real.txt", "e/alias.txt", "e/real.txt"}
+	if !slices.Equal(keysOf(got), want) {
+		t.Fatalf("List = %q, want %q", keysOf(got), want)
+	}
+	for _, w := range [][]string{
+		{"outside", filepath.Join(root, "d", "linked.txt")},
+		{"outside", filepath.Join(root, "lib")},
+		{"outside", filepath.Join(root, "d", "rel")},
+		{"dangling", filepath.Join(root, "dangling")},
+		{"loop", "d" + string(filepath.Separator) + "loop"}, // reached as d/loop and e/loop: one warning
+		{"loop", filepath.Join(root, "self1")},
+		{"loop", filepath.Join(root, "self2")},
+	} {
+		if n := logs.count(w...); n != 1 {
+			t.Errorf("%d warnings mention %q, want 1; logs:\n%s", n, w, strings.Join(logs.msgs, "\n"))
+		}
+	}
+	if n := len(logs.msgs); n != 7 {
+		t.Errorf("%d warnings, want 7:\n%s", n, strings.Join(logs.msgs, "\n"))
+	}
+
+	// Following links that leave the root is a choice; loops and dangling
+	// links stay skipped, and are not warned about again.
+	got = listKeys(objstore.FollowSymlinks(objstore.WithRetry(s, time.Second)))
+	want = []string{"d/alias.txt", "d/linked.txt", "d/real.txt", "d/rel/x.txt", "e/alias.txt", "e/linked.txt", "e/real.txt", "e/rel/x.txt", "lib/x.txt"}
+	if !slices.Equal(keysOf(got), want) {
+		t.Fatalf("List following links = %q, want %q", keysOf(got), want)
+	}
+	if got[1].Size != int64(len("target data")) {
+		t.Fatalf("symlinked file size = %d, want the target's", got[1].Size)
+	}
+	if n := len(logs.msgs); n != 7 {
+		t.Errorf("%d warnings after listing again, want 7:\n%s", n, strings.Join(logs.msgs, "\n"))
 	}
 	rc, err := s.Get(t.Context(), "lib/x.txt")
 	if err != nil {

@@ -43,7 +43,8 @@ type retryStore struct {
 // Permanent errors return at once. Retries are logged at WARN through the
 // store's Options.Logger.
 //
-//   - Put seeks the body back to where it was at the call before each retry.
+//   - Put and PutIfAbsent seek the body back to where it was at the call
+//     before each retry. [ErrExists] is not retried.
 //   - Get retries opening the object; an error while reading the body is the
 //     caller's to handle.
 //   - List resumes after the last key delivered: fn never sees a key twice.
@@ -162,19 +163,29 @@ func (r *retryStore) Stat(ctx context.Context, key string) (info ObjectInfo, err
 }
 
 func (r *retryStore) Put(ctx context.Context, key string, body io.ReadSeeker) error {
+	return r.put(ctx, "put", key, body, r.s.Put)
+}
+
+// PutIfAbsent retries as Put does; ErrExists is permanent.
+func (r *retryStore) PutIfAbsent(ctx context.Context, key string, body io.ReadSeeker) error {
+	return r.put(ctx, "put-if-absent", key, body, r.s.PutIfAbsent)
+}
+
+func (r *retryStore) put(ctx context.Context, op, key string, body io.ReadSeeker,
+	put func(context.Context, string, io.ReadSeeker) error) error {
 	start, err := body.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return fmt.Errorf("objstore: put %s: body: %w", r.s.URI(key), err)
 	}
 	first := true
-	return r.do(ctx, "put", key, func() error {
+	return r.do(ctx, op, key, func() error {
 		if !first {
 			if _, err := body.Seek(start, io.SeekStart); err != nil {
 				return fmt.Errorf("objstore: put %s: rewind body: %w", r.s.URI(key), err)
 			}
 		}
 		first = false
-		return r.s.Put(ctx, key, body)
+		return put(ctx, key, body)
 	})
 }
 

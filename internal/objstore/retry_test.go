@@ -81,6 +81,15 @@ func (f *flaky) Put(ctx context.Context, key string, body io.ReadSeeker) error {
 	return f.Store.Put(ctx, key, body)
 }
 
+// PutIfAbsent consumes part of the body before failing.
+func (f *flaky) PutIfAbsent(ctx context.Context, key string, body io.ReadSeeker) error {
+	if f.fail("put-if-absent") {
+		_, _ = io.CopyN(io.Discard, body, 3)
+		return errUnavailable{}
+	}
+	return f.Store.PutIfAbsent(ctx, key, body)
+}
+
 // List delivers two objects before failing.
 func (f *flaky) List(ctx context.Context, prefix string, fn func(objstore.ObjectInfo) error) error {
 	if !f.fail("list") {
@@ -139,6 +148,30 @@ func TestRetryTransientThenSuccess(t *testing.T) {
 		if got := f.count(op); got != 3 {
 			t.Errorf("%s called %d times, want 3", op, got)
 		}
+	}
+}
+
+func TestRetryPutIfAbsent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	base := openLocal(t, t.TempDir())
+	f := newFlaky(base, map[string]int{"put-if-absent": 2})
+	s := objstore.WithRetry(f, 10*time.Second)
+	if err := s.PutIfAbsent(ctx, "lock", strings.NewReader("whole body")); err != nil {
+		t.Fatal(err)
+	}
+	if b := read(t, base, "lock"); b != "whole body" {
+		t.Fatalf("after retried PutIfAbsent, object = %q", b)
+	}
+	if got := f.count("put-if-absent"); got != 3 {
+		t.Fatalf("called %d times, want 3", got)
+	}
+	// ErrExists is an answer, not an outage: returned at once.
+	if err := s.PutIfAbsent(ctx, "lock", strings.NewReader("other")); !errors.Is(err, objstore.ErrExists) {
+		t.Fatalf("PutIfAbsent of an existing key = %v, want ErrExists", err)
+	}
+	if got := f.count("put-if-absent"); got != 4 {
+		t.Fatalf("ErrExists retried: %d calls", got)
 	}
 }
 

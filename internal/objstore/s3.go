@@ -115,6 +115,9 @@ func (s *s3Store) fail(op, key string, err error, bucketOp bool) error {
 		kind = ErrNotFound
 	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "NotFound":
 		kind = ErrNotFound
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "PreconditionFailed",
+		errors.As(err, &status) && status.HTTPStatusCode() == http.StatusPreconditionFailed:
+		kind = ErrExists
 	case errors.As(err, &apiErr) && isAccessDeniedCode(apiErr.ErrorCode()):
 		kind = ErrAccessDenied
 	case errors.As(err, &status) && status.HTTPStatusCode() == http.StatusNotFound:
@@ -230,6 +233,24 @@ func (s *s3Store) Put(ctx context.Context, key string, body io.ReadSeeker) error
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
 		Body:   body,
+	})
+	if err != nil {
+		return s.fail("put", key, err, false)
+	}
+	return nil
+}
+
+// PutIfAbsent sends one PutObject with If-None-Match "*": S3 (and MinIO)
+// answer 412 Precondition Failed when the key exists.
+func (s *s3Store) PutIfAbsent(ctx context.Context, key string, body io.ReadSeeker) error {
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:      aws.String(s.bucket),
+		Key:         aws.String(s.prefix + key),
+		Body:        body,
+		IfNoneMatch: aws.String("*"),
 	})
 	if err != nil {
 		return s.fail("put", key, err, false)

@@ -44,6 +44,17 @@ type Store interface {
 	// Put writes the whole object atomically from body's current position to
 	// its end: readers see the old object or the new one, never a part.
 	Put(ctx context.Context, key string, body io.ReadSeeker) error
+	// PutIfAbsent writes the whole object as Put does, but only when no
+	// object has the key: when one has, it changes nothing and returns an
+	// error wrapping ErrExists. Of concurrent calls for one key, exactly one
+	// succeeds (a first-writer-wins marker in the store itself: S3's
+	// conditional PutObject with If-None-Match "*", a hard link that may not
+	// replace its target on a local folder). Bodies are limited to 5 GiB.
+	//
+	// Through WithRetry, an attempt whose answer was lost may have created
+	// the object: a retried call can then report ErrExists for the caller's
+	// own object, so a caller that must know compares the content.
+	PutIfAbsent(ctx context.Context, key string, body io.ReadSeeker) error
 	// Delete removes the object; an absent key is not an error.
 	Delete(ctx context.Context, key string) error
 	// URI names the object for humans and logs: "s3://bucket/prefix/key" or

@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 		{"PutAtomicFailedBody", testPutFailedBody},
 		{"PutAtomicConcurrentReaders", testPutConcurrentReaders},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"PutIfAbsent", testPutIfAbsent},
+		{"PutIfAbsentConcurrent", testPutIfAbsentConcurrent},
 		{"CanceledContext", testCanceledContext},
 		{"URI", testURI},
 		{"GetRange", testGetRange},
@@ -463,6 +465,83 @@ func testConcurrentPuts(t *testing.T, s objstore.Store) {
 		if got := get(t, s, k); string(got) != k {
 			t.Fatalf("Get(%q) = %q", k, got)
 		}
+	}
+}
+
+func testPutIfAbsent(t *testing.T, s objstore.Store) {
+	ctx := t.Context()
+	body := strings.NewReader("skip:first")
+	if _, err := body.Seek(5, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIfAbsent(ctx, "locks/a.json", body); err != nil {
+		t.Fatalf("PutIfAbsent of a new key: %v", err)
+	}
+	if got := get(t, s, "locks/a.json"); string(got) != "first" {
+		t.Fatalf("Get = %q, want %q (from the body's position)", got, "first")
+	}
+	err := s.PutIfAbsent(ctx, "locks/a.json", strings.NewReader("second"))
+	if !errors.Is(err, objstore.ErrExists) {
+		t.Fatalf("PutIfAbsent of an existing key = %v, want ErrExists", err)
+	}
+	if objstore.IsTransient(err) {
+		t.Fatalf("ErrExists is transient: %v", err)
+	}
+	if got := get(t, s, "locks/a.json"); string(got) != "first" {
+		t.Fatalf("the refused PutIfAbsent changed the object: %q", got)
+	}
+	if got := keys(list(t, s, "locks/")); !slices.Equal(got, []string{"locks/a.json"}) {
+		t.Fatalf("List = %q", got)
+	}
+	// A deleted key can be created again; a plain Put still replaces.
+	if err := s.Delete(ctx, "locks/a.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIfAbsent(ctx, "locks/a.json", strings.NewReader("third")); err != nil {
+		t.Fatalf("PutIfAbsent after Delete: %v", err)
+	}
+	put(t, s, "locks/a.json", []byte("fourth"))
+	if got := get(t, s, "locks/a.json"); string(got) != "fourth" {
+		t.Fatalf("Get = %q", got)
+	}
+	for _, bad := range []string{"", "/abs"} {
+		if err := s.PutIfAbsent(ctx, bad, strings.NewReader("x")); !errors.Is(err, objstore.ErrInvalidKey) {
+			t.Errorf("PutIfAbsent(%q) = %v, want ErrInvalidKey", bad, err)
+		}
+	}
+}
+
+// testPutIfAbsentConcurrent races writers for one key: exactly one wins and
+// the object is the winner's, whole.
+func testPutIfAbsentConcurrent(t *testing.T, s objstore.Store) {
+	const n = 12
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	bodies := make([]string, n)
+	for i := range n {
+		bodies[i] = strings.Repeat(fmt.Sprintf("writer %02d;", i), 2000)
+		wg.Go(func() { errs[i] = s.PutIfAbsent(t.Context(), "lock", strings.NewReader(bodies[i])) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("writers %d and %d both created the key", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, objstore.ErrExists):
+			t.Fatalf("writer %d: %v, want ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer created the key")
+	}
+	if got := get(t, s, "lock"); string(got) != bodies[winner] {
+		t.Fatalf("the object is not the winner's (%d bytes)", len(got))
+	}
+	if got := keys(list(t, s, "")); !slices.Equal(got, []string{"lock"}) {
+		t.Fatalf("List = %q (temporary files left?)", got)
 	}
 }
 
