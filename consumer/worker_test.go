@@ -214,3 +214,46 @@ func TestThresholdAbortStopsInFlightAndRemainingBatches(t *testing.T) {
 		t.Fatalf("%d of 50 batches ran after the abort", n)
 	}
 }
+
+// allowed_failed_percent is judged at run time against the job's total of
+// mini-batches: 3 failed of 10 is 30%, tolerated at 30 and failing the job
+// at 20 (before its last batches run).
+func TestAllowedFailedPercentAtRunTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		percent float64
+		want    string
+	}{{30, contracts.StateCompleted}, {20, contracts.StateFailed}} {
+		t.Run(fmt.Sprint(tc.percent), func(t *testing.T) {
+			t.Parallel()
+			b := newBundle(t, 10)
+			failing := func(i int64) bool { return i == 0 || i == 1 || i == 2 }
+			b.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+				if failing(bt.Index) {
+					return consumer.Result{}, &consumer.ScriptError{Type: "RuntimeError", Message: "boom"}
+				}
+				return echo(nil)(ctx, bt)
+			}))
+			c := b.config(1)
+			c.RunMaxTry = 1
+			c.AllowedFailedPercent = tc.percent
+			_, st, cs := b.run(c)
+			if st.State != tc.want {
+				t.Fatalf("allowed_failed_percent %v: state %s (%s), want %s; counters %+v", tc.percent, st.State, st.Reason, tc.want, cs)
+			}
+			if tc.want == contracts.StateFailed {
+				if !strings.Contains(st.Reason, "3 of 10 mini-batches failed (30.0%), above allowed_failed_percent 20") {
+					t.Fatalf("reason %q", st.Reason)
+				}
+				if cs.Done == 10 {
+					t.Fatalf("the job failed only after every batch ran: counters %+v", cs)
+				}
+				return
+			}
+			if cs.FailedBatches != 3 || cs.ItemsSucceeded != 7 {
+				t.Fatalf("counters %+v", cs)
+			}
+			sameRows(t, b.rows("parallel_run_step.txt"), expectedRows(10, func(s string) bool { return s < "f00003" }))
+		})
+	}
+}

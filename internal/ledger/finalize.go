@@ -39,15 +39,7 @@ func (l *Ledger) MaybeFinalize(ctx context.Context, job *contracts.Job, done int
 	if st.Terminal() || !st.Sealed || done < st.TotalBatches {
 		return nil
 	}
-	c, err := l.B.ReadCounters(ctx, job.ID)
-	if err != nil {
-		return err
-	}
-	if reason := Exceeded(&job.Config, c, st); reason != "" {
-		_, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason)
-		return err
-	}
-	return l.finalize(ctx, job, st.TotalBatches, heartbeat)
+	return l.settle(ctx, job, st, true, heartbeat)
 }
 
 func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, heartbeat func()) error {
