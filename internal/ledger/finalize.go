@@ -13,6 +13,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/resultfmt"
+	"github.com/parallelrun/prs/internal/retry"
 )
 
 // ErrLostClaim means another process took over a finalisation whose
@@ -20,8 +21,9 @@ import (
 var ErrLostClaim = errors.New("another process took over the finalize claim")
 
 // ErrBadRows means the rows of the job's batches cannot be written in its
-// output_format; trying again cannot help, the job fails.
-var ErrBadRows = errors.New("the rows cannot be written in the output format")
+// output_format; trying again cannot help (it is marked permanent), the job
+// fails.
+var ErrBadRows = retry.Permanent(errors.New("the rows cannot be written in the output format"))
 
 type claim struct {
 	Worker  string    `json:"worker"`
