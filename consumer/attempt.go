@@ -51,7 +51,7 @@ func (s *slot) open(msg jetstream.Msg) *delivery {
 		return d
 	}
 	d.f.delivered = int(meta.NumDelivered)
-	d.f.tally.items = d.mb.ItemCount()
+	d.f.tally.Items = d.mb.ItemCount()
 	return d
 }
 
@@ -143,7 +143,7 @@ func (s *slot) prepare(d *delivery) error {
 // returned under the attempt's own key.
 func (s *slot) keepRows(d *delivery, res Result) {
 	w, f, cfg := s.w, &d.f, &d.jr.job.Config
-	f.tally.rows = len(res.Rows)
+	f.tally.Rows = len(res.Rows)
 	for _, ie := range res.ItemErrors {
 		key := ie.Item
 		if ie.Index >= 0 && ie.Index < len(d.mb.Items) {

@@ -56,29 +56,6 @@ func classify(err error, workerStopping, jobStopped bool) errKind {
 	}
 }
 
-// tally is what an attempt learned of its batch's items and what the
-// handler returned for them.
-type tally struct {
-	// items is the number of items: files, or a tabular piece's rows
-	// (malformed ones included) once it is read.
-	items int
-	// malformed is the number of a tabular piece's malformed rows: failed
-	// items that never reach the handler and do not fail the mini-batch.
-	malformed int
-	// rows is the number of rows the handler returned.
-	rows int
-}
-
-// succeeded is the number of successful items: one per row.
-func (t tally) succeeded() int { return t.rows }
-
-// failed is the number of failed items: malformed rows fail whatever the
-// handler returned for the others, and so does each missing row.
-func (t tally) failed() int { return t.malformed + max(0, t.items-t.malformed-t.rows) }
-
-// short reports whether the handler returned fewer rows than it got items.
-func (t tally) short() bool { return t.rows < t.items-t.malformed }
-
 // facts is what one delivery of a mini-batch learned, in the order it
 // learns it: the message, the job, what the ledger holds, then the attempt.
 type facts struct {
@@ -97,7 +74,7 @@ type facts struct {
 	// handler ran, or preparing the job failed for good.
 	tried bool
 	// tally counts the batch's items (before the attempt: the message's).
-	tally tally
+	tally Tally
 	// itemErrors name the items that failed ("key: error"), in order.
 	itemErrors []string
 	// rowsKey is where the attempt's rows were written ("" when none were).
@@ -190,14 +167,14 @@ func decide(f facts) decision {
 func handBack(f facts, try int, etype, msg string, cause error) decision {
 	d := decision{act: actHandBack, try: try, backoff: max(f.delivered, 1), err: cause}
 	if f.tried {
-		d.record = contracts.AttemptRecord{Items: f.tally.items, Result: contracts.ResultTransient, ErrorType: etype, Error: msg}
+		d.record = contracts.AttemptRecord{Items: f.tally.Items, Result: contracts.ResultTransient, ErrorType: etype, Error: msg}
 	}
 	return d
 }
 
 // outOfTries fails a batch whose last tries were lost with their workers.
 func outOfTries(f facts, try int) decision {
-	n := f.tally.items
+	n := f.tally.Items
 	const lost = "the batch's worker was lost on its last try"
 	return decision{
 		act: actAck, try: try,
@@ -211,7 +188,7 @@ func outOfTries(f facts, try int) decision {
 // failed spends a try on the attempt's error: the batch comes back after a
 // delay, or, on its last try, fails with all of its items.
 func failed(f facts, try int) decision {
-	n, etype := f.tally.items, errorType(f.err)
+	n, etype := f.tally.Items, errorType(f.err)
 	d := decision{
 		act: actRetry, try: try, backoff: try, err: f.err,
 		record:    contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultRetried, ErrorType: etype, Error: errorMessage(f.err)},
@@ -227,23 +204,20 @@ func failed(f facts, try int) decision {
 	return d
 }
 
-// done records what an attempt that returned gave: a row per successful
-// item, the rest failed. Rows that cannot be written in the output format
-// fail every item.
+// done records what an attempt that returned gave, as Tally counts it.
+// Rows that cannot be written in the output format fail every item.
 func done(f facts, try int) decision {
 	t := f.tally
-	o := contracts.BatchOutcome{Attempt: try, Items: t.items, Succeeded: t.succeeded(), Failed: t.failed(), ResultKey: f.rowsKey}
+	o := contracts.BatchOutcome{Attempt: try, Items: t.Items, Succeeded: t.Succeeded(), Failed: t.Failed(), ResultKey: f.rowsKey}
 	// Malformed rows are failed items, but a mini-batch whose well-formed
 	// rows all succeeded has not failed.
-	o.OK = o.Failed <= t.malformed
-	if t.short() {
-		o.ErrorType, o.Error = "PartialResult", fmt.Sprintf("run() returned %d rows for %d items", t.rows, t.items-t.malformed)
-	}
+	o.OK = o.Failed <= t.Malformed
+	o.ErrorType, o.Error = t.Note()
 	if len(f.itemErrors) > 0 {
-		o.ErrorType, o.Error = "ItemError", fmt.Sprintf("%d of %d items failed; first: %s", len(f.itemErrors), t.items, f.itemErrors[0])
+		o.ErrorType, o.Error = "ItemError", fmt.Sprintf("%d of %d items failed; first: %s", len(f.itemErrors), t.Items, f.itemErrors[0])
 	}
 	if f.kind == kindOutput {
-		o.OK, o.Succeeded, o.Failed = false, 0, t.items
+		o.OK, o.Succeeded, o.Failed = false, 0, t.Items
 		o.ErrorType, o.Error = "OutputError", "writing run()'s rows: "+f.err.Error()
 	}
 	result := contracts.ResultSucceeded
@@ -256,7 +230,7 @@ func done(f facts, try int) decision {
 	}
 	return decision{
 		act: actAck, try: try, outcome: &o, traceback: tb,
-		record: contracts.AttemptRecord{Items: t.items, Succeeded: o.Succeeded, Failed: o.Failed, Result: result, ErrorType: o.ErrorType, Error: o.Error},
+		record: contracts.AttemptRecord{Items: t.Items, Succeeded: o.Succeeded, Failed: o.Failed, Result: result, ErrorType: o.ErrorType, Error: o.Error},
 	}
 }
 

@@ -45,11 +45,11 @@ func TestDecide(t *testing.T) {
 	lookup := errors.New("nats: timeout")
 	// ran is the facts of an attempt that was made at try delivered-infra.
 	ran := func(delivered, infra, items int, kind errKind, err error) facts {
-		return facts{delivered: delivered, infra: infra, maxTry: 3, tried: true, tally: tally{items: items}, kind: kind, err: err}
+		return facts{delivered: delivered, infra: infra, maxTry: 3, tried: true, tally: Tally{Items: items}, kind: kind, err: err}
 	}
 	returned := func(items, malformed, rows int) facts {
 		f := ran(1, 0, items, kindNone, nil)
-		f.tally.malformed, f.tally.rows, f.rowsKey = malformed, rows, "results/0/1-w.jsonl"
+		f.tally.Malformed, f.tally.Rows, f.rowsKey = malformed, rows, "results/0/1-w.jsonl"
 		return f
 	}
 	withItemErrors := returned(4, 0, 2)
@@ -71,7 +71,7 @@ func TestDecide(t *testing.T) {
 			decision{act: actTerm, try: 2, reason: "job stopped"}},
 		{"broker error reading the job or outcome: hand back, no record", facts{delivered: 2, maxTry: 3, kind: kindTransient, err: lookup},
 			decision{act: actHandBack, try: 2, backoff: 2}},
-		{"first delivery runs", facts{delivered: 1, maxTry: 3, tally: tally{items: 5}},
+		{"first delivery runs", facts{delivered: 1, maxTry: 3, tally: Tally{Items: 5}},
 			decision{act: actRun, try: 1}},
 		{"redelivery with its outcome recorded: count and ack it", facts{delivered: 2, maxTry: 3, recorded: true},
 			decision{act: actAck, try: 2}},
@@ -81,11 +81,11 @@ func TestDecide(t *testing.T) {
 			decision{act: actRun, try: 3}},
 		{"handed-back deliveries spend no try", facts{delivered: 5, infra: 3, maxTry: 3},
 			decision{act: actRun, try: 2}},
-		{"out of tries after lost deliveries", facts{delivered: 4, maxTry: 3, tally: tally{items: 5}},
+		{"out of tries after lost deliveries", facts{delivered: 4, maxTry: 3, tally: Tally{Items: 5}},
 			decision{act: actAck, try: 4,
 				record:  contracts.AttemptRecord{Items: 5, Failed: 5, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: "the batch's worker was lost on its last try"},
 				outcome: &contracts.BatchOutcome{Attempt: 3, Items: 5, Failed: 5, ErrorType: "MaxTriesExceeded", Error: "the batch's worker was lost on its last try (3 of 3)"}}},
-		{"hand-backs past maxInfraFailures spend tries", facts{delivered: 25, infra: 22, maxTry: 3, tally: tally{items: 1}},
+		{"hand-backs past maxInfraFailures spend tries", facts{delivered: 25, infra: 22, maxTry: 3, tally: Tally{Items: 1}},
 			decision{act: actAck, try: 5,
 				record:  contracts.AttemptRecord{Items: 1, Failed: 1, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: "the batch's worker was lost on its last try"},
 				outcome: &contracts.BatchOutcome{Attempt: 3, Items: 1, Failed: 1, ErrorType: "MaxTriesExceeded", Error: "the batch's worker was lost on its last try (3 of 3)"}}},
@@ -114,7 +114,7 @@ func TestDecide(t *testing.T) {
 		{"transient error: hand back without a try, with a record", ran(2, 0, 4, kindTransient, transient),
 			decision{act: actHandBack, try: 2, backoff: 2,
 				record: contracts.AttemptRecord{Items: 4, Result: contracts.ResultTransient, ErrorType: "Transient", Error: transient.Error()}}},
-		{"storage failing while preparing: hand back, no record", facts{delivered: 1, maxTry: 3, tally: tally{items: 4}, kind: kindTransient, err: lookup},
+		{"storage failing while preparing: hand back, no record", facts{delivered: 1, maxTry: 3, tally: Tally{Items: 4}, kind: kindTransient, err: lookup},
 			decision{act: actHandBack, try: 1, backoff: 1}},
 		{"worker stopping: hand back, no try spent", ran(3, 0, 4, kindWorkerStopping, script),
 			decision{act: actHandBack, try: 3, backoff: 3,
@@ -139,6 +139,14 @@ func TestDecide(t *testing.T) {
 			decision{act: actAck, try: 1,
 				record:  contracts.AttemptRecord{Items: 6, Succeeded: 3, Failed: 3, Result: contracts.ResultPartial, ErrorType: "PartialResult", Error: "run() returned 3 rows for 4 items"},
 				outcome: &contracts.BatchOutcome{Attempt: 1, Items: 6, Succeeded: 3, Failed: 3, ResultKey: "results/0/1-w.jsonl", ErrorType: "PartialResult", Error: "run() returned 3 rows for 4 items"}}},
+		{"more rows than files: every item succeeded once, the extra rows noted", returned(5, 0, 11),
+			decision{act: actAck, try: 1,
+				record:  contracts.AttemptRecord{Items: 5, Succeeded: 5, Result: contracts.ResultSucceeded, ErrorType: "ExtraRows", Error: extra(11, 5)},
+				outcome: &contracts.BatchOutcome{Attempt: 1, OK: true, Items: 5, Succeeded: 5, ResultKey: "results/0/1-w.jsonl", ErrorType: "ExtraRows", Error: extra(11, 5)}}},
+		{"more rows than well-formed rows: malformed rows stay failed", returned(5, 2, 5),
+			decision{act: actAck, try: 1,
+				record:  contracts.AttemptRecord{Items: 5, Succeeded: 3, Failed: 2, Result: contracts.ResultSucceeded, ErrorType: "ExtraRows", Error: extra(5, 3)},
+				outcome: &contracts.BatchOutcome{Attempt: 1, OK: true, Items: 5, Succeeded: 3, Failed: 2, ResultKey: "results/0/1-w.jsonl", ErrorType: "ExtraRows", Error: extra(5, 3)}}},
 		{"items the handler says failed", withItemErrors,
 			decision{act: actAck, try: 1, traceback: "a.png: cannot decode\nc.png: cannot decode\n",
 				record:  contracts.AttemptRecord{Items: 4, Succeeded: 2, Failed: 2, Result: contracts.ResultPartial, ErrorType: "ItemError", Error: "2 of 4 items failed; first: a.png: cannot decode"},
@@ -153,6 +161,40 @@ func TestDecide(t *testing.T) {
 		got.note, got.level, got.err = "", 0, nil
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s:\n got  %+v\n want %+v", tc.name, describe(got), describe(tc.want))
+		}
+	}
+}
+
+func extra(rows, given int) string {
+	return fmt.Sprintf("run() returned %d rows for %d items; the %d extra rows are kept in the output but not counted as items", rows, given, rows-given)
+}
+
+// Whatever run() returns, every item is counted once: succeeded or failed,
+// never more succeeded than items.
+func TestTallyCountsEachItemOnce(t *testing.T) {
+	t.Parallel()
+	for items := 0; items <= 6; items++ {
+		for malformed := 0; malformed <= items; malformed++ {
+			for rows := 0; rows <= 3*items+2; rows++ {
+				tl := Tally{Items: items, Malformed: malformed, Rows: rows}
+				s, f := tl.Succeeded(), tl.Failed()
+				if s+f != items || s > items-malformed || f < malformed || s < 0 {
+					t.Fatalf("%+v: %d succeeded, %d failed", tl, s, f)
+				}
+				if tl.Extra() != max(0, rows-(items-malformed)) {
+					t.Fatalf("%+v: Extra %d", tl, tl.Extra())
+				}
+				typ, _ := tl.Note()
+				want := ""
+				if rows < items-malformed {
+					want = "PartialResult"
+				} else if rows > items-malformed {
+					want = "ExtraRows"
+				}
+				if typ != want {
+					t.Fatalf("%+v: Note %q, want %q", tl, typ, want)
+				}
+			}
 		}
 	}
 }

@@ -18,9 +18,9 @@ import (
 // run_invocation_timeout and returns what the handler returned; n learns
 // the batch's items. The malformed rows of a tabular piece are added to the
 // item errors; a piece without a well-formed row does not call the handler.
-func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *tally) (Result, error) {
+func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (Result, error) {
 	w := s.w
-	*n = tally{items: mb.ItemCount()}
+	*n = Tally{Items: mb.ItemCount()}
 	if err := s.openHandler(jr); err != nil {
 		return Result{}, err
 	}
@@ -63,7 +63,7 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *tally) (R
 
 // readPiece reads a tabular piece into b.Table and counts its rows in n;
 // it returns the malformed rows as item errors.
-func (s *slot) readPiece(ctx context.Context, jr *jobRun, p contracts.Piece, b *Batch, n *tally) ([]ItemError, error) {
+func (s *slot) readPiece(ctx context.Context, jr *jobRun, p contracts.Piece, b *Batch, n *Tally) ([]ItemError, error) {
 	store := jr.input
 	if p.Staged {
 		store = jr.staging
@@ -73,7 +73,7 @@ func (s *slot) readPiece(ctx context.Context, jr *jobRun, p contracts.Piece, b *
 		return nil, err
 	}
 	b.Table = t
-	n.items, n.malformed = items, len(bad)
+	n.Items, n.Malformed = items, len(bad)
 	return bad, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -255,5 +256,49 @@ func TestAllowedFailedPercentAtRunTime(t *testing.T) {
 			}
 			sameRows(t, b.rows("parallel_run_step.txt"), expectedRows(10, func(s string) bool { return s < "f00003" }))
 		})
+	}
+}
+
+// run() returning more rows than it got files counts each file once: the
+// extra rows are kept in the output, noted in the batch's outcome, its
+// attempt record and the error summary, and never counted as items.
+func TestExtraRowsAreKeptButNotCounted(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 10)
+	twice := consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		r, err := echo(nil)(ctx, bt)
+		var doubled consumer.Result
+		for _, row := range r.Rows {
+			doubled.Rows = append(doubled.Rows, row, row)
+		}
+		return doubled, err
+	})
+	b.workerWith(1, twice, func(c *consumer.Config) { c.LogFlush = 50 * time.Millisecond })
+	id, st, cs := b.run(b.config(5))
+	if st.State != contracts.StateCompleted || cs.ItemsSucceeded != 10 || cs.ItemsFailed != 0 || cs.FailedBatches != 0 {
+		t.Fatalf("state %+v counters %+v: want 10 items succeeded, none failed", st, cs)
+	}
+	var want []string
+	for _, name := range expectedRows(10, nil) {
+		want = append(want, name, name)
+	}
+	sameRows(t, b.rows("parallel_run_step.txt"), want)
+	o, _, _, err := b.ledger.Outcome(context.Background(), id, 1)
+	if err != nil || !o.OK || o.Succeeded != 5 || o.Failed != 0 || o.ErrorType != "ExtraRows" ||
+		!strings.Contains(o.Error, "run() returned 10 rows for 5 items") {
+		t.Fatalf("outcome %+v err %v", o, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		summary, _ := os.ReadFile(filepath.Join(b.output, contracts.LogErrorSummary))
+		report, _ := os.ReadFile(filepath.Join(b.output, contracts.LogReport))
+		if strings.Contains(string(summary), "2 x ExtraRows: run() returned 10 rows for 5 items") &&
+			strings.Count(string(report), ",ExtraRows,") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the logs do not note the extra rows:\n%s\n%s", summary, report)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
