@@ -44,7 +44,9 @@ func (l *Ledger) MaybeFinalize(ctx context.Context, job *contracts.Job, done int
 	return l.settle(ctx, job, st, true, heartbeat)
 }
 
-func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, heartbeat func()) error {
+// finalize writes the job's final file and moves it to Completed, with note
+// as its reason ("" for none).
+func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, note string, heartbeat func()) error {
 	if heartbeat == nil {
 		heartbeat = func() {}
 	}
@@ -98,7 +100,7 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 		if s.Terminal() {
 			return ErrStateConflict
 		}
-		s.State, s.FinalObject, s.Finished = contracts.StateCompleted, final, time.Now().UTC()
+		s.State, s.Reason, s.FinalObject, s.Finished = contracts.StateCompleted, note, final, time.Now().UTC()
 		return nil
 	})
 	if errors.Is(err, ErrStateConflict) {
@@ -112,7 +114,7 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 			l.Log.Warn("recording the job for reuse", "job", job.ID, "err", err)
 		}
 	}
-	l.Log.Info("job completed", "job", job.ID, "output", final)
+	l.Log.Info("job completed", "job", job.ID, "output", final, "note", note)
 	l.writeReports(ctx, job.ID)
 	return nil
 }

@@ -12,16 +12,25 @@ type Verdict struct {
 	// State is contracts.StateFailed or contracts.StateCompleted when the
 	// job ends, "" while it goes on.
 	State string
-	// Reason says why the job failed.
+	// Reason says why the job failed, or that a completed job has failed
+	// items ("completed with 3 of 20 items failed"); it becomes the job
+	// state's reason.
 	Reason string
 }
+
+// ReasonEveryItemFailed is the reason of a job that ended with failed items
+// and no item succeeded, whatever its thresholds tolerate.
+const ReasonEveryItemFailed = "every item failed"
 
 // Judge is the one rule of a job's fate. The job fails as soon as a
 // threshold is exceeded: error_threshold (failed items), allowed_failed_count
 // (failed mini-batches) and allowed_failed_percent, which is judged against
 // the total once the producer has recorded it, never against the batches
 // done so far (a run's first failed batch would otherwise be 100%). A job
-// whose every mini-batch is done, and that exceeds no threshold, completes.
+// whose every mini-batch is done, and that exceeds no threshold, completes,
+// unless every item failed: a job where nothing worked fails, even under
+// thresholds that tolerate every failure. A job that completes with failed
+// items says so in its reason.
 func Judge(cfg *contracts.Config, c contracts.Counters, st contracts.JobState) Verdict {
 	if cfg.ErrorThreshold >= 0 && c.ItemsFailed > int64(cfg.ErrorThreshold) {
 		return failed("%d failed items exceed error_threshold %d", c.ItemsFailed, cfg.ErrorThreshold)
@@ -36,10 +45,17 @@ func Judge(cfg *contracts.Config, c contracts.Counters, st contracts.JobState) V
 				c.FailedBatches, st.TotalBatches, pct, cfg.AllowedFailedPercent)
 		}
 	}
-	if st.Sealed && c.Done >= st.TotalBatches {
-		return Verdict{State: contracts.StateCompleted}
+	if !st.Sealed || c.Done < st.TotalBatches {
+		return Verdict{}
 	}
-	return Verdict{}
+	items := c.ItemsSucceeded + c.ItemsFailed
+	switch {
+	case c.ItemsFailed > 0 && c.ItemsSucceeded == 0:
+		return failed("%s (%d of %d items)", ReasonEveryItemFailed, c.ItemsFailed, items)
+	case c.ItemsFailed > 0:
+		return Verdict{State: contracts.StateCompleted, Reason: fmt.Sprintf("completed with %d of %d items failed", c.ItemsFailed, items)}
+	}
+	return Verdict{State: contracts.StateCompleted}
 }
 
 func failed(format string, args ...any) Verdict {
@@ -60,7 +76,7 @@ func (l *Ledger) settle(ctx context.Context, job *contracts.Job, st contracts.Jo
 		_, err := l.Stop(ctx, job.ID, contracts.StateFailed, v.Reason)
 		return err
 	case v.State == contracts.StateCompleted && finish:
-		return l.finalize(ctx, job, st.TotalBatches, heartbeat)
+		return l.finalize(ctx, job, st.TotalBatches, v.Reason, heartbeat)
 	}
 	return nil
 }

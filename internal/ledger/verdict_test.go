@@ -1,6 +1,9 @@
 package ledger
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,6 +61,20 @@ func TestJudge(t *testing.T) {
 			contracts.Counters{Done: 9, FailedBatches: 9, ItemsFailed: 90}, sealed(10), "", ""},
 		{"allowed_failed_percent exceeded at the end fails rather than completes", cfg(-1, -1, 10),
 			contracts.Counters{Done: 10, FailedBatches: 2, ItemsFailed: 2, ItemsSucceeded: 8}, sealed(10), contracts.StateFailed, "allowed_failed_percent 10"},
+		{"every item failed fails under tolerant thresholds", tolerant,
+			contracts.Counters{Done: 4, FailedBatches: 4, ItemsFailed: 20}, sealed(4), contracts.StateFailed, "every item failed (20 of 20 items)"},
+		{"every item failed, every batch partial", tolerant,
+			contracts.Counters{Done: 2, FailedBatches: 1, ItemsFailed: 7}, sealed(2), contracts.StateFailed, ReasonEveryItemFailed},
+		{"every item failed is judged at the end only", tolerant,
+			contracts.Counters{Done: 3, FailedBatches: 3, ItemsFailed: 15}, sealed(4), "", ""},
+		{"a threshold's reason comes before every item failed", cfg(5, -1, 100),
+			contracts.Counters{Done: 4, FailedBatches: 4, ItemsFailed: 20}, sealed(4), contracts.StateFailed, "error_threshold 5"},
+		{"some failures under tolerant thresholds complete and say so", tolerant,
+			contracts.Counters{Done: 10, FailedBatches: 3, ItemsFailed: 30, ItemsSucceeded: 70}, sealed(10), contracts.StateCompleted, "completed with 30 of 100 items failed"},
+		{"one success is enough to complete", tolerant,
+			contracts.Counters{Done: 10, FailedBatches: 10, ItemsFailed: 99, ItemsSucceeded: 1}, sealed(10), contracts.StateCompleted, "completed with 99 of 100 items failed"},
+		{"a job without items completes", tolerant,
+			contracts.Counters{Done: 1}, sealed(1), contracts.StateCompleted, ""},
 		{"a fraction of a percent counts", cfg(-1, -1, 33.3),
 			contracts.Counters{Done: 3, FailedBatches: 1, ItemsFailed: 1}, sealed(3), contracts.StateFailed, "(33.3%)"},
 	} {
@@ -65,5 +82,51 @@ func TestJudge(t *testing.T) {
 		if v.State != tc.state || !strings.Contains(v.Reason, tc.reason) || (tc.reason == "" && v.Reason != "") {
 			t.Errorf("%s: Judge = %+v, want state %q, reason with %q", tc.name, v, tc.state, tc.reason)
 		}
+	}
+}
+
+// A job whose last batch ends it is judged by Judge wherever it is counted:
+// every item failed fails it (no final file), some failed items complete
+// it with a reason that says so.
+func TestTheLastBatchSettlesTheJob(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		succeeded []int // per batch, of 2 items each
+		state     string
+		reason    string
+	}{
+		{"every item failed", []int{0, 0}, contracts.StateFailed, "every item failed (4 of 4 items)"},
+		{"some items failed", []int{2, 1}, contracts.StateCompleted, "completed with 1 of 4 items failed"},
+		{"no item failed", []int{2, 2}, contracts.StateCompleted, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLedger(t)
+			ctx := context.Background()
+			out := t.TempDir()
+			job := addJob(t, l, "j", int64(len(tc.succeeded)), out)
+			var done int64
+			for i, n := range tc.succeeded {
+				o, rev, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: int64(i), Items: 2, Succeeded: n, Failed: 2 - n, OK: n == 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if done, err = l.Count(ctx, job, o, rev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.MaybeFinalize(ctx, job, done, nil); err != nil {
+				t.Fatal(err)
+			}
+			st, _, _ := l.State(ctx, "j")
+			if st.State != tc.state || st.Reason != tc.reason {
+				t.Fatalf("state %s (%q), want %s (%q)", st.State, st.Reason, tc.state, tc.reason)
+			}
+			_, err := os.Stat(filepath.Join(out, job.Config.AppendRowFileName))
+			if written := err == nil; written != (tc.state == contracts.StateCompleted) {
+				t.Fatalf("final file written: %v, state %s", written, st.State)
+			}
+		})
 	}
 }
