@@ -4,4 +4,11 @@
 // storage, records each mini-batch's outcome exactly once in KV, and decides in
 // one place what happens to every message: ack, nak with delay, in-progress
 // heartbeat or terminate.
+//
+// A slot handles a delivery in four steps: open and learn (what the message,
+// the job and the ledger say), decide (a pure function of those facts: run
+// the attempt, ack with an outcome, retry after a delay, hand back without
+// spending a try, or terminate), attempt (prepare, run the handler, write
+// its rows; decide is asked again) and execute (the decision carried out).
+// Tally is the one rule of succeeded and failed items.
 package consumer

@@ -9,6 +9,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/retry"
 	"github.com/parallelrun/prs/internal/tabular"
 )
 
@@ -76,7 +77,7 @@ func tableError(store objstore.Store, p tabular.Piece, err error) error {
 
 // errBadItemsList: a staged file list that cannot be the mini-batch's
 // (not JSON, or another number of files); retrying cannot fix it.
-var errBadItemsList = errors.New("the mini-batch's staged file list is damaged")
+var errBadItemsList = retry.Permanent(errors.New("the mini-batch's staged file list is damaged"))
 
 // loadItems reads the files of a mini-batch whose list was staged apart
 // (MiniBatch.ItemsKey).

@@ -1,7 +1,9 @@
 // Package ledger keeps a job's record in JetStream KV and its counters in the
-// counter stream, and is the one place where a mini-batch's outcome is
-// recorded, counted, checked against the job's thresholds and, for the last
-// one, turned into the job's final output.
+// counter stream. It is the only writer of job state (CreateJob,
+// RecordReused, Resume, Stop, the finalisation) and the one place where a
+// mini-batch's outcome is recorded, counted, judged with the job's
+// thresholds (Judge, the one rule of a job's fate) and, for the last one,
+// turned into the job's final output.
 //
 // Exactly-once counting: the first process to finish a mini-batch wins a KV
 // Create of the batch's outcome key; every later attempt, redelivery or
