@@ -184,12 +184,18 @@ def _import_pandas():
 
 
 def _dataframe(table):
-    """Builds run()'s DataFrame from a tabular mini-batch."""
+    """Builds run()'s DataFrame from a tabular mini-batch. A part of one
+    (isolate_failures) keeps its rows' index: it starts at first_index."""
     pandas = _import_pandas()
     columns = table.get("columns") or None
     if table.get("format") == "csv":
-        return pandas.read_csv(io.StringIO(table.get("csv") or ""))
-    return pandas.DataFrame(table.get("records") or [], columns=columns)
+        frame = pandas.read_csv(io.StringIO(table.get("csv") or ""))
+    else:
+        frame = pandas.DataFrame(table.get("records") or [], columns=columns)
+    first = table.get("first_index") or 0
+    if first:
+        frame.index = pandas.RangeIndex(first, first + len(frame))
+    return frame
 
 
 class _Script:
