@@ -266,7 +266,11 @@ func TestDecideIsolation(t *testing.T) {
 			decision{act: actAck, try: 2,
 				record:  contracts.AttemptRecord{Items: 10, Failed: 10, Result: contracts.ResultFailed, ErrorType: "PrepareError", Error: "no source"},
 				outcome: &contracts.BatchOutcome{Attempt: 2, Items: 10, Failed: 10, ErrorType: "PrepareError", Error: "PrepareError: no source"}}},
-		{"storage failing during the isolation hands back", func() facts { f := ran(2, kindTransient, &TransientError{Err: errors.New("503")}); f.isolated = true; return f }(),
+		{"storage failing during the isolation hands back", func() facts {
+			f := ran(2, kindTransient, &TransientError{Err: errors.New("503")})
+			f.isolated = true
+			return f
+		}(),
 			decision{act: actHandBack, try: 2, backoff: 2,
 				record: contracts.AttemptRecord{Items: 10, Result: contracts.ResultTransient, ErrorType: "Transient", Error: "transient: 503"}}},
 		{"an isolation whose batch cannot be loaded fails the batch", loadFailed,
