@@ -71,7 +71,7 @@ func TestIsolateFailuresOfAThousandFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	id = h.submit(h.s3("in"), h.s3("isolated"), append(flags, "--isolate-failures"), script...)
+	id = h.submit(h.s3("in"), h.s3("isolated"), append(flags, "--isolate-failures", "true"), script...)
 	st, c = h.wait(id, 5*time.Minute)
 	if st.State != contracts.StateCompleted || c.FailedBatches != 4 || c.ItemsFailed != 4 || c.ItemsSucceeded != 996 {
 		t.Fatalf("with isolate_failures: state %+v counters %+v; want 4 failed items", st, c)
@@ -103,7 +103,7 @@ func TestWorkerKilledDuringIsolation(t *testing.T) {
 	h := newHarness(t)
 	h.upload("in", 200)
 	victim := h.worker(1)
-	id := h.submit(h.s3("in"), h.s3("out"), []string{"--mini-batch-size", "50", "--run-max-try", "1", "--isolate-failures"},
+	id := h.submit(h.s3("in"), h.s3("out"), []string{"--mini-batch-size", "50", "--run-max-try", "1", "--isolate-failures", "true"},
 		"--raise-on", "f00007.txt", "--block-part", "50")
 	// The first part of mini-batch 0's isolation blocks until its worker dies.
 	deadline := time.Now().Add(time.Minute)
