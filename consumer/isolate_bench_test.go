@@ -1,13 +1,16 @@
 package consumer_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/consumer/entryscript"
@@ -21,7 +24,8 @@ const isolateBenchItems = 64
 var badAt = []int{5, 20, 33, 47, 60}
 
 // benchScript raises when its mini-batch holds one of the files named in
-// argv[1], and appends a line to the file argv[2] per call.
+// argv[1], and appends a line to the file argv[2] per call (as a script
+// that writes on the side does).
 const benchScript = `import os, sys
 bad, calls = set(), None
 def init():
@@ -40,8 +44,11 @@ def run(mini_batch):
 // BenchmarkIsolate measures isolate_failures: one op is a job of one
 // mini-batch of 64 files with 0, 1, 2 or 5 bad files, on its only try,
 // through a worker, with a Go handler and with a python entry script. It
-// reports the extra run() calls per job and the bound 2·k·⌈log2 n⌉; the
-// time per op against bad=0 is what the isolation costs.
+// reports the extra run() calls per job against the bound 2·k·⌈log2 n⌉, and
+// the time they took (isolation_ms/op: from the end of the whole
+// mini-batch's run() to the end of the last part's, the worker's work
+// between parts included); ns/op is a whole job's, whose overhead (a new
+// job, and for python a new process) hides it.
 func BenchmarkIsolate(b *testing.B) {
 	for _, lang := range []string{"go", "python"} {
 		for _, k := range []int{0, 1, 2, 5} {
@@ -50,6 +57,42 @@ func BenchmarkIsolate(b *testing.B) {
 			})
 		}
 	}
+}
+
+// timedRuns wraps a job's handler: it counts the run() calls after each
+// job's first (the parts of its isolation) and the time from the end of
+// the first to the end of the last (the isolation, with the worker's own
+// work between the parts).
+type timedRuns struct {
+	consumer.Handler
+	t *runTimes
+}
+
+type runTimes struct {
+	mu    sync.Mutex
+	last  map[string]time.Time // end of each job's latest run()
+	extra int
+	took  time.Duration
+}
+
+func (h timedRuns) Run(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+	res, err := h.Handler.Run(ctx, bt)
+	end := time.Now()
+	t := h.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if last, ok := t.last[bt.JobID]; ok {
+		t.extra++
+		t.took += end.Sub(last)
+	}
+	t.last[bt.JobID] = end
+	return res, err
+}
+
+func (t *runTimes) get() (extra int, took time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.extra, t.took
 }
 
 func benchIsolate(b *testing.B, lang string, k int) {
@@ -62,38 +105,51 @@ func benchIsolate(b *testing.B, lang string, k int) {
 	}
 	c := bn.config(isolateBenchItems)
 	c.RunMaxTry, c.IsolateFailures = 1, true
-	var goCalls atomic.Int64
-	callsFile := filepath.Join(b.TempDir(), "calls.log")
-	calls := func() int64 { return goCalls.Load() }
-	if lang == "go" {
-		bn.worker(1, poison(bad, "", &goCalls))
-	} else {
+	var unused atomic.Int64
+	inner := consumer.HandlerFactory(func(context.Context, *consumer.JobEnv) (consumer.Handler, error) {
+		return poison(bad, "", &unused), nil
+	})
+	if lang == "python" {
 		script := filepath.Join(b.TempDir(), "score.py")
 		if err := os.WriteFile(script, []byte(benchScript), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		c.Handler, c.EntryScript, c.Arguments = "entry_script", script, []string{strings.Join(names, ",") + ",", callsFile}
-		bn.workerWith(1, nil, func(wc *consumer.Config) {
-			wc.Handlers = map[string]consumer.HandlerFactory{"entry_script": entryscript.Factory(entryscript.Options{})}
-		})
-		calls = func() int64 {
-			data, _ := os.ReadFile(callsFile)
-			return int64(strings.Count(string(data), "\n"))
-		}
+		c.EntryScript, c.Arguments = script, []string{strings.Join(names, ",") + ",", filepath.Join(b.TempDir(), "calls.log")}
+		inner = entryscript.Factory(entryscript.Options{})
 	}
+	times := &runTimes{last: map[string]time.Time{}}
+	bn.workerWith(1, nil, func(wc *consumer.Config) {
+		wc.LogFlush = 20 * time.Millisecond // a job's end waits for no long flush
+		wc.Handlers = map[string]consumer.HandlerFactory{"test": func(ctx context.Context, env *consumer.JobEnv) (consumer.Handler, error) {
+			h, err := inner(ctx, env)
+			return timedRuns{Handler: h, t: times}, err
+		}}
+	})
+	// Each job has its own output, so that none waits for the last one's
+	// hold on its output to be released.
+	outputs := b.TempDir()
 	p := &pipeline{b: bn, c: c}
-	p.job(b) // warm up: the script's init(), connections
-	before := calls()
-	for b.Loop() {
+	job := func(i int) {
+		p.c.Output = filepath.Join(outputs, fmt.Sprint(i))
 		p.job(b)
 	}
-	extra := float64(calls()-before)/float64(b.N) - 1
+	job(0) // warm up: connections, the first handler
+	calls0, took0 := times.get()
+	n := 0
+	for b.Loop() {
+		n++
+		job(n)
+	}
+	calls, took := times.get()
+	extra := float64(calls-calls0) / float64(b.N)
 	b.ReportMetric(extra, "extra_calls/op")
 	b.ReportMetric(float64(2*k*int(math.Ceil(math.Log2(isolateBenchItems)))), "bound_calls")
+	b.ReportMetric((took-took0).Seconds()*1000/float64(b.N), "isolation_ms/op")
 	if extra > float64(2*k*6) {
 		b.Fatalf("%.1f extra calls, over the bound", extra)
 	}
-	if rows := bn.rows("parallel_run_step.txt"); len(rows) != isolateBenchItems-k {
-		b.Fatalf("%d rows, want %d", len(rows), isolateBenchItems-k)
+	data, err := os.ReadFile(filepath.Join(p.c.Output, "parallel_run_step.txt"))
+	if rows := strings.Count(string(data), "\n"); err != nil || rows != isolateBenchItems-k {
+		b.Fatalf("%d rows (%v), want %d", rows, err, isolateBenchItems-k)
 	}
 }
