@@ -328,7 +328,7 @@ func (p *process) crash(phase string) *consumer.ScriptError {
 }
 
 // tail forwards writes to w, until w fails, and keeps the last tailBytes of
-// them.
+// them, at a cost linear in the bytes written.
 type tail struct {
 	w   io.Writer
 	mu  sync.Mutex
@@ -338,10 +338,12 @@ type tail struct {
 func (t *tail) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if over := len(t.buf) - tailBytes; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
+	// At most tailBytes are copied per write, whatever its size.
+	keep := b[max(0, len(b)-tailBytes):]
+	if over := len(t.buf) + len(keep) - tailBytes; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[min(over, len(t.buf)):]...)
 	}
+	t.buf = append(t.buf, keep...)
 	if t.w != nil {
 		if _, err := t.w.Write(b); err != nil {
 			t.w = nil

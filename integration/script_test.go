@@ -1,0 +1,156 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// localJob is a job of `prs run` on local folders: an input folder, an
+// output folder and an entry script, all in a fresh temporary folder.
+type localJob struct {
+	t      *testing.T
+	dir    string
+	input  string
+	output string
+	script string
+}
+
+// newLocalJob writes script as score.py and files (name to content) into
+// the input folder.
+func newLocalJob(t *testing.T, script string, files map[string]string) *localJob {
+	t.Helper()
+	dir := t.TempDir()
+	j := &localJob{t: t, dir: dir, input: filepath.Join(dir, "in"), output: filepath.Join(dir, "out"), script: filepath.Join(dir, "score.py")}
+	if err := os.MkdirAll(j.input, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(j.script, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(j.input, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return j
+}
+
+// run runs the job with `prs run` and more flags within timeout, with env
+// added to the test's environment; it returns prs's stdout, its stderr
+// (whose first 1 MiB the test keeps) and its exit code.
+func (j *localJob) run(timeout time.Duration, env []string, flags ...string) (string, string, int) {
+	j.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := append([]string{"run", "--input", j.input, "--output", j.output, "--entry-script", j.script,
+		"--allow-reuse=false"}, flags...)
+	cmd := exec.CommandContext(ctx, prsBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout bytes.Buffer
+	stderr := &headWriter{max: 1 << 20}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	err := cmd.Run()
+	code := cmd.ProcessState.ExitCode()
+	if err != nil && code == -1 {
+		j.t.Fatalf("prs %v: %v\n%s", args, err, stderr.String())
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// file reads a file under the job's output folder.
+func (j *localJob) file(name string) string {
+	j.t.Helper()
+	b, err := os.ReadFile(filepath.Join(j.output, name))
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// logs returns the files under the output's folder prefix (such as
+// "logs/user/stdout"), concatenated in name order.
+func (j *localJob) logs(prefix string) string {
+	j.t.Helper()
+	var names []string
+	_ = filepath.WalkDir(filepath.Join(j.output, prefix), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			j.t.Fatal(err)
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// headWriter keeps the first max bytes written to it.
+type headWriter struct {
+	max int
+	buf bytes.Buffer
+}
+
+func (w *headWriter) Write(b []byte) (int, error) {
+	if room := w.max - w.buf.Len(); room > 0 {
+		w.buf.Write(b[:min(room, len(b))])
+	}
+	return len(b), nil
+}
+
+func (w *headWriter) String() string { return w.buf.String() }
+
+// TestScriptOutputWithoutLineBreaksIsKept: a run() that writes 50 MiB to
+// stdout without a line break takes no longer than its neighbours' (no
+// timeout at 60 s), and every byte reaches logs/user/stdout, cut into lines
+// of at most 64 KiB.
+func TestScriptOutputWithoutLineBreaksIsKept(t *testing.T) {
+	const size = 50 << 20
+	j := newLocalJob(t, `
+import os
+import sys
+
+def run(mini_batch):
+    for path in mini_batch:
+        if os.path.basename(path) == "big.txt":
+            chunk = "z" * (1 << 20)
+            for _ in range(50):
+                sys.stdout.write(chunk)
+        else:
+            print("a line for " + os.path.basename(path))
+    return [os.path.basename(p) for p in mini_batch]
+`, map[string]string{"a.txt": "", "big.txt": "", "c.txt": ""})
+	stdout, stderr, code := j.run(4*time.Minute, nil, "--mini-batch-size", "1", "--run-invocation-timeout", "60")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, tail(stderr, 3000))
+	}
+	if rows := j.file("parallel_run_step.txt"); rows != "a.txt\nbig.txt\nc.txt\n" {
+		t.Errorf("rows %q", rows)
+	}
+	logged := j.logs("logs/user/stdout")
+	if n := strings.Count(logged, "z"); n != size {
+		t.Errorf("logs/user/stdout holds %d of the %d bytes written", n, size)
+	}
+	for i, line := range strings.Split(logged, "\n") {
+		if len(line) > 64<<10 {
+			t.Fatalf("line %d of logs/user/stdout has %d bytes", i, len(line))
+		}
+	}
+	for _, want := range []string{"a line for a.txt\n", "a line for c.txt\n"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("logs/user/stdout lacks %q", want)
+		}
+	}
+}
