@@ -213,7 +213,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 	}
 	var te *TransientError
 	if errors.As(runErr, &te) {
-		rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "Transient", runErr.Error()
+		rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "Transient", errorMessage(runErr)
 		s.logAttempt(jr, rec, "")
 		s.infraRetry(msg, mb, delivered, runErr)
 		return
@@ -236,7 +236,7 @@ func (s *slot) handle(msg jetstream.Msg) {
 			return
 		}
 		log.Error("mini-batch failed on its last try", "attempt", attempt, "error_type", etype, "err", runErr)
-		s.record(msg, jr, mb, failedOutcome(mb, n.items, attempt, w.cfg.Name, etype, runErr.Error()))
+		s.record(msg, jr, mb, failedOutcome(mb, n.items, attempt, w.cfg.Name, etype, errorMessage(runErr)))
 		return
 	}
 
@@ -510,8 +510,8 @@ func (s *slot) logAttempt(jr *jobRun, rec contracts.AttemptRecord, tb string) {
 	l.attempt(rec, tb)
 }
 
-// errorMessage is an error's message without its type (which the record
-// holds apart), for a script's error.
+// errorMessage is an error's message without its type, which records and
+// outcomes hold apart (ErrorType): whoever shows both shows it once.
 func errorMessage(err error) string {
 	var se *ScriptError
 	if errors.As(err, &se) && se.Message != "" {
@@ -519,6 +519,9 @@ func errorMessage(err error) string {
 			return ErrRunTimeout.Error()
 		}
 		return se.Message
+	}
+	if te := (*TransientError)(nil); errors.As(err, &te) {
+		return te.Err.Error()
 	}
 	return err.Error()
 }

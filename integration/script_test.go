@@ -154,3 +154,92 @@ def run(mini_batch):
 		}
 	}
 }
+
+// doubled matches an error type shown twice in one line, such as
+// "AttributeError: AttributeError:" or "Timeout: ... Timeout:".
+func doubledType(line string) string {
+	for _, typ := range []string{"AttributeError", "Timeout", "Transient", "Crash"} {
+		if strings.Count(line, typ+":") > 1 {
+			return typ
+		}
+	}
+	return ""
+}
+
+// TestScriptErrorsShowTheirTypeOnce: an init() and a run() that raise
+// AttributeError and a run() that times out, each on its last try: their
+// type is shown once wherever the error is (prs submit --wait's summary,
+// prs status, logs/user/error.txt, the node log, prs debug).
+func TestScriptErrorsShowTheirTypeOnce(t *testing.T) {
+	h := newHarness(t)
+	j := newLocalJob(t, `
+import os
+import sys
+import time
+
+STATE = sys.argv[sys.argv.index("--state") + 1]
+
+def init():
+    marker = os.path.join(STATE, "inited")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise AttributeError("'NoneType' object has no attribute 'load'")
+
+def run(mini_batch):
+    name = os.path.basename(mini_batch[0])
+    if name == "raise.txt":
+        raise AttributeError("'NoneType' object has no attribute 'predict'")
+    if name == "hang.txt":
+        time.sleep(60)
+    return [name]
+`, map[string]string{"a.txt": "", "hang.txt": "", "ok.txt": "", "raise.txt": ""})
+	h.worker(1)
+	stdout, stderr, code := h.prs(3*time.Minute, "submit", "--wait", "--ack-wait", h.ackWait, "--input", j.input, "--output", j.output,
+		"--entry-script", j.script, "--mini-batch-size", "1", "--run-max-try", "1", "--run-invocation-timeout", "2",
+		"--allow-reuse=false", "--", "--state", j.dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	id := jobID(t, stdout)
+	status, errOut, code := h.prs(time.Minute, "status", id)
+	if code != 0 {
+		t.Fatalf("prs status: exit %d\n%s", code, errOut)
+	}
+	// The reports are rewritten a flush after the end.
+	var summary string
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(summary, "3 kinds of error") && time.Now().Before(deadline) {
+		summary, _ = readFile(filepath.Join(j.output, "logs/user/error.txt"))
+		time.Sleep(100 * time.Millisecond)
+	}
+	debugOut, _, _ := h.prs(time.Minute, "debug", "--entry-script", j.script, "--input", filepath.Join(j.input), "--include", "raise.txt",
+		"--", "--state", j.dir)
+	for what, text := range map[string]string{
+		"summary": stdout, "prs status": status, "error.txt": summary, "node log": j.logs("logs/sys/node"), "prs debug": debugOut,
+	} {
+		for _, line := range strings.Split(text, "\n") {
+			if typ := doubledType(line); typ != "" {
+				t.Errorf("%s shows %s twice: %q", what, typ, line)
+			}
+		}
+	}
+	for what, text := range map[string]string{"summary": stdout, "prs status": status, "error.txt": summary} {
+		for _, want := range []string{"AttributeError: 'NoneType' object has no attribute 'load'",
+			"AttributeError: 'NoneType' object has no attribute 'predict'", "Timeout: "} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q:\n%s", what, want, text)
+			}
+		}
+	}
+	if !strings.HasPrefix(summary, "3 kinds of error\n") {
+		t.Errorf("error.txt:\n%s", summary)
+	}
+	if !strings.Contains(debugOut, "AttributeError: 'NoneType' object has no attribute 'predict'") {
+		t.Errorf("prs debug:\n%s", debugOut)
+	}
+}
+
+func readFile(p string) (string, error) {
+	b, err := os.ReadFile(p)
+	return string(b), err
+}

@@ -126,7 +126,7 @@ def run(mini_batch):
 		t.Fatalf("Close: %v", err)
 	}
 	// Close waited for the process and its output.
-	mustContain(t, "stderr", b.stderr.String(), "INFO|azureml_user.parallel_run|init says hello", "print from run")
+	mustContain(t, "stderr", b.stderr.String(), "INFO|azureml_user.parallel_run|worker-a.2|init says hello", "print from run")
 	mustContain(t, "stdout", b.stdout.String(), "print from init")
 	if strings.Contains(b.stderr.String(), "hidden") {
 		t.Errorf("a DEBUG record was written at logging level INFO:\n%s", b.stderr.String())
