@@ -27,6 +27,9 @@ type handler struct {
 
 	// tabular tells init that run() receives DataFrames (pandas is needed).
 	tabular bool
+	// outputFormat tells init how run()'s rows are written (protocol's
+	// output_format).
+	outputFormat string
 
 	mu     sync.Mutex
 	proc   *process // nil until init() succeeded, and again once the process is gone
@@ -85,7 +88,13 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 		return nil, fmt.Errorf("entryscript: interpreter %q: %w", opts.Interpreter, err)
 	}
 
-	h := &handler{opts: opts, script: script, tabular: env.Job != nil && env.Job.Config.Tabular()}
+	h := &handler{opts: opts, script: script, outputFormat: "text"}
+	if env.Job != nil {
+		h.tabular = env.Job.Config.Tabular()
+		if f := env.Job.Config.OutputFormat; f != "" {
+			h.outputFormat = f
+		}
+	}
 	argv := []string{interpreter}
 	if isPython(opts.Interpreter) {
 		if h.shimDir, err = writeShim(); err != nil {
@@ -137,7 +146,7 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 		return &consumer.InitError{Err: fmt.Errorf("start %s: %w", h.cmd.path, err)}
 	}
 	h.log.Debug("entry script process started", "pid", p.pid)
-	resp, err := p.call(ictx, &request{Op: opInit, Tabular: h.tabular})
+	resp, err := p.call(ictx, &request{Op: opInit, Tabular: h.tabular, OutputFormat: h.outputFormat})
 	switch {
 	case err == nil && resp.OK:
 		h.proc = p
@@ -174,7 +183,10 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 
 // Run calls the script's run() with the batch's local paths, starting the
 // process and calling init() first when no live process has. Its rows are
-// the elements run() returned, as JSON.
+// the elements run() returned: for the default text output each one's
+// str() as a JSON string, as ParallelRunStep writes them; for the other
+// output formats each one as a JSON value; for a DataFrame one JSON array
+// of values per row.
 //
 // An exception in run() is a *consumer.ScriptError, and the process stays.
 // When ctx ends first, the process group is killed, and the error wraps

@@ -22,6 +22,9 @@ type request struct {
 	MiniBatch []string  `json:"mini_batch,omitzero"` // present, if empty, in run requests
 	// Tabular, in an init request, says that run() receives DataFrames.
 	Tabular bool `json:"tabular,omitempty"`
+	// OutputFormat, in an init request, is the job's output_format: "text"
+	// (ParallelRunStep's rows, the default), "csv", "jsonl" or "parquet".
+	OutputFormat string `json:"output_format,omitempty"`
 	// Table, in a run request, holds a tabular mini-batch's rows.
 	Table *wireTable `json:"table,omitempty"`
 	// Context, in a run request, is run()'s mini_batch_context.
