@@ -292,6 +292,8 @@ func (l *jobLog) flush(ctx context.Context) error {
 // attempt records one attempt: a row of the job report, a line of the
 // node log, and the traceback of a failure.
 func (l *jobLog) attempt(r contracts.AttemptRecord, traceback string) {
+	// A key that is not UTF-8 (a local file name) is shown readably.
+	r.FirstItem, r.Error, traceback = printable(r.FirstItem), printable(r.Error), printable(traceback)
 	b, _ := json.Marshal(r)
 	l.append(contracts.LogWorkerRecords(l.host, l.worker), append(b, '\n'))
 	line := fmt.Sprintf("%s mini-batch %d attempt %d: %d items, %d succeeded, %d failed, %.3fs: %s",
@@ -368,4 +370,23 @@ func (w *Worker) maintain(ctx context.Context, jr *jobRun, ended bool) {
 	if err != nil {
 		w.cfg.Logger.Warn("writing the job's overview", "job", jr.job.ID, "err", err)
 	}
+}
+
+// printable returns s with each byte that is not UTF-8 written as \xNN, as
+// Python shows such a byte in bytes (a file named b"bad\xffname.txt").
+func printable(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

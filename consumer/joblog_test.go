@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -206,6 +207,34 @@ func BenchmarkLineWriter(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size), "ns/byte")
 			})
+		}
+	}
+}
+
+// TestAttemptRecordsShowNamesReadably: a first item whose name is not
+// UTF-8 is shown with \xNN in the records, the node log and tracebacks.
+func TestAttemptRecordsShowNamesReadably(t *testing.T) {
+	ctx := context.Background()
+	out, err := objstore.Open(ctx, t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newJobLog(out, "h", "w", t.TempDir())
+	l.attempt(contracts.AttemptRecord{Index: 1, Attempt: 1, Items: 2, Failed: 2, Result: contracts.ResultFailed,
+		ErrorType: "KeyError", Error: "'bad\xffname.txt'", FirstItem: "bad\xffname.txt"}, "Traceback: bad\xffname.txt\n")
+	if err := l.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.close()
+	var rec contracts.AttemptRecord
+	if err := json.Unmarshal([]byte(readParts(t, out, "logs/sys/job_report/workers/")), &rec); err != nil ||
+		rec.FirstItem != `bad\xffname.txt` || rec.Error != `'bad\xffname.txt'` {
+		t.Errorf("record %+v, %v", rec, err)
+	}
+	for _, prefix := range []string{"logs/sys/node/", "logs/user/error/"} {
+		got := readParts(t, out, prefix)
+		if !strings.Contains(got, `bad\xffname.txt`) || !utf8.ValidString(got) {
+			t.Errorf("%s: %q", prefix, got)
 		}
 	}
 }

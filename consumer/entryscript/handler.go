@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
 )
 
 // ErrClosed is returned by Init and Run after Close.
@@ -207,9 +208,9 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	if err := h.ensure(ctx, true); err != nil {
 		return consumer.Result{}, err
 	}
-	req := &request{Op: opRun, Batch: &batchRef{JobID: b.JobID, Index: b.Index, Attempt: b.Attempt}, MiniBatch: make([]string, len(b.Paths))} // never nil: "mini_batch":[] for none
+	req := &request{Op: opRun, Batch: &batchRef{JobID: b.JobID, Index: b.Index, Attempt: b.Attempt}, MiniBatch: make([]contracts.Name, len(b.Paths))} // never nil: "mini_batch":[] for none
 	for i, p := range b.Paths {
-		req.MiniBatch[i] = absOrEmpty(p) // the script's working directory is not ours
+		req.MiniBatch[i] = contracts.Name(absOrEmpty(p)) // the script's working directory is not ours
 	}
 	if b.Partition != nil {
 		req.Context = &runContext{PartitionKeyValue: b.Partition}
@@ -217,7 +218,7 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	if t := b.Table; t != nil {
 		req.Table = &wireTable{Format: "records", Columns: t.Columns}
 		if t.Format == "csv" {
-			req.Table.Format, req.Table.CSV = "csv", string(t.CSV)
+			req.Table.Format, req.Table.CSV = "csv", contracts.Name(t.CSV)
 		} else {
 			req.Table.Records = t.Records
 		}

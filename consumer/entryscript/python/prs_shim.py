@@ -223,7 +223,13 @@ def _dataframe(table):
     pandas = _import_pandas()
     columns = table.get("columns") or None
     if table.get("format") == "csv":
-        return pandas.read_csv(io.StringIO(table.get("csv") or ""))
+        # A byte that is not UTF-8 comes as surrogateescape makes it, and
+        # stays so in the DataFrame's strings.
+        data = (table.get("csv") or "").encode("utf-8", "surrogateescape")
+        try:
+            return pandas.read_csv(io.BytesIO(data), encoding="utf-8", encoding_errors="surrogateescape")
+        except TypeError:  # a pandas older than 1.3: no encoding_errors
+            return pandas.read_csv(io.StringIO(data.decode("utf-8", "replace")))
     return pandas.DataFrame(table.get("records") or [], columns=columns)
 
 
@@ -335,7 +341,9 @@ def main():
         if not line:
             return 0  # the worker closed the pipe
         try:
-            request = json.loads(line)
+            # A byte that is not UTF-8 becomes what surrogateescape makes of
+            # it, as the \udcXX escapes of names do.
+            request = json.loads(line.decode("utf-8", "surrogateescape"))
         except ValueError as exc:
             request = exc
         if isinstance(request, dict):
