@@ -243,3 +243,49 @@ func readFile(p string) (string, error) {
 	b, err := os.ReadFile(p)
 	return string(b), err
 }
+
+// TestScriptSeesNoCredential: prs run with broker and storage credentials
+// in its environment (a NATS URL with a password, a NATS password and
+// token, AWS keys) runs a script that dumps its environment: none of them is
+// there; a variable named by --environment-passthrough and one set by
+// --environment-variable are.
+func TestScriptSeesNoCredential(t *testing.T) {
+	h := newHarness(t)
+	j := newLocalJob(t, `
+import json
+import os
+import sys
+
+def run(mini_batch):
+    state = sys.argv[sys.argv.index("--state") + 1]
+    with open(os.path.join(state, "env.json"), "w") as f:
+        json.dump(dict(os.environ), f)
+    return [os.path.basename(p) for p in mini_batch]
+`, map[string]string{"a.txt": ""})
+	secrets := []string{"url-secret-pw", "nats-secret-pw", "aws-session-secret", minio.SecretKey()}
+	env := []string{
+		"PRS_NATS_URL=nats://prsuser:url-secret-pw@127.0.0.1:" + itoa(int64(h.port)),
+		"PRS_NATS_PASSWORD=nats-secret-pw", "PRS_NATS_USER=prsuser",
+		"AWS_ACCESS_KEY_ID=" + minio.AccessKey(), "AWS_SECRET_ACCESS_KEY=" + minio.SecretKey(),
+		"AWS_SESSION_TOKEN=aws-session-secret", "MY_VISIBLE=shown", "MY_HIDDEN=hidden-value",
+	}
+	stdout, stderr, code := j.run(3*time.Minute, env, "--environment-passthrough", "MY_VISIBLE",
+		"--environment-variable", "MODEL_NAME=resnet", "--", "--state", j.dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, tail(stderr, 3000))
+	}
+	dump, err := readFile(filepath.Join(j.dir, "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(secrets, "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "PRS_NATS", "hidden-value") {
+		if strings.Contains(dump, s) {
+			t.Errorf("the script's environment holds %q", s)
+		}
+	}
+	for _, want := range []string{`"MY_VISIBLE": "shown"`, `"MODEL_NAME": "resnet"`, `"PRS_JOB_ID": "job-`} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("the script's environment lacks %s:\n%s", want, dump)
+		}
+	}
+}

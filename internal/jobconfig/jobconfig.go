@@ -40,6 +40,7 @@ type Flags struct {
 	str        map[string]*string
 	sideInputs multi
 	include    multi
+	envVars    multi
 	config     *string
 }
 
@@ -72,10 +73,12 @@ var settings = []struct{ key, help string }{
 	{"allow_reuse", "return an identical completed job's output without running (default true)"},
 	{"handler", "entry_script (default)"},
 	{"interpreter", "program that runs the entry script (default python3)"},
+	{"environment_passthrough", "comma-separated variables of the worker's environment (NAME, or PREFIX*) the entry script gets besides the default allow-list"},
 	{"resource_monitor_interval", "seconds between CPU, memory, disk and GPU samples in logs/perf; 0 turns it off (default 600)"},
 }
 
-// Register adds the job flags to fs, with --config and --side-input NAME=URI.
+// Register adds the job flags to fs, with --config, --side-input NAME=URI
+// and --environment-variable NAME=VALUE.
 func Register(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs, str: map[string]*string{}}
 	f.config = fs.String("config", "", "YAML file with the job's settings (ParallelRunConfig names); flags override it")
@@ -84,6 +87,7 @@ func Register(fs *flag.FlagSet) *Flags {
 	}
 	fs.Var(&f.sideInputs, "side-input", "NAME=URI of a side input (repeatable)")
 	fs.Var(&f.include, "include", "glob of input files to include (repeatable)")
+	fs.Var(&f.envVars, "environment-variable", "NAME=VALUE set in the entry script's environment (repeatable; environment_variables)")
 	return f
 }
 
@@ -119,6 +123,16 @@ func (f *Flags) Config() (contracts.Config, error) {
 			c.SideInputs = map[string]string{}
 		}
 		c.SideInputs[name] = uri
+	}
+	for _, kv := range f.envVars {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return c, &contracts.FieldError{Field: "environment_variables", Err: fmt.Errorf("%w: --environment-variable %q is not NAME=VALUE", contracts.ErrInvalid, kv)}
+		}
+		if c.EnvironmentVariables == nil {
+			c.EnvironmentVariables = map[string]string{}
+		}
+		c.EnvironmentVariables[name] = value
 	}
 	if len(f.include) > 0 {
 		c.Include = append([]string(nil), f.include...)
@@ -193,6 +207,13 @@ func apply(c *contracts.Config, key, v string) error {
 		c.Handler = v
 	case "interpreter":
 		c.Interpreter = v
+	case "environment_passthrough":
+		c.EnvironmentPassthrough = nil
+		for _, k := range strings.Split(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				c.EnvironmentPassthrough = append(c.EnvironmentPassthrough, k)
+			}
+		}
 	case "resource_monitor_interval":
 		return num(&c.ResourceMonitorInterval)
 	}
