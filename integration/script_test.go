@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -288,4 +289,95 @@ def run(mini_batch):
 			t.Errorf("the script's environment lacks %s:\n%s", want, dump)
 		}
 	}
+}
+
+// strayScript starts, in its first run(), a child in a session of its own
+// and a double-forked daemon, writes its pid and theirs to the state
+// folder's "stray" file, and hangs.
+const strayScript = `
+import os
+import subprocess
+import sys
+import time
+
+STATE = sys.argv[sys.argv.index("--state") + 1]
+
+def run(mini_batch):
+    child = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        daemon = os.fork()
+        if daemon == 0:
+            os.execvp("sleep", ["sleep", "1000"])
+        os.write(w, str(daemon).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    daemon = int(os.read(r, 32))
+    with open(os.path.join(STATE, "stray.tmp"), "w") as f:
+        f.write("%d %d %d" % (os.getpid(), child.pid, daemon))
+    os.rename(os.path.join(STATE, "stray.tmp"), os.path.join(STATE, "stray"))
+    time.sleep(1000)
+    return mini_batch
+`
+
+// TestNoScriptProcessOutlivesItsWorker: a worker that stops (SIGTERM,
+// past its drain timeout) or dies (SIGKILL) in the middle of a run() leaves
+// no process of the script behind: not the script, not its child in a
+// session of its own, not its double-forked daemon.
+func TestNoScriptProcessOutlivesItsWorker(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			h := newHarness(t)
+			j := newLocalJob(t, strayScript, map[string]string{"a.txt": ""})
+			w := h.worker(1)
+			stdout, stderr, code := h.prs(time.Minute, "submit", "--ack-wait", h.ackWait, "--input", j.input, "--output", j.output,
+				"--entry-script", j.script, "--run-invocation-timeout", "600", "--allow-reuse=false", "--", "--state", j.dir)
+			if code != 0 {
+				t.Fatalf("submit: exit %d\n%s%s", code, stdout, stderr)
+			}
+			var pids []string
+			deadline := time.Now().Add(time.Minute)
+			for pids == nil {
+				if s, err := readFile(filepath.Join(j.dir, "stray")); err == nil {
+					pids = strings.Fields(s)
+				} else if time.Now().After(deadline) {
+					t.Fatal("the script did not start its processes")
+				} else {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			if len(pids) != 3 {
+				t.Fatalf("the script wrote %v, want its pid, its child's and its daemon's", pids)
+			}
+			if err := w.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-w.done:
+			case <-time.After(time.Minute):
+				t.Fatal("the worker did not stop")
+			}
+			for _, p := range pids {
+				deadline := time.Now().Add(20 * time.Second)
+				for alive(p) {
+					if time.Now().After(deadline) {
+						t.Fatalf("process %s outlived its worker (%s)", p, sig)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+// alive reports whether process pid runs (a zombie does not).
+func alive(pid string) bool {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }

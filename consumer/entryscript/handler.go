@@ -169,7 +169,7 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 		}
 		se := &consumer.ScriptError{
 			Type:    "Timeout",
-			Message: fmt.Sprintf("init() did not return within %s; its process group was killed", time.Since(begin).Round(100*time.Millisecond)),
+			Message: fmt.Sprintf("init() did not return within %s; the script and every process it started were killed", time.Since(begin).Round(100*time.Millisecond)),
 		}
 		h.log.Warn("init() timed out", "pid", p.pid)
 		if inRun && ctx.Err() != nil {
@@ -190,7 +190,8 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 // of values per row.
 //
 // An exception in run() is a *consumer.ScriptError, and the process stays.
-// When ctx ends first, the process group is killed, and the error wraps
+// When ctx ends first, the script and every process it started are
+// killed, and the error wraps
 // consumer.ErrRunTimeout and a ScriptError of type "Timeout" (ctx's deadline
 // passed) or ctx's error (ctx was canceled). A process that dies gives a
 // ScriptError of type "Crash" with its exit status and last stderr lines.
@@ -232,11 +233,11 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 		case errors.Is(err, errExited):
 			p.awaitExit()
 			p.abort()
-			h.log.Warn("entry script process died in run()", "pid", p.pid, "batch", b.Index, "status", p.state)
+			h.log.Warn("entry script process died in run()", "pid", p.pid, "batch", b.Index, "status", p.status)
 			return consumer.Result{}, p.crash("run()")
 		case ctx.Err() != nil:
 			p.abort()
-			h.log.Warn("run() interrupted: process group killed", "pid", p.pid, "batch", b.Index, "err", ctx.Err())
+			h.log.Warn("run() interrupted: the script and its processes killed", "pid", p.pid, "batch", b.Index, "err", ctx.Err())
 			return consumer.Result{}, h.interrupted(ctx, called, true)
 		default:
 			p.abort()
@@ -263,7 +264,7 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 }
 
 // interrupted is Run's error once ctx has ended; killed tells that the
-// process group was killed for it.
+// script's processes were killed for it.
 func (h *handler) interrupted(ctx context.Context, called time.Time, killed bool) error {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("entryscript: run() of %s interrupted: %w", h.script, ctx.Err())
@@ -274,14 +275,14 @@ func (h *handler) interrupted(ctx context.Context, called time.Time, killed bool
 	}
 	msg := fmt.Sprintf("run() did not return within %s", limit)
 	if killed {
-		msg += "; its process group was killed"
+		msg += "; the script and every process it started were killed"
 	}
 	return fmt.Errorf("%w: %w", consumer.ErrRunTimeout, &consumer.ScriptError{Type: "Timeout", Message: msg})
 }
 
 // Close calls the script's shutdown(), when it has one, and waits for the
-// process to exit, all within ShutdownTimeout; then it kills the process
-// group and removes the shim. It returns shutdown()'s exception, if any.
+// process to exit, all within ShutdownTimeout; then it kills the script
+// and every process it started, and removes the shim. It returns shutdown()'s exception, if any.
 func (h *handler) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -316,10 +317,10 @@ func (h *handler) shutdown(p *process) error {
 	case errors.Is(err, errExited):
 		return fmt.Errorf("entryscript: shutdown() of %s: %w", h.script, p.crash("shutdown()"))
 	case ctx.Err() != nil:
-		h.log.Warn("shutdown() timed out: process group killed", "pid", p.pid)
+		h.log.Warn("shutdown() timed out: the script and its processes killed", "pid", p.pid)
 		return fmt.Errorf("entryscript: shutdown() of %s: %w", h.script, &consumer.ScriptError{
 			Type:    "Timeout",
-			Message: fmt.Sprintf("shutdown() did not return within %s; its process group was killed", h.opts.ShutdownTimeout),
+			Message: fmt.Sprintf("shutdown() did not return within %s; the script and every process it started were killed", h.opts.ShutdownTimeout),
 		})
 	default:
 		return fmt.Errorf("entryscript: shutdown() of %s: %w", h.script, err)

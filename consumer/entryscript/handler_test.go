@@ -360,7 +360,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	if se.Type != "Timeout" {
 		t.Errorf("type %q, want Timeout", se.Type)
 	}
-	mustContain(t, "message", se.Message, "1.5s", "process group was killed")
+	mustContain(t, "message", se.Message, "1.5s", "every process it started were killed")
 	for _, pid := range b.pids(t) {
 		waitFor(t, 10*time.Second, "process "+strconv.Itoa(pid)+" to be gone", func() bool { return gone(pid) })
 	}
