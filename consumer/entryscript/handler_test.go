@@ -627,15 +627,6 @@ def shutdown():
 		if _, err := os.Stat(shim); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the shim folder is still there: %v", err)
 		}
-		if err := h.Close(); err != nil {
-			t.Errorf("second Close: %v", err)
-		}
-		if _, err := h.Run(timeout(t, time.Minute), batch("a")); !errors.Is(err, ErrClosed) {
-			t.Errorf("Run after Close: %v", err)
-		}
-		if err := h.Init(timeout(t, time.Minute)); !errors.Is(err, ErrClosed) {
-			t.Errorf("Init after Close: %v", err)
-		}
 	})
 	t.Run("shutdown raises", func(t *testing.T) {
 		t.Parallel()
@@ -662,14 +653,6 @@ def shutdown():
 		}
 		if !gone(pid) {
 			t.Errorf("process %d still runs after Close", pid)
-		}
-	})
-	t.Run("never started", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, "def run(mini_batch):\n    return []\n")
-		h := b.handler(t, Options{})
-		if err := h.Close(); err != nil {
-			t.Errorf("Close: %v", err)
 		}
 	})
 }
@@ -702,24 +685,6 @@ func TestNonPythonInterpreter(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	mustContain(t, "stdout", b.stdout.String(), "bash server started with 2 arguments: --flag value")
-}
-
-func TestFactory(t *testing.T) {
-	t.Parallel()
-	b := setup(t, "def run(mini_batch):\n    return [len(mini_batch)]\n")
-	h, err := Factory(Options{})(t.Context(), b.env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if got := runText(t, h, batch("a", "b")); !slices.Equal(got, []string{"2"}) {
-		t.Errorf("rows: %v", got)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := Factory(Options{})(ctx, b.env); !errors.Is(err, context.Canceled) {
-		t.Errorf("Factory with a canceled context: %v", err)
-	}
 }
 
 func TestNewChecksOptions(t *testing.T) {
