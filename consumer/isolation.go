@@ -59,10 +59,10 @@ type partRecord struct {
 // errIsolationLimit cuts an isolation that reached isolate_max_calls.
 var errIsolationLimit = errors.New("isolate_max_calls reached")
 
-// newIsolation returns the isolation of n items, with at most max calls
+// newIsolation returns the isolation of n items, with at most maxCalls
 // of run.
-func newIsolation(n, max int, run func(lo, hi int) (Result, error), stop func(error) bool, name func(int) string, table bool) *isolation {
-	return &isolation{n: n, max: max, run: run, stop: stop, name: name, table: table, open: -1}
+func newIsolation(n, maxCalls int, run func(lo, hi int) (Result, error), stop func(error) bool, name func(int) string, table bool) *isolation {
+	return &isolation{n: n, max: maxCalls, run: run, stop: stop, name: name, table: table, open: -1}
 }
 
 // isolate decides the items [0, n). first is the error of the whole
