@@ -177,7 +177,7 @@ func (c *Config) Validate() error {
 	if c.AllowedFailedCount < -1 {
 		return invalid("allowed_failed_count", "must be -1 (unset) or at least 0, got %d", c.AllowedFailedCount)
 	}
-	if c.AllowedFailedPercent < 0 || c.AllowedFailedPercent > 100 {
+	if !(c.AllowedFailedPercent >= 0 && c.AllowedFailedPercent <= 100) { // NaN too
 		return invalid("allowed_failed_percent", "must be between 0 and 100, got %v", c.AllowedFailedPercent)
 	}
 	switch c.OutputAction {

@@ -1,6 +1,9 @@
 package contracts
 
-import "strings"
+import (
+	"math"
+	"strings"
+)
 
 // HandlerONNX scores with the built-in ONNX Runtime handler.
 const HandlerONNX = "onnx"
@@ -148,6 +151,16 @@ func (c *Config) validateONNX() error {
 	case "", "float32", "uint8":
 	default:
 		return invalid("onnx.preprocess.dtype", "must be float32 or uint8, got %q", p.DType)
+	}
+	for _, f := range []struct {
+		field string
+		vs    []float64
+	}{{"onnx.preprocess.scale", []float64{p.Scale}}, {"onnx.preprocess.mean", p.Mean}, {"onnx.preprocess.std", p.Std}} {
+		for _, v := range f.vs {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return invalid(f.field, "must hold finite numbers, got %v", v)
+			}
+		}
 	}
 	for _, s := range p.Std {
 		if s == 0 {
