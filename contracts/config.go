@@ -208,6 +208,11 @@ func (c *Config) Validate() error {
 	default:
 		return invalid("logging_level", "must be DEBUG, INFO or WARNING, got %q", c.LoggingLevel)
 	}
+	if c.ONNX != nil {
+		if err := c.ONNX.checkFinite(); err != nil {
+			return err
+		}
+	}
 	switch c.Handler {
 	case HandlerEntryScript:
 		if strings.TrimSpace(c.EntryScript) == "" {

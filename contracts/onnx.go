@@ -90,6 +90,23 @@ type Postprocess struct {
 	Format string `json:"format,omitempty" yaml:"format"`
 }
 
+// checkFinite refuses NaN and infinities, which the Job record (JSON)
+// cannot carry, whatever the handler.
+func (o *ONNXConfig) checkFinite() error {
+	p := o.Preprocess
+	for _, f := range []struct {
+		field string
+		vs    []float64
+	}{{"onnx.preprocess.scale", []float64{p.Scale}}, {"onnx.preprocess.mean", p.Mean}, {"onnx.preprocess.std", p.Std}} {
+		for _, v := range f.vs {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return invalid(f.field, "must hold finite numbers, got %v", v)
+			}
+		}
+	}
+	return nil
+}
+
 func (c *Config) validateONNX() error {
 	o := c.ONNX
 	if o == nil || strings.TrimSpace(o.Model) == "" {
@@ -151,16 +168,6 @@ func (c *Config) validateONNX() error {
 	case "", "float32", "uint8":
 	default:
 		return invalid("onnx.preprocess.dtype", "must be float32 or uint8, got %q", p.DType)
-	}
-	for _, f := range []struct {
-		field string
-		vs    []float64
-	}{{"onnx.preprocess.scale", []float64{p.Scale}}, {"onnx.preprocess.mean", p.Mean}, {"onnx.preprocess.std", p.Std}} {
-		for _, v := range f.vs {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return invalid(f.field, "must hold finite numbers, got %v", v)
-			}
-		}
 	}
 	for _, s := range p.Std {
 		if s == 0 {
