@@ -135,6 +135,11 @@ func invalid(field, format string, args ...any) error {
 // not set one.
 const DefaultFilesPerBatch = 10
 
+// MaxSeconds is the largest run_invocation_timeout and
+// resource_monitor_interval: a year, far from the overflow of a
+// time.Duration (about 292 years).
+const MaxSeconds = 366 * 24 * 60 * 60
+
 // DefaultPartitionMaxSize is partition_max_size when it is not set.
 const DefaultPartitionMaxSize = 1 << 30
 
@@ -191,8 +196,8 @@ func (c *Config) Validate() error {
 			return invalid("append_row_file_name", "must be a plain file name, got %q", n)
 		}
 	}
-	if c.RunInvocationTimeout < 1 {
-		return invalid("run_invocation_timeout", "must be at least 1 second, got %d", c.RunInvocationTimeout)
+	if c.RunInvocationTimeout < 1 || c.RunInvocationTimeout > MaxSeconds {
+		return invalid("run_invocation_timeout", "must be between 1 and %d seconds (a year), got %d", MaxSeconds, c.RunInvocationTimeout)
 	}
 	if c.RunMaxTry < 1 {
 		return invalid("run_max_try", "must be at least 1, got %d", c.RunMaxTry)
@@ -200,8 +205,8 @@ func (c *Config) Validate() error {
 	if c.ProcessCountPerNode < 1 {
 		return invalid("process_count_per_node", "must be at least 1, got %d", c.ProcessCountPerNode)
 	}
-	if c.ResourceMonitorInterval < 0 {
-		return invalid("resource_monitor_interval", "must be 0 (off) or a number of seconds, got %d", c.ResourceMonitorInterval)
+	if c.ResourceMonitorInterval < 0 || c.ResourceMonitorInterval > MaxSeconds {
+		return invalid("resource_monitor_interval", "must be 0 (off) or a number of seconds up to %d (a year), got %d", MaxSeconds, c.ResourceMonitorInterval)
 	}
 	switch strings.ToUpper(c.LoggingLevel) {
 	case "DEBUG", "INFO", "WARNING":
