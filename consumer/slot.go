@@ -82,8 +82,8 @@ const maxInfraFailures = 20
 func (s *slot) handle(msg jetstream.Msg) {
 	w, l, log := s.w, s.w.cfg.Ledger, s.w.cfg.Logger
 	ctx := w.ctx
-	var mb contracts.MiniBatch
-	if err := json.Unmarshal(msg.Data(), &mb); err != nil || mb.JobID == "" {
+	mb, err := contracts.DecodeMiniBatch(msg.Data())
+	if err != nil {
 		log.Error("dropping a message that is not a mini-batch", "subject", msg.Subject(), "err", err)
 		_ = msg.TermWithReason("not a mini-batch message")
 		return
