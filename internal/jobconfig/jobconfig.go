@@ -31,7 +31,20 @@ func Load(path string) (contracts.Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
-	return c, nil
+	// Settings in a later document ("---") would be silently ignored.
+	for i := 2; ; i++ {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return c, nil
+		}
+		if err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+		if len(doc.Content) > 0 && !(doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
+			return c, fmt.Errorf("config %s: YAML document %d (after a ---) holds settings; put every setting in one document", path, i)
+		}
+	}
 }
 
 // Flags are the job settings as command-line flags.
