@@ -162,6 +162,9 @@ func (c *Config) FilesPerBatch() (int, error) {
 // Validate checks every key and returns the first problem, naming its key.
 // It does not touch the file system or the network.
 func (c *Config) Validate() error {
+	if err := c.checkText(); err != nil {
+		return err
+	}
 	if strings.TrimSpace(c.Input) == "" {
 		return invalid("input", "is required")
 	}
