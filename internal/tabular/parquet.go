@@ -31,7 +31,11 @@ func openParquet(ctx context.Context, r RangeReader, key string, size int64, opt
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := parquet.OpenFile(ra, size, opts...)
+	var f *parquet.File
+	err = noPanic(func() (err error) {
+		f, err = parquet.OpenFile(ra, size, opts...)
+		return err
+	})
 	if err != nil {
 		closeFn()
 		if ctx.Err() != nil || errors.Is(err, ErrChanged) || errors.Is(err, objstore.ErrNotFound) {
@@ -197,24 +201,47 @@ func readParquet(ctx context.Context, r RangeReader, p Piece, fn func(Record) er
 // errRows marks an error of the Parquet row reader.
 var errRows = errors.New("reading rows")
 
+// noPanic calls fn, a call into parquet-go, and turns its panic into an
+// error: parquet-go panics on some corrupt files (a slice bound read from
+// the file), and a hostile file must fail its object or piece, not take
+// down the producer or the worker.
+func noPanic(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the Parquet reader failed: %v", r)
+		}
+	}()
+	return fn()
+}
+
 // readRowRange calls each for the rows [lo, hi) of row group rg (indexes
 // within the row group).
 func readRowRange(ctx context.Context, rg parquet.RowGroup, g int, lo, hi int64, buf []parquet.Row, each func(int64, parquet.Row) error) error {
-	rows := rg.Rows()
-	defer rows.Close()
-	if err := rows.SeekToRow(lo); err != nil {
+	var rows parquet.Rows
+	if err := noPanic(func() error { rows = rg.Rows(); return nil }); err != nil {
+		return fmt.Errorf("%w: %v", errRows, err)
+	}
+	defer noPanic(rows.Close)
+	if err := noPanic(func() error { return rows.SeekToRow(lo) }); err != nil {
 		return fmt.Errorf("%w: seek to row %d: %v", errRows, lo, err)
 	}
 	for i := lo; i < hi; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := rows.ReadRows(buf[:min(int64(len(buf)), hi-i)])
+		var n int
+		err := noPanic(func() (err error) {
+			n, err = rows.ReadRows(buf[:min(int64(len(buf)), hi-i)])
+			return err
+		})
 		for _, row := range buf[:n] {
 			if err := each(i, row); err != nil {
 				return err
 			}
 			i++
+		}
+		if n == 0 && err == nil {
+			return fmt.Errorf("%w: row group %d: the reader gave no row at row %d", errRows, g, i) // not a loop forever
 		}
 		if err == io.EOF && i < hi {
 			return fmt.Errorf("%w: row group %d ends after %d rows, the footer says more", errRows, g, i)
