@@ -3,6 +3,7 @@ package tabular
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ func openParquet(ctx context.Context, r RangeReader, key string, size int64, opt
 	if err != nil {
 		return nil, nil, err
 	}
+	ra = footerGuard{ra, size}
 	var f *parquet.File
 	err = noPanic(func() (err error) {
 		f, err = parquet.OpenFile(ra, size, opts...)
@@ -44,6 +46,26 @@ func openParquet(ctx context.Context, r RangeReader, key string, size int64, opt
 		return nil, nil, fmt.Errorf("%w: %s: not a readable Parquet file (truncated?): %v", ErrMalformed, key, err)
 	}
 	return f, closeFn, nil
+}
+
+// footerGuard refuses the read of a Parquet file's last bytes when the
+// footer length they end with cannot fit in the file: parquet-go allocates
+// a buffer of that length (up to 4 GiB, for a file of a few bytes) before it
+// reads the footer.
+type footerGuard struct {
+	io.ReaderAt
+	size int64
+}
+
+func (g footerGuard) ReadAt(p []byte, off int64) (int, error) {
+	n, err := g.ReaderAt.ReadAt(p, off)
+	if n >= 8 && off+int64(n) == g.size {
+		// "PAR1", 4 bytes, the footer, its length (4 bytes), "PAR1".
+		if length := int64(binary.LittleEndian.Uint32(p[n-8:])); length > g.size-12 {
+			return 0, fmt.Errorf("a footer of %d bytes does not fit in the file's %d bytes", length, g.size)
+		}
+	}
+	return n, err
 }
 
 // rowGroupBytes is the stored (compressed) size of a row group.
