@@ -68,16 +68,18 @@ func (g footerGuard) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// rowGroupBytes is the stored (compressed) size of a row group.
-func rowGroupBytes(rg *format.RowGroup) int64 {
+// rowGroupBytes is the stored (compressed) size of a row group, at most
+// the file's size: a corrupt footer may claim any size, and the number of
+// pieces follows it.
+func rowGroupBytes(rg *format.RowGroup, fileSize int64) int64 {
 	if rg.TotalCompressedSize > 0 {
-		return rg.TotalCompressedSize
+		return min(rg.TotalCompressedSize, fileSize)
 	}
 	var n int64
 	for i := range rg.Columns {
-		n += rg.Columns[i].MetaData.TotalCompressedSize
+		n += rg.Columns[i].MetaData.TotalCompressedSize // each checked to lie in the file
 	}
-	return n
+	return min(n, fileSize)
 }
 
 // checkParquet rejects metadata that cannot describe this file: row counts
@@ -146,7 +148,7 @@ func planParquet(ctx context.Context, r RangeReader, obj objstore.ObjectInfo, pi
 		return piece(g, packStart, packEnd)
 	}
 	for g := range md.RowGroups {
-		rows, size := md.RowGroups[g].NumRows, rowGroupBytes(&md.RowGroups[g])
+		rows, size := md.RowGroups[g].NumRows, rowGroupBytes(&md.RowGroups[g], obj.Size)
 		lo := base
 		base += rows
 		if rows == 0 {
