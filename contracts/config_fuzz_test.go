@@ -230,3 +230,33 @@ func FuzzSplitSingleFileInput(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIncluded checks include patterns as the documentation states them:
+// Included never panics, even on a pattern Validate refuses; a pattern
+// without "/" matches a key's base name at any depth; and a pattern with a
+// leading "/" matches from the input root only.
+func FuzzIncluded(f *testing.F) {
+	for _, s := range [][3]string{
+		{"*.png", "a.png", "x/y"}, {"/t.csv", "t.csv", "old"}, {"2024/*/*.json", "2024/01/a.json", "z"}, {"[", "a", "b"},
+		{`\*`, "*", "d"}, {"?", "é", "a//b"}, {"[^a]*", "\xffx", "q"}, {"/*", "k", "d"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, pattern, key, dir string) {
+		c := contracts.Config{Include: []string{pattern}}
+		got := c.Included(key)
+		if _, err := path.Match(pattern, ""); err != nil {
+			return // Validate refuses it
+		}
+		if key == "" || strings.Contains(key, "/") {
+			return
+		}
+		deep := c.Included(dir + "/" + key)
+		switch {
+		case !strings.Contains(pattern, "/") && deep != got:
+			t.Fatalf("%q matches %q: %v, but %q: %v", pattern, key, got, dir+"/"+key, deep)
+		case pattern == "/"+key && !strings.ContainsAny(key, `*?[\`) && (!got || deep && dir != ""):
+			t.Fatalf("%q matches %q: %v, and %q: %v", pattern, key, got, dir+"/"+key, deep)
+		}
+	})
+}
