@@ -47,7 +47,7 @@ func (c *Config) BytesPerBatch() (int64, error) {
 	}
 	n, err := ParseSize(c.MiniBatchSize)
 	if err != nil {
-		return 0, &FieldError{Field: "mini_batch_size", Err: err}
+		return 0, &FieldError{Field: "mini_batch_size", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 	}
 	return n, nil
 }
@@ -59,7 +59,7 @@ func (c *Config) PartitionMaxBytes() (int64, error) {
 	}
 	n, err := ParseSize(c.PartitionMaxSize)
 	if err != nil {
-		return 0, &FieldError{Field: "partition_max_size", Err: err}
+		return 0, &FieldError{Field: "partition_max_size", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 	}
 	return n, nil
 }
