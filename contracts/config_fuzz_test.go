@@ -89,7 +89,7 @@ func checkValidate(t *testing.T, c contracts.Config) {
 		}
 		return
 	}
-	if c.Tabular() {
+	if c.Tabular() || c.InputUndecided() {
 		if n, err := c.BytesPerBatch(); err != nil || n <= 0 {
 			t.Fatalf("accepted tabular mini_batch_size %q: %d, %v", c.MiniBatchSize, n, err)
 		}
