@@ -293,7 +293,7 @@ func (c *Config) BytesPerBatch() (int64, error) {
 	}
 	n, err := ParseSize(c.MiniBatchSize)
 	if err != nil {
-		return 0, &FieldError{Field: "mini_batch_size", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
+		return 0, &FieldError{Field: "mini_batch_size", Err: sizeError{err}}
 	}
 	return n, nil
 }
@@ -305,10 +305,18 @@ func (c *Config) PartitionMaxBytes() (int64, error) {
 	}
 	n, err := ParseSize(c.PartitionMaxSize)
 	if err != nil {
-		return 0, &FieldError{Field: "partition_max_size", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
+		return 0, &FieldError{Field: "partition_max_size", Err: sizeError{err}}
 	}
 	return n, nil
 }
+
+// sizeError is a size setting that ParseSize refused: it wraps ErrInvalid
+// (as every validation error does) and ErrInvalidSize, and reads as
+// ParseSize's message.
+type sizeError struct{ err error }
+
+func (e sizeError) Error() string   { return e.err.Error() }
+func (e sizeError) Unwrap() []error { return []error{ErrInvalid, e.err} }
 
 // validateInput checks the settings that depend on the input's kind.
 func (c *Config) validateInput() error {
