@@ -88,7 +88,7 @@ func FuzzRecords(f *testing.F) {
 		}
 		for i, r := range recs {
 			row := rows[i+1]
-			if len(row) != 13 || row[0] != strconv.FormatInt(r.Index, 10) || row[1] != strconv.Itoa(r.Attempt) || row[10] != r.Result ||
+			if len(row) != len(rows[0]) || row[0] != strconv.FormatInt(r.Index, 10) || row[1] != strconv.Itoa(r.Attempt) || row[10] != r.Result ||
 				row[11] != r.ErrorType || strings.Contains(row[12], "\n") {
 				t.Fatalf("report row %q for %+v", row, r)
 			}
