@@ -30,39 +30,38 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// ExporterPermissions is the publish allow-list of the exporter's NATS user
-// that README "NATS permissions" gives (it subscribes to _INBOX.> only).
-var exporterPermissions = []string{
-	"$JS.API.STREAM.INFO.PRS_BATCHES",
-	"$JS.API.CONSUMER.INFO.PRS_BATCHES.prs-workers",
-	"$JS.API.STREAM.MSG.GET.PRS_BATCHES",
-	"$JS.API.STREAM.INFO.KV_PRS_JOBS",
-	"$JS.API.DIRECT.GET.KV_PRS_JOBS.>",
-	"$JS.API.CONSUMER.CREATE.KV_PRS_JOBS.>",
-	"$JS.API.CONSUMER.DELETE.KV_PRS_JOBS.*",
-	"$JS.FC.KV_PRS_JOBS.>",
-}
-
-// fleet is an embedded JetStream with an admin user (everything) and an
-// exporter user (exporterPermissions only).
+// fleet is an embedded JetStream under README's "NATS permissions" block:
+// prs-admin sets the fleet up, the exporter reads as prs-exporter, with
+// exactly the permissions README gives it; prs-worker takes mini-batches.
 type fleet struct {
-	srv   *server.Server
-	admin jetstream.JetStream
-	exp   jetstream.JetStream
+	srv    *server.Server
+	admin  jetstream.JetStream
+	worker jetstream.JetStream
+	exp    jetstream.JetStream
 }
 
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		JetStream: true, StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-		Users: []*server.User{
-			{Username: "admin", Password: "admin-pw"},
-			{Username: "exporter", Password: "exporter-pw", Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: exporterPermissions},
-				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
-			}},
-		},
-	})
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n### NATS permissions\n")
+	_, block, ok2 := strings.Cut(sec, "\n```conf\n")
+	block, _, ok3 := strings.Cut(block, "\n```\n")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no conf block under NATS permissions")
+	}
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatalf("README's permissions do not load: %v", err)
+	}
+	o.JetStream, o.StoreDir, o.Host, o.Port, o.NoSigs, o.NoLog = true, t.TempDir(), "127.0.0.1", -1, true, true
+	s, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +70,8 @@ func startFleet(t *testing.T) *fleet {
 		t.Fatal("server not ready")
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return &fleet{srv: s, admin: connect(t, s, "admin", "admin-pw"), exp: connect(t, s, "exporter", "exporter-pw")}
+	return &fleet{srv: s, admin: connect(t, s, "prs-admin", "change-me-admin"),
+		worker: connect(t, s, "prs-worker", "change-me-worker"), exp: connect(t, s, "prs-exporter", "change-me-exporter")}
 }
 
 func connect(t *testing.T, s *server.Server, user, pw string) jetstream.JetStream {
@@ -215,7 +215,11 @@ func TestExporterReportsQueueAndJobsWithNoWorkerRunning(t *testing.T) {
 
 	// A worker's pull consumer takes 12 (alpha's 10 and beta's first 2),
 	// acknowledges 4 of alpha's and sends one of beta's back with a delay.
-	msgs, err := h.Consumer.FetchNoWait(12)
+	cons, err := f.worker.Consumer(ctx, contracts.BatchStream, contracts.WorkerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := cons.FetchNoWait(12)
 	if err != nil {
 		t.Fatal(err)
 	}
