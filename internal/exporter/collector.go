@@ -24,15 +24,18 @@ var (
 	descSlots = prometheus.NewDesc("prs_queue_slots_per_worker",
 		"The slots per worker the desired worker count assumes (prs exporter --slots-per-worker).", nil, nil)
 	descJobWaiting = prometheus.NewDesc("prs_job_waiting_mini_batches",
-		"A job's mini-batches waiting for a worker.", []string{"job"}, nil)
+		"A job's mini-batches waiting for a worker.", []string{"job_id"}, nil)
 	descJobInFlight = prometheus.NewDesc("prs_job_in_flight_mini_batches",
-		"A job's mini-batches delivered and not yet acknowledged.", []string{"job"}, nil)
+		"A job's mini-batches delivered and not yet acknowledged.", []string{"job_id"}, nil)
 	descJobNodes = prometheus.NewDesc("prs_job_node_count",
-		"The node_count recorded with the job: the number of workers its submitter asked for.", []string{"job"}, nil)
+		"The node_count recorded with the job: the number of workers its submitter asked for.", []string{"job_id"}, nil)
 	descJobState = prometheus.NewDesc("prs_job_state",
-		"1 for the job's current state, 0 for the others.", []string{"job", "state"}, nil)
+		"1 for the job's current state, 0 for the others.", []string{"job_id", "state"}, nil)
 )
 
+// The per-job label is job_id, not job: Prometheus gives every scraped
+// series a job label of its own (the scrape job), and a metric's job label
+// would be renamed exported_job.
 var jobStates = []string{contracts.StateRunning, contracts.StateCompleted, contracts.StateFailed, contracts.StateCancelled}
 
 // Describe implements prometheus.Collector.

@@ -188,23 +188,23 @@ func TestExporterReportsQueueAndJobsWithNoWorkerRunning(t *testing.T) {
 	submit(t, p, "alpha", 10, 3)
 	submit(t, p, "beta", 5, 1)
 	expect(t, scrape(t, url), map[string]float64{
-		`prs_exporter_up`:                                 1,
-		`prs_queue_waiting_mini_batches`:                  15,
-		`prs_queue_in_flight_mini_batches`:                0,
-		`prs_queue_desired_workers`:                       5,
-		`prs_queue_slots_per_worker`:                      3,
-		`prs_job_waiting_mini_batches{job="alpha"}`:       10,
-		`prs_job_waiting_mini_batches{job="beta"}`:        5,
-		`prs_job_in_flight_mini_batches{job="alpha"}`:     0,
-		`prs_job_node_count{job="alpha"}`:                 3,
-		`prs_job_node_count{job="beta"}`:                  1,
-		`prs_job_state{job="alpha",state="Running"}`:      1,
-		`prs_job_state{job="alpha",state="Completed"}`:    0,
-		`prs_job_state{job="beta",state="Running"}`:       1,
-		`prs_job_waiting_mini_batches{job="gamma"}`:       -1,
-		`prs_job_state{job="gamma",state="Cancelled"}`:    -1,
-		`prs_job_in_flight_mini_batches{job="beta"}`:      0,
-		`prs_job_waiting_mini_batches{job="nonexistent"}`: -1,
+		`prs_exporter_up`:                                    1,
+		`prs_queue_waiting_mini_batches`:                     15,
+		`prs_queue_in_flight_mini_batches`:                   0,
+		`prs_queue_desired_workers`:                          5,
+		`prs_queue_slots_per_worker`:                         3,
+		`prs_job_waiting_mini_batches{job_id="alpha"}`:       10,
+		`prs_job_waiting_mini_batches{job_id="beta"}`:        5,
+		`prs_job_in_flight_mini_batches{job_id="alpha"}`:     0,
+		`prs_job_node_count{job_id="alpha"}`:                 3,
+		`prs_job_node_count{job_id="beta"}`:                  1,
+		`prs_job_state{job_id="alpha",state="Running"}`:      1,
+		`prs_job_state{job_id="alpha",state="Completed"}`:    0,
+		`prs_job_state{job_id="beta",state="Running"}`:       1,
+		`prs_job_waiting_mini_batches{job_id="gamma"}`:       -1,
+		`prs_job_state{job_id="gamma",state="Cancelled"}`:    -1,
+		`prs_job_in_flight_mini_batches{job_id="beta"}`:      0,
+		`prs_job_waiting_mini_batches{job_id="nonexistent"}`: -1,
 	})
 
 	// A third job, cancelled: its mini-batches are purged, its state stays.
@@ -243,19 +243,19 @@ func TestExporterReportsQueueAndJobsWithNoWorkerRunning(t *testing.T) {
 		return err == nil && ci.NumRedelivered == 0 && ci.NumAckPending == 8
 	})
 	expect(t, scrape(t, url), map[string]float64{
-		`prs_exporter_up`:                              1,
-		`prs_queue_waiting_mini_batches`:               3,
-		`prs_queue_in_flight_mini_batches`:             8,
-		`prs_queue_desired_workers`:                    4, // ceil(11/3)
-		`prs_job_waiting_mini_batches{job="alpha"}`:    0,
-		`prs_job_in_flight_mini_batches{job="alpha"}`:  6,
-		`prs_job_waiting_mini_batches{job="beta"}`:     3,
-		`prs_job_in_flight_mini_batches{job="beta"}`:   2,
-		`prs_job_waiting_mini_batches{job="gamma"}`:    0,
-		`prs_job_in_flight_mini_batches{job="gamma"}`:  0,
-		`prs_job_node_count{job="gamma"}`:              2,
-		`prs_job_state{job="gamma",state="Cancelled"}`: 1,
-		`prs_job_state{job="gamma",state="Running"}`:   0,
+		`prs_exporter_up`:                                 1,
+		`prs_queue_waiting_mini_batches`:                  3,
+		`prs_queue_in_flight_mini_batches`:                8,
+		`prs_queue_desired_workers`:                       4, // ceil(11/3)
+		`prs_job_waiting_mini_batches{job_id="alpha"}`:    0,
+		`prs_job_in_flight_mini_batches{job_id="alpha"}`:  6,
+		`prs_job_waiting_mini_batches{job_id="beta"}`:     3,
+		`prs_job_in_flight_mini_batches{job_id="beta"}`:   2,
+		`prs_job_waiting_mini_batches{job_id="gamma"}`:    0,
+		`prs_job_in_flight_mini_batches{job_id="gamma"}`:  0,
+		`prs_job_node_count{job_id="gamma"}`:              2,
+		`prs_job_state{job_id="gamma",state="Cancelled"}`: 1,
+		`prs_job_state{job_id="gamma",state="Running"}`:   0,
 	})
 
 	// The exporter only reads: its user could not have made anything, and
@@ -279,11 +279,11 @@ func TestExporterReportsQueueAndJobsWithNoWorkerRunning(t *testing.T) {
 		return err == nil && ci.NumAckPending == 0 && ci.NumPending == 0
 	})
 	expect(t, scrape(t, url), map[string]float64{
-		`prs_queue_waiting_mini_batches`:              0,
-		`prs_queue_in_flight_mini_batches`:            0,
-		`prs_queue_desired_workers`:                   0,
-		`prs_job_in_flight_mini_batches{job="alpha"}`: 0,
-		`prs_job_waiting_mini_batches{job="beta"}`:    0,
+		`prs_queue_waiting_mini_batches`:                 0,
+		`prs_queue_in_flight_mini_batches`:               0,
+		`prs_queue_desired_workers`:                      0,
+		`prs_job_in_flight_mini_batches{job_id="alpha"}`: 0,
+		`prs_job_waiting_mini_batches{job_id="beta"}`:    0,
 	})
 }
 
@@ -314,10 +314,10 @@ func TestExporterOnAFleetNotSetUp(t *testing.T) {
 		}
 	}
 	expect(t, scrape(t, url), map[string]float64{
-		`prs_exporter_up`:                           1,
-		`prs_queue_waiting_mini_batches`:            4,
-		`prs_queue_desired_workers`:                 4,
-		`prs_job_waiting_mini_batches{job="early"}`: 4,
+		`prs_exporter_up`:                              1,
+		`prs_queue_waiting_mini_batches`:               4,
+		`prs_queue_desired_workers`:                    4,
+		`prs_job_waiting_mini_batches{job_id="early"}`: 4,
 	})
 }
 
