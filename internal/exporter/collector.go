@@ -9,17 +9,30 @@ import (
 	"github.com/parallelrun/prs/contracts"
 )
 
+// Names of the queue's metrics, for the autoscalers' queries
+// (deploy/nomad) and dashboards.
+const (
+	// MetricWaiting is the mini-batches waiting, over all jobs.
+	MetricWaiting = "prs_queue_waiting_mini_batches"
+	// MetricInFlight is the mini-batches in flight, over all jobs.
+	MetricInFlight = "prs_queue_in_flight_mini_batches"
+	// MetricDesiredWorkers is the number of workers the queue wants.
+	MetricDesiredWorkers = "prs_queue_desired_workers"
+	// MetricUp is 1 when a scrape could read JetStream.
+	MetricUp = "prs_exporter_up"
+)
+
 // The metrics, all gauges read at scrape time.
 var (
-	descUp = prometheus.NewDesc("prs_exporter_up",
+	descUp = prometheus.NewDesc(MetricUp,
 		"1 when this scrape read the queue and the jobs from JetStream, 0 when it could not (then no queue figures are reported).", nil, nil)
 	descDuration = prometheus.NewDesc("prs_exporter_scrape_duration_seconds",
 		"Time this scrape took to read JetStream.", nil, nil)
-	descWaiting = prometheus.NewDesc("prs_queue_waiting_mini_batches",
+	descWaiting = prometheus.NewDesc(MetricWaiting,
 		"Mini-batches waiting for a worker, over all jobs (the workers' consumer's num_pending).", nil, nil)
-	descInFlight = prometheus.NewDesc("prs_queue_in_flight_mini_batches",
+	descInFlight = prometheus.NewDesc(MetricInFlight,
 		"Mini-batches delivered to a worker and not yet acknowledged, over all jobs (the consumer's num_ack_pending).", nil, nil)
-	descDesired = prometheus.NewDesc("prs_queue_desired_workers",
+	descDesired = prometheus.NewDesc(MetricDesiredWorkers,
 		"Workers wanted: ceil((waiting + in flight) / slots per worker), capped by the maximum.", nil, nil)
 	descSlots = prometheus.NewDesc("prs_queue_slots_per_worker",
 		"The slots per worker the desired worker count assumes (prs exporter --slots-per-worker).", nil, nil)
