@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -16,8 +17,10 @@ import (
 
 // BenchmarkFinalizeMinIO writes the final file of a job whose mini-batches'
 // rows are objects on a real MinIO, reading one batch at a time (window=1,
-// as finalisation did) and 32 ahead (the default). The job has 2,000
-// batches, or PRS_FINAL_BENCH_BATCHES. batches/s is the figure to compare.
+// as finalisation did) and 32 ahead (the default), against reading the
+// rows objects alone 32 at a time (store_reads: what the store allows). The
+// job has 2,000 batches, or PRS_FINAL_BENCH_BATCHES. batches/s is the
+// figure to compare.
 func BenchmarkFinalizeMinIO(b *testing.B) {
 	total := int64(2000)
 	if s := os.Getenv("PRS_FINAL_BENCH_BATCHES"); s != "" {
@@ -37,6 +40,28 @@ func BenchmarkFinalizeMinIO(b *testing.B) {
 	job := addJob(b, l, "bench", total, out)
 	job.Staging = out + "/.prs/bench"
 	stageBatches(b, l, job, total)
+	// The store alone: every rows object read, 32 at a time, and nothing
+	// else; finalisation cannot beat it.
+	b.Run("store_reads", func(b *testing.B) {
+		staging, err := l.Stores.Open(b.Context(), job.Staging)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			err := inOrder(b.Context(), total, defaultFinalWindow, func(ctx context.Context, i int64) ([]byte, error) {
+				rc, err := staging.Get(ctx, contracts.ResultKey(i, 1, "w"))
+				if err != nil {
+					return nil, err
+				}
+				defer rc.Close()
+				return io.ReadAll(rc)
+			}, func(int64, []byte) error { return nil }, func([]byte) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+	})
 	for _, window := range []int{1, defaultFinalWindow} {
 		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
 			l.FinalWindow = window
