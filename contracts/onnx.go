@@ -63,6 +63,10 @@ type Preprocess struct {
 	Layout string `json:"layout,omitempty"`
 	// DType is float32 (default) or uint8.
 	DType string `json:"dtype,omitempty"`
+	// JPEGDecoder decodes JPEG images: auto (default: libjpeg-turbo where
+	// the worker has it, else Go's image/jpeg), std (Go's) or turbo
+	// (libjpeg-turbo, which the worker must have).
+	JPEGDecoder string `json:"jpeg_decoder,omitempty"`
 	// Columns are the feature columns of tabular rows, in model order
 	// (required with kind tabular): their count is the number of values of
 	// one item of the model input.

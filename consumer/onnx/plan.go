@@ -8,6 +8,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/turbojpeg"
 )
 
 // DefaultModelBatchSize is the number of items in one Run of the model
@@ -41,6 +42,9 @@ type plan struct {
 	resizeTo                int
 	lut32                   [][256]float32 // per channel: pixel value -> input value
 	lut8                    [][256]uint8
+	// turbo decodes JPEG files when set (onnx.preprocess.jpeg_decoder,
+	// resolved on the worker); else Go's image/jpeg does.
+	turbo *turbojpeg.Lib
 
 	// Tables.
 	columns  []string         // the feature columns, in model order
