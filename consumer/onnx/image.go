@@ -222,6 +222,13 @@ func (p *plan) store(pix []uint8, f32 []float32, u8 []uint8) {
 				f32[i+ch] = p.lut32[ch][pix[i+ch]]
 			}
 		}
+	case f32 != nil && c == 3: // rgb nchw: one pass, three planes
+		r, g, b := f32[:hw], f32[hw:2*hw], f32[2*hw:3*hw]
+		l0, l1, l2 := &p.lut32[0], &p.lut32[1], &p.lut32[2]
+		for i := range r {
+			px := pix[3*i : 3*i+3 : 3*i+3]
+			r[i], g[i], b[i] = l0[px[0]], l1[px[1]], l2[px[2]]
+		}
 	case f32 != nil:
 		for ch := 0; ch < c; ch++ {
 			lut, dst := &p.lut32[ch], f32[ch*hw:(ch+1)*hw]

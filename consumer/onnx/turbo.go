@@ -65,29 +65,32 @@ func isJPEG(data []byte) bool {
 	return len(data) >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff
 }
 
-// scaleFor is the smallest of the library's factors (at most 1) at which
-// an image of w x h pixels still covers the size it is resized to, so that
-// resizing never enlarges what the DCT scaled down.
+// scaleFor is the factor libjpeg-turbo decodes an image of w x h pixels
+// at: the smallest of 1/2, 1/4 and 1/8 at which the image still covers the
+// size it is resized to (so that resizing never enlarges what the DCT
+// scaled down), else 1. Those are the factors whose inverse DCT
+// libjpeg-turbo runs with SIMD; the others (3/4, 5/8, 3/8, ...) run in
+// plain C, and were measured slower than a full decode and the larger
+// resize: 500x375 to a shorter side of 256 decodes and resizes about 15%
+// faster at 1/1 than at 3/4 (BENCHMARKS.md).
 func (p *plan) scaleFor(w, h int) turbojpeg.Factor {
-	one := turbojpeg.Factor{Num: 1, Denom: 1}
+	best := turbojpeg.Factor{Num: 1, Denom: 1}
 	if p.resize == "none" {
-		return one
+		return best
 	}
 	tw, th := p.target(w, h)
-	best := one
-	for _, f := range p.turbo.Factors() {
-		if f.Num > f.Denom || f.Num*best.Denom >= best.Num*f.Denom {
-			continue // enlarges, or is no smaller than the best so far
+	for d := 2; d <= 8; d *= 2 {
+		f := turbojpeg.Factor{Num: 1, Denom: d}
+		if !p.turbo.Has(f) || w < tw*d || h < th*d {
+			break
 		}
-		if w*f.Num >= tw*f.Denom && h*f.Num >= th*f.Denom {
-			best = f
-		}
+		best = f
 	}
 	return best
 }
 
 // decodeTurbo decodes s.file, a JPEG file, with libjpeg-turbo at the
-// smallest scale that covers the plan's target size, then resizes it as
+// scale of scaleFor, then resizes it as
 // decodeImage does. ok false means the library did not take the file (a
 // CMYK or 12-bit JPEG, a corrupt or truncated one): Go's decoder then
 // decodes it, and its error is the item's.

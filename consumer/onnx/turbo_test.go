@@ -45,9 +45,12 @@ func TestScaleFor(t *testing.T) {
 		w, h             int
 		want             turbojpeg.Factor
 	}{
-		// ImageNet's 500x375 to a shorter side of 256: 375*6/8 = 281.25 >= 256 > 375*5/8.
-		{"shorter_side", 256, 224, 224, 500, 375, turbojpeg.Factor{Num: 3, Denom: 4}},
-		{"shorter_side", 256, 224, 224, 375, 500, turbojpeg.Factor{Num: 3, Denom: 4}},
+		// ImageNet's 500x375 to a shorter side of 256: 375/2 < 256, so 1
+		// (3/4 would cover, but is no SIMD factor).
+		{"shorter_side", 256, 224, 224, 500, 375, turbojpeg.Factor{Num: 1, Denom: 1}},
+		{"shorter_side", 256, 224, 224, 375, 500, turbojpeg.Factor{Num: 1, Denom: 1}},
+		// 683/2 = 341.5 >= 256 > 683/4.
+		{"shorter_side", 256, 224, 224, 1024, 683, turbojpeg.Factor{Num: 1, Denom: 2}},
 		// 3000 * 1/8 = 375 >= 256: the smallest factor.
 		{"shorter_side", 256, 224, 224, 4000, 3000, turbojpeg.Factor{Num: 1, Denom: 8}},
 		// 2048*1/8 = 256 exactly covers 256.
@@ -56,11 +59,11 @@ func TestScaleFor(t *testing.T) {
 		// Smaller than the target: never enlarged by the DCT.
 		{"shorter_side", 256, 224, 224, 200, 150, turbojpeg.Factor{Num: 1, Denom: 1}},
 		{"shorter_side", 256, 224, 224, 256, 256, turbojpeg.Factor{Num: 1, Denom: 1}},
-		// exact: both sides must cover 224 (375*5/8 = 234.4, 500*5/8 = 312.5).
-		{"exact", 0, 224, 224, 500, 375, turbojpeg.Factor{Num: 5, Denom: 8}},
-		// exact to a wide target: the width decides (1000*3/8 = 375 >= 320 > 1000*2/8).
-		{"exact", 0, 100, 320, 1000, 1000, turbojpeg.Factor{Num: 3, Denom: 8}},
-		// none: the model's size, never scaled.
+		// exact: both sides must cover 224 (448/2 does, 447/2 does not).
+		{"exact", 0, 224, 224, 900, 448, turbojpeg.Factor{Num: 1, Denom: 2}},
+		{"exact", 0, 224, 224, 900, 447, turbojpeg.Factor{Num: 1, Denom: 1}},
+		// exact to a wide target: the width decides (1000/2 >= 320 > 1000/4).
+		{"exact", 0, 100, 320, 1000, 1000, turbojpeg.Factor{Num: 1, Denom: 2}},
 		{"none", 0, 224, 224, 224, 224, turbojpeg.Factor{Num: 1, Denom: 1}},
 	} {
 		p := imagePlan(tc.resize, tc.resizeTo, tc.ph, tc.pw, false)
@@ -122,6 +125,7 @@ func TestTurboMatchesStd(t *testing.T) {
 		{"grayscale shorter_side 256, crop 224", imagePlan("shorter_side", 256, 224, 224, true)},
 	}
 	sizes := [][2]int{{500, 375}, {375, 500}, {640, 480}, {1024, 683}, {2048, 1536}, {224, 224}, {200, 150}}
+	scaledSeen := 0
 	type bound struct {
 		mean     float64
 		p99, max int
@@ -155,6 +159,8 @@ func TestTurboMatchesStd(t *testing.T) {
 				b := scaled
 				if f.Num == f.Denom {
 					b = unscaled
+				} else {
+					scaledSeen++
 				}
 				for c := range mean {
 					if mean[c] > b.mean || p99[c] > b.p99 || most[c] > b.max {
@@ -163,6 +169,9 @@ func TestTurboMatchesStd(t *testing.T) {
 				}
 			}
 		}
+	}
+	if scaledSeen == 0 {
+		t.Fatal("no file was decoded at a DCT scale: the bounds of a scaled decode went untested")
 	}
 }
 

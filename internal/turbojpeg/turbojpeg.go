@@ -177,6 +177,16 @@ func (l *Lib) Path() string { return l.path }
 // (largest first).
 func (l *Lib) Factors() []Factor { return append([]Factor(nil), l.factors...) }
 
+// Has says whether the library decodes at f.
+func (l *Lib) Has(f Factor) bool {
+	for _, g := range l.factors {
+		if g == f {
+			return true
+		}
+	}
+	return false
+}
+
 // Decoder decodes JPEG files with one TurboJPEG handle.
 type Decoder struct {
 	lib     *Lib

@@ -52,6 +52,14 @@ func TestDecode(t *testing.T) {
 	if !has[Factor{1, 1}] || !has[Factor{1, 8}] || !has[Factor{3, 4}] {
 		t.Fatalf("factors %v lack 1/1, 3/4 or 1/8", fs)
 	}
+	for _, f := range []Factor{{1, 1}, {1, 2}, {1, 4}, {1, 8}, {3, 4}} {
+		if !l.Has(f) {
+			t.Errorf("Has(%v) is false; the factors are %v", f, fs)
+		}
+	}
+	if l.Has(Factor{1, 3}) || l.Has(Factor{1, 16}) {
+		t.Errorf("Has 1/3 or 1/16; the factors are %v", fs)
+	}
 	if got := (Factor{3, 4}).Scaled(375); got != 282 {
 		t.Fatalf("375 at 3/4 is %d pixels, TJSCALED gives 282", got)
 	}
