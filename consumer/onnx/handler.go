@@ -152,7 +152,7 @@ func (h *handler) open() (*session, error) {
 	}
 	h.log.Info("ONNX Runtime session ready", "model", h.model, "plan", p.String(),
 		"execution_provider", provider(h.cfg), "device", h.device, "library", h.opts.Library, "ort", ort.GetVersion(),
-		"jpeg_decoder", decoder)
+		"jpeg_decoder", decoder, "io_binding", p.ioBinding)
 	return s, nil
 }
 

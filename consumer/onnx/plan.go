@@ -62,6 +62,8 @@ type plan struct {
 	outItem  []int64 // one item's output shape
 	outLen   int     // elements of one item's output; 0 when some dimension is dynamic
 	outFloat bool    // the output is float32: the handler can give ORT its buffer
+
+	ioBinding bool // run through an I/O binding (onnx.io_binding)
 }
 
 // mismatch is an error where the model and the setting field disagree.
@@ -169,7 +171,14 @@ func newPlan(cfg *contracts.ONNXConfig, model string, inputs, outputs []ort.Inpu
 	for _, d := range p.item {
 		p.itemLen *= int(d)
 	}
-	return p, p.output(cfg.Postprocess)
+	if err := p.output(cfg.Postprocess); err != nil {
+		return nil, err
+	}
+	if p.ioBinding = cfg.IOBinding; p.ioBinding && (!p.outFloat || p.outLen == 0) {
+		return nil, mismatch("io_binding", "binds an output tensor made before the run: it needs a float32 output whose shape is fixed but for the batch, and model output %q is %v %s",
+			p.out.Name, []int64(p.out.Dimensions), elemName(p.out.DataType))
+	}
+	return p, nil
 }
 
 // dtype checks the input's element type against the dtype setting.
