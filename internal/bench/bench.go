@@ -13,6 +13,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/parallelrun/prs/consumer/onnx"
+	"github.com/parallelrun/prs/internal/turbojpeg"
 )
 
 // Run generates the images and runs every stage (see the package comment).
@@ -38,7 +39,8 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		Model: c.Model, Input: describe(m.in), Output: describe(m.out),
 		Provider: c.ExecutionProvider, DeviceIDs: c.DeviceIDs, Library: library, ORTVersion: ort.GetVersion(),
 		CPU: cpuName(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		Images: c.Images, Size: c.Size, Quality: c.Quality,
+		Images: c.Images, Size: c.Size, Quality: c.Quality, ImageWidth: c.ImageWidth, ImageHeight: c.ImageHeight,
+		ResizeTo: c.ResizeTo, JPEGDecoder: jpegDecoder(c.JPEGDecoder), IOBinding: c.IOBinding, CUDA: c.CUDA,
 		ModelBatchSize: c.ModelBatchSize, MiniBatchSize: c.MiniBatchSize, Slots: c.Slots, IntraOpThreads: c.IntraOpThreads,
 	}
 	if c.MiniBatchSize%c.ModelBatchSize != 0 {
@@ -59,9 +61,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		defer func() { _ = os.RemoveAll(dir) }()
 	}
 
-	progress("generating %d JPEG files of %dx%d in %s", c.Images, c.Size, c.Size, dir)
+	progress("generating %d JPEG files of %dx%d in %s", c.Images, c.ImageWidth, c.ImageHeight, dir)
 	t0 := time.Now()
-	paths, bytes, err := writeImages(ctx, filepath.Join(dir, "images"), c.Images, c.Size, c.Seed, c.Quality)
+	paths, bytes, err := writeImages(ctx, filepath.Join(dir, "images"), c.Images, c.ImageWidth, c.ImageHeight, c.Seed, c.Quality)
 	if err != nil {
 		return nil, fmt.Errorf("generating the images: %w", err)
 	}
@@ -87,6 +89,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 
 	cfg := c.onnxConfig(c.Model, library, c.ExecutionProvider)
+	cfg.IOBinding, cfg.CUDA = c.IOBinding, c.CUDA
 	progress("handler, called directly: %d images in mini-batches of %d", c.Images, c.MiniBatchSize)
 	if r.Handler, err = runDirect(ctx, &c, cfg, paths); err != nil {
 		return nil, fmt.Errorf("handler stage: %w", err)
@@ -109,6 +112,22 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		r.Notes = append(r.Notes, s)
 	}
 	return r, nil
+}
+
+// jpegDecoder says which decoder the stages' handlers use for setting
+// (onnx.preprocess.jpeg_decoder), as they resolve it.
+func jpegDecoder(setting string) string {
+	if setting == "std" {
+		return "Go's image/jpeg (jpeg_decoder std)"
+	}
+	lib, err := turbojpeg.Open(os.Getenv(onnx.TurboJPEGEnv))
+	switch {
+	case err == nil:
+		return "libjpeg-turbo " + lib.Path()
+	case setting == "turbo":
+		return "libjpeg-turbo, which does not load: " + err.Error()
+	}
+	return "Go's image/jpeg (libjpeg-turbo does not load: " + err.Error() + ")"
 }
 
 // cpuName is the processor's model name on Linux, else the architecture.
