@@ -25,6 +25,10 @@ process: embedded JetStream, producer, worker, rows), their ratio, and the
 decoding rate. Flags:
 `
 
+// benchCUDAKeys are the onnx.cuda settings that prs bench onnx takes as
+// --cuda-* flags.
+var benchCUDAKeys = []string{"prefer_nhwc", "cudnn_conv_algo_search", "arena_extend_strategy", "gpu_mem_limit"}
+
 // cmdBench is prs bench onnx: flags to bench.Config, the report to stdout.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "onnx" {
@@ -54,9 +58,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.ResizeTo, "resize-to", 0, "onnx.preprocess.resize shorter_side: the shorter side's size before the centre crop of size x size, such as 256 (0: resize none)")
 	fs.StringVar(&c.JPEGDecoder, "jpeg-decoder", "", "onnx.preprocess.jpeg_decoder: auto, std or turbo (default auto)")
 	fs.BoolVar(&c.IOBinding, "io-binding", false, "onnx.io_binding of the handler and pipeline stages")
-	cudaKeys := []string{"prefer_nhwc", "cudnn_conv_algo_search", "arena_extend_strategy", "gpu_mem_limit"}
 	cudaFlags := map[string]*string{}
-	for _, k := range cudaKeys {
+	for _, k := range benchCUDAKeys {
 		cudaFlags[k] = fs.String("cuda-"+strings.ReplaceAll(k, "_", "-"), "", "onnx.cuda."+k+" (execution-provider cuda)")
 	}
 	fs.StringVar(&c.Library, "library", "", "the ONNX Runtime library (default $PRS_ORT_LIB, then lib/libonnxruntime.so.1)")
@@ -79,7 +82,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		c.DeviceIDs = append(c.DeviceIDs, d)
 	}
-	if err := benchOptions(&c, *imageSize, cudaKeys, cudaFlags); err != nil {
+	if err := benchOptions(&c, *imageSize, benchCUDAKeys, cudaFlags); err != nil {
 		return fail(stderr, exitUsage, "bench onnx: %v", err)
 	}
 	lv := slog.LevelWarn
