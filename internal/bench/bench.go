@@ -35,14 +35,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{
-		Model: c.Model, Input: describe(m.in), Output: describe(m.out),
-		Provider: c.ExecutionProvider, DeviceIDs: c.DeviceIDs, Library: library, ORTVersion: ort.GetVersion(),
-		CPU: cpuName(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		Images: c.Images, Size: c.Size, Quality: c.Quality, ImageWidth: c.ImageWidth, ImageHeight: c.ImageHeight,
-		ResizeTo: c.ResizeTo, JPEGDecoder: jpegDecoder(c.JPEGDecoder), IOBinding: c.IOBinding, CUDA: c.CUDA,
-		ModelBatchSize: c.ModelBatchSize, MiniBatchSize: c.MiniBatchSize, Slots: c.Slots, IntraOpThreads: c.IntraOpThreads,
-	}
+	r := newResult(&c, m, library)
 	if c.MiniBatchSize%c.ModelBatchSize != 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("mini_batch_size %d is not a multiple of model_batch_size %d: each mini-batch ends with a shorter model run",
 			c.MiniBatchSize, c.ModelBatchSize))
@@ -112,6 +105,18 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		r.Notes = append(r.Notes, s)
 	}
 	return r, nil
+}
+
+// newResult is the result's description of the run, before any figure.
+func newResult(c *Config, m *modelInfo, library string) *Result {
+	return &Result{
+		Model: c.Model, Input: describe(m.in), Output: describe(m.out),
+		Provider: c.ExecutionProvider, DeviceIDs: c.DeviceIDs, Library: library, ORTVersion: ort.GetVersion(),
+		CPU: cpuName(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Images: c.Images, Size: c.Size, Quality: c.Quality, ImageWidth: c.ImageWidth, ImageHeight: c.ImageHeight,
+		ResizeTo: c.ResizeTo, JPEGDecoder: jpegDecoder(c.JPEGDecoder), IOBinding: c.IOBinding, CUDA: c.CUDA,
+		ModelBatchSize: c.ModelBatchSize, MiniBatchSize: c.MiniBatchSize, Slots: c.Slots, IntraOpThreads: c.IntraOpThreads,
+	}
 }
 
 // jpegDecoder says which decoder the stages' handlers use for setting
