@@ -376,7 +376,7 @@ func (w *Worker) maintain(ctx context.Context, jr *jobRun, ended bool) {
 	if err != nil {
 		return
 	}
-	c, err := led.B.ReadCounters(ctx, jr.job.ID)
+	c, err := led.Counters(ctx, jr.job.ID, st)
 	if err != nil {
 		return
 	}

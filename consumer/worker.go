@@ -64,9 +64,10 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	w.watch = watch
-	w.watchWG.Add(2)
+	w.watchWG.Add(3)
 	go w.watchStates()
 	go w.keepLogs()
+	go w.sweep()
 	for i := 0; i < w.cfg.Slots; i++ {
 		s := &slot{w: w, index: i}
 		w.wg.Add(1)

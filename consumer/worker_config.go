@@ -51,6 +51,15 @@ type Config struct {
 	// OverviewEvery is how often the worker rewrites a running job's
 	// logs/job_progress_overview.txt (default 10s).
 	OverviewEvery time.Duration
+	// JobRetention is how long a finished job's per-batch records (outcomes,
+	// counters, storage-error counts, isolation marks) and what is left of
+	// its staging are kept before the worker's sweep removes them; the job's
+	// record and state stay (default ledger.DefaultRetention, 7 days).
+	JobRetention time.Duration
+	// SweepEvery is how often the worker sweeps for finished jobs whose
+	// retention is past, the first time when it starts (default a quarter of
+	// JobRetention, at least 1s and at most 1h).
+	SweepEvery time.Duration
 	// NoLogs turns the worker's part of the log layout off (to measure its
 	// cost; default false).
 	NoLogs bool
@@ -105,6 +114,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.OverviewEvery <= 0 {
 		c.OverviewEvery = 10 * time.Second
+	}
+	if c.JobRetention <= 0 {
+		c.JobRetention = ledger.DefaultRetention
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = min(max(c.JobRetention/4, time.Second), time.Hour)
 	}
 	if c.WorkDir != "" {
 		abs, err := filepath.Abs(c.WorkDir)

@@ -102,6 +102,10 @@ type Config struct {
 	LoggingLevel string `json:"logging_level"`
 	// AllowReuse returns a completed identical job's output without running (default true).
 	AllowReuse bool `json:"allow_reuse"`
+	// KeepStaging keeps the rows each mini-batch staged under the job's
+	// .prs/<job>/ folder (and what the run shipped there) after the job
+	// ends, for debugging (default false: removed once the job has ended).
+	KeepStaging bool `json:"keep_staging,omitempty"`
 	// Handler is entry_script (default); other handlers plug in by name.
 	Handler string `json:"handler"`
 	// Interpreter runs the entry script (default python3).

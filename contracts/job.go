@@ -145,6 +145,11 @@ type JobState struct {
 	Created     time.Time `json:"created"`
 	Updated     time.Time `json:"updated"`
 	Finished    time.Time `json:"finished,omitzero"`
+	// Expired is when the job's per-batch records (outcomes, counters,
+	// storage-error counts, isolation marks) were removed, its retention
+	// past; Counts then holds its counters as they were.
+	Expired time.Time `json:"expired,omitzero"`
+	Counts  *Counters `json:"counts,omitempty"`
 }
 
 // Terminal reports whether the state no longer changes.

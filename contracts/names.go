@@ -66,6 +66,13 @@ func IsolationKey(jobID string, index int64) string {
 // FinalizeKey is the finaliser's claim.
 func FinalizeKey(jobID string) string { return "job." + jobID + ".finalize" }
 
+// EndedKey marks a job that has ended (or is ending) and whose per-batch
+// records have not been removed yet: the index of the retention sweep.
+func EndedKey(jobID string) string { return "job." + jobID + ".ended" }
+
+// EndedWatchPattern matches every job's ended mark.
+const EndedWatchPattern = "job.*.ended"
+
 // ReuseKey maps a job fingerprint to the completed job that has it.
 func ReuseKey(fingerprint string) string { return "reuse." + fingerprint }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/inputlist"
+	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/outputlock"
 )
@@ -20,7 +21,9 @@ var ErrOutputGone = errors.New("the job's output is gone")
 // is refused with what changed. A completed job returns its output only
 // when its final file is there and still its own; a final file that was
 // deleted is written again from the recorded outcomes when the staged rows
-// are still there. It returns the result for a completed job, and nil, nil
+// are still there (keep_staging, or rows left by an older prs) and the
+// outcomes have not expired; otherwise the resubmission is refused with
+// ErrOutputGone and a new job id runs the job again. It returns the result for a completed job, and nil, nil
 // for a job that may resume.
 func (p *Producer) checkResume(ctx context.Context, job *contracts.Job, st contracts.JobState, c *contracts.Config, fp string, items int64, output objstore.Store) (*Submitted, error) {
 	if was, now := inputlist.Place(job.Config.Output), inputlist.Place(c.Output); was != now {
@@ -61,9 +64,16 @@ func (p *Producer) refinalize(ctx context.Context, job *contracts.Job, done *Sub
 	}
 	defer hold.end(ctx)
 	final, err := p.cfg.Ledger.RewriteFinal(ctx, job)
-	if errors.Is(err, objstore.ErrNotFound) {
-		return nil, fmt.Errorf("job %s: %w: it completed, but its final file %s was deleted and so were the rows staged under %s; submit the job again with a new job id",
+	switch {
+	case errors.Is(err, objstore.ErrNotFound) && !job.Config.KeepStaging:
+		return nil, fmt.Errorf("job %s: %w: it completed, but its final file %s was deleted, and the rows it staged under %s were removed when it ended (keep_staging: true keeps them); submit the job again with a new job id, which runs it again",
 			job.ID, ErrOutputGone, output.URI(job.Config.AppendRowFileName), job.Staging)
+	case errors.Is(err, objstore.ErrNotFound):
+		return nil, fmt.Errorf("job %s: %w: it completed, but its final file %s was deleted and so were the rows staged under %s; submit the job again with a new job id, which runs it again",
+			job.ID, ErrOutputGone, output.URI(job.Config.AppendRowFileName), job.Staging)
+	case errors.Is(err, ledger.ErrExpired):
+		return nil, fmt.Errorf("job %s: %w: it completed, but its final file %s was deleted, and its per-batch records expired after the fleet's job retention: %w; submit the job again with a new job id, which runs it again",
+			job.ID, ErrOutputGone, output.URI(job.Config.AppendRowFileName), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("job %s: writing its deleted final file again: %w", job.ID, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/jobconfig"
+	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/producer"
 )
 
@@ -35,8 +36,10 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	jobID := fs.String("job-id", "", "job id (default a new one); submitting a known id resumes that job")
 	var stateDir *string
 	var wait *bool
+	retention := &retentionFlag{d: ledger.DefaultRetention}
 	if name == "run" {
 		stateDir = fs.String("state-dir", "", "keep the embedded JetStream server's files here (default a temporary folder)")
+		retention = addRetention(fs)
 	} else {
 		wait = fs.Bool("wait", false, "follow the job to its end; exit 0 only if it completed")
 	}
@@ -47,6 +50,9 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	cfg, err := jf.Config(rest)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
+	}
+	if retention.err != nil {
+		return fail(stderr, exitUsage, "%v", retention.err)
 	}
 	level := *cf.logLevel
 	if level == "" {
@@ -91,7 +97,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	} else if name == "run" {
 		w, err = consumer.New(consumer.Config{
 			Ledger: f.ledger, Handlers: handlers(log), Slots: cfg.ProcessCountPerNode, Logger: log,
-			Stdout: stderr, Stderr: stderr, Metrics: wm,
+			Stdout: stderr, Stderr: stderr, Metrics: wm, JobRetention: retention.d,
 		})
 		if err == nil {
 			err = w.Start(ctx)
@@ -150,9 +156,9 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 		}
 		return fail(stderr, exitJobFailed, "%v", err)
 	}
-	c, _ := f.h.ReadCounters(context.Background(), sub.Job.ID)
+	c, _ := f.ledger.Counters(context.Background(), sub.Job.ID, st)
 	printSummary(stdout, sub.Job.ID, st, c)
-	printFailures(context.Background(), f, stdout, sub.Job.ID, c)
+	printFailures(context.Background(), f, stdout, sub.Job.ID, st, c)
 	printNote(stdout, sub.Job.ID, st, c)
 	if st.State != contracts.StateCompleted {
 		return exitJobFailed

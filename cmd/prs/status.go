@@ -50,16 +50,16 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			}
 			return fail(stderr, exitJobFailed, "%v", err)
 		}
-		c, _ := f.h.ReadCounters(ctx, id)
+		c, _ := f.ledger.Counters(ctx, id, st)
 		printSummary(stdout, id, st, c)
-		printFailures(ctx, f, stdout, id, c)
+		printFailures(ctx, f, stdout, id, st, c)
 		printNote(stdout, id, st, c)
 		if st.State != contracts.StateCompleted {
 			return exitJobFailed
 		}
 		return exitOK
 	}
-	c, err := f.h.ReadCounters(ctx, id)
+	c, err := f.ledger.Counters(ctx, id, st)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -77,7 +77,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	} else {
 		printSummary(stdout, id, st, c)
 	}
-	printFailures(ctx, f, stdout, id, c)
+	printFailures(ctx, f, stdout, id, st, c)
 	return exitOK
 }
 
@@ -92,8 +92,13 @@ func printNote(w io.Writer, jobID string, st contracts.JobState, c contracts.Cou
 }
 
 // printFailures lists the first failed mini-batches with their errors.
-func printFailures(ctx context.Context, f *fleet, w io.Writer, id string, c contracts.Counters) {
+func printFailures(ctx context.Context, f *fleet, w io.Writer, id string, st contracts.JobState, c contracts.Counters) {
 	if c.FailedBatches == 0 {
+		return
+	}
+	if !st.Expired.IsZero() {
+		fmt.Fprintf(w, "  failed mini-batches: %d (their records expired on %s, after the fleet's job retention; logs/user/error.txt under the output names them)\n",
+			c.FailedBatches, st.Expired.Local().Format(time.DateTime))
 		return
 	}
 	failed, n, err := f.ledger.FailedOutcomes(ctx, id, 10)

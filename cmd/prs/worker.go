@@ -16,9 +16,13 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	workDir := fs.String("work-dir", "", "local folder for copies and scratch (default a temporary folder)")
 	drain := fs.Duration("drain-timeout", 10*time.Minute, "on SIGTERM, how long in-flight batches may finish before they are stopped and sent back")
 	name := fs.String("name", "", "worker name in outcomes and logs (default host-pid-random)")
+	retention := addRetention(fs)
 	logFlush := fs.Duration("log-flush", 5*time.Second, "how often the worker puts its logs under each job's output/logs (what a dying worker may lose)")
 	if _, code, ok := parse(fs, args, stderr); !ok {
 		return code
+	}
+	if retention.err != nil {
+		return fail(stderr, exitUsage, "%v", retention.err)
 	}
 	log := newLogger(stderr, *cf.logLevel, *cf.logFormat)
 	f, err := cf.connect(ctx, log, false, "")
@@ -35,7 +39,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	w, err := consumer.New(consumer.Config{
 		Ledger: f.ledger, Handlers: handlers(log), Slots: *slots, WorkDir: *workDir, Logger: log,
-		Stdout: stdout, Stderr: stderr, Metrics: wm, LogFlush: *logFlush,
+		Stdout: stdout, Stderr: stderr, Metrics: wm, LogFlush: *logFlush, JobRetention: retention.d,
 	})
 	if err == nil {
 		err = w.Start(ctx)

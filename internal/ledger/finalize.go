@@ -117,6 +117,7 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 	}
 	l.Log.Info("job completed", "job", job.ID, "output", final, "note", note)
 	l.writeReports(ctx, job.ID)
+	l.cleanAfterEnd(ctx, job, heartbeat)
 	return nil
 }
 

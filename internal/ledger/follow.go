@@ -52,6 +52,6 @@ func (l *Ledger) read(ctx context.Context, jobID string) (contracts.JobState, co
 	if err != nil {
 		return st, contracts.Counters{}, err
 	}
-	c, err := l.B.ReadCounters(ctx, jobID)
+	c, err := l.Counters(ctx, jobID, st)
 	return st, c, err
 }

@@ -81,8 +81,12 @@ func (l *Ledger) UpdateState(ctx context.Context, id string, fn func(*contracts.
 		if err != nil {
 			return s, err
 		}
+		wasTerminal := s.Terminal()
 		if err := fn(&s); err != nil {
 			return s, err
+		}
+		if !wasTerminal && s.Terminal() {
+			l.markEnded(ctx, id)
 		}
 		s.Updated = time.Now().UTC()
 		b, _ := json.Marshal(s)
@@ -129,6 +133,11 @@ func (l *Ledger) Stop(ctx context.Context, id, state, reason string) (bool, erro
 	}
 	l.Log.Info("job stopped", "job", id, "state", state, "reason", reason)
 	l.writeReports(ctx, id)
+	if changed {
+		if job, err := l.Job(ctx, id); err == nil {
+			l.cleanAfterEnd(ctx, job, nil)
+		}
+	}
 	return changed, nil
 }
 
@@ -145,7 +154,7 @@ func (l *Ledger) writeReports(ctx context.Context, id string) {
 		if err != nil {
 			return err
 		}
-		c, err := l.B.ReadCounters(ctx, id)
+		c, err := l.Counters(ctx, id, st)
 		if err != nil {
 			return err
 		}

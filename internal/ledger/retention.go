@@ -1,0 +1,284 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/objstore"
+)
+
+// DefaultRetention is how long a finished job's per-batch records are kept
+// when a worker is not told otherwise.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// ErrExpired means a job's per-batch records were removed, its retention
+// past: what needs them (writing its final file again) cannot be done.
+var ErrExpired = errors.New("the job's per-batch records have expired")
+
+// markEnded records that the job is ending, before the state change that
+// ends it, so that the retention sweep finds it even when this process
+// dies right after the change. A mark without an ended job is harmless:
+// the sweep leaves it until the job ends.
+func (l *Ledger) markEnded(ctx context.Context, id string) {
+	if _, err := l.B.Jobs.PutString(ctx, contracts.EndedKey(id), id); err != nil {
+		l.Log.Warn("marking the job ended for the retention sweep", "job", id, "err", err)
+	}
+}
+
+// Counters returns a job's counters: the snapshot its state keeps once its
+// per-batch records expired, else the counter stream's.
+func (l *Ledger) Counters(ctx context.Context, id string, st contracts.JobState) (contracts.Counters, error) {
+	if st.Counts != nil {
+		return *st.Counts, nil
+	}
+	return l.B.ReadCounters(ctx, id)
+}
+
+// CleanStaging removes what the job staged under its .prs/<job>/ folder
+// for the run alone (the rows of each attempt, the shipped source, model,
+// labels and file lists), unless the job keeps it (keep_staging). It keeps
+// logs/ (an earlier job's logs moved there). heartbeat, when not nil, is
+// called every few seconds. Objects written after it (a late attempt)
+// are removed by the retention sweep.
+func (l *Ledger) CleanStaging(ctx context.Context, job *contracts.Job, heartbeat func()) (int, error) {
+	if job.Config.KeepStaging || job.Staging == "" {
+		return 0, nil
+	}
+	staging, err := l.Stores.Open(ctx, job.Staging)
+	if err != nil {
+		return 0, err
+	}
+	var keys []string
+	err = staging.List(ctx, "", func(o objstore.ObjectInfo) error {
+		if !strings.HasPrefix(o.Key, "logs/") {
+			keys = append(keys, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cleaning the staging of job %s: %w", job.ID, err)
+	}
+	n, err := deleteAll(ctx, staging, keys, heartbeat)
+	pruneLocalFolders(staging)
+	if err != nil {
+		return n, fmt.Errorf("cleaning the staging of job %s: %w", job.ID, err)
+	}
+	return n, nil
+}
+
+// cleanAfterEnd removes the staging of a job that has just ended, logging
+// what it could not remove (the retention sweep tries again).
+func (l *Ledger) cleanAfterEnd(ctx context.Context, job *contracts.Job, heartbeat func()) {
+	n, err := l.CleanStaging(ctx, job, heartbeat)
+	if err != nil {
+		l.Log.Warn("removing the job's staged objects (the retention sweep tries again)", "job", job.ID, "err", err)
+		return
+	}
+	if n > 0 {
+		l.Log.Info("removed the job's staged objects", "job", job.ID, "objects", n, "staging", job.Staging)
+	}
+}
+
+// deleteConcurrency bounds the deletes of a cleaning in flight.
+const deleteConcurrency = 16
+
+// deleteAll deletes keys with bounded concurrency and returns how many
+// it deleted and the first error.
+func deleteAll(ctx context.Context, s objstore.Store, keys []string, heartbeat func()) (int, error) {
+	var (
+		mu    sync.Mutex
+		first error
+		n     int
+		wg    sync.WaitGroup
+	)
+	next := make(chan string)
+	for range min(deleteConcurrency, len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				err := s.Delete(ctx, k)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				} else if err == nil {
+					n++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	beat := time.Now()
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- k
+		if heartbeat != nil && time.Since(beat) > 2*time.Second {
+			heartbeat()
+			beat = time.Now()
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return n, first
+}
+
+// SweepStats says what a sweep did.
+type SweepStats struct {
+	// Expired counts the jobs whose per-batch records it removed.
+	Expired int
+	// Waiting counts the ended jobs still inside their retention.
+	Waiting int
+}
+
+// Sweep removes the per-batch records of every job that ended more than
+// retention ago: its outcomes, storage-error counts, isolation marks and
+// finalize claim in the jobs bucket and its counters, each with one purge
+// of the stream by subject (no delete marker is left), and what is left of
+// its staging. The job's record and state stay, the state keeping a
+// snapshot of the counters (Counts) and when they expired, so that prs
+// status lists and describes it. It works from the ended marks, so a
+// sweep reads only the jobs that still have records to remove. A failed
+// job is tried again by the next sweep.
+func (l *Ledger) Sweep(ctx context.Context, retention time.Duration) (SweepStats, error) {
+	var stats SweepStats
+	keys, err := l.B.Jobs.ListKeysFiltered(ctx, contracts.EndedWatchPattern)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return stats, nil
+	}
+	if err != nil {
+		return stats, fmt.Errorf("retention sweep: listing the ended jobs: %w", err)
+	}
+	var ids []string
+	for k := range keys.Keys() {
+		ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(k, "job."), ".ended"))
+	}
+	_ = keys.Stop()
+	var errs []error
+	for _, id := range ids {
+		expired, err := l.expire(ctx, id, retention)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case expired:
+			stats.Expired++
+		default:
+			stats.Waiting++
+		}
+	}
+	return stats, errors.Join(errs...)
+}
+
+// expire removes one ended job's per-batch records when its retention is
+// past, and reports whether it did.
+func (l *Ledger) expire(ctx context.Context, id string, retention time.Duration) (bool, error) {
+	st, _, err := l.State(ctx, id)
+	if err != nil && !errors.Is(err, broker.ErrNoJob) {
+		return false, err
+	}
+	if err == nil {
+		ended := st.Finished
+		if ended.IsZero() {
+			ended = st.Updated
+		}
+		if !st.Terminal() || time.Since(ended) < retention {
+			return false, nil
+		}
+		if err := l.snapshot(ctx, id); err != nil {
+			return false, err
+		}
+		if job, err := l.Job(ctx, id); err == nil {
+			if _, err := l.CleanStaging(ctx, job, nil); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := l.purgeRecords(ctx, id); err != nil {
+		return false, err
+	}
+	l.Log.Info("removed the per-batch records of a finished job, its retention past", "job", id, "retention", retention)
+	return true, nil
+}
+
+// snapshot keeps the job's counters in its state, once, before they are
+// purged.
+func (l *Ledger) snapshot(ctx context.Context, id string) error {
+	c, err := l.B.ReadCounters(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = l.UpdateState(ctx, id, func(s *contracts.JobState) error {
+		if s.Counts != nil {
+			return ErrStateConflict // kept by an earlier sweep: the counters may be gone
+		}
+		s.Counts, s.Expired = &c, time.Now().UTC()
+		return nil
+	})
+	if errors.Is(err, ErrStateConflict) {
+		return nil
+	}
+	return err
+}
+
+// purgeRecords purges the job's per-batch keys (job.ID.*.*), its finalize
+// claim and its counters, and last its ended mark.
+func (l *Ledger) purgeRecords(ctx context.Context, id string) error {
+	kv, err := l.B.JS.Stream(ctx, "KV_"+contracts.JobBucket)
+	if err != nil {
+		return fmt.Errorf("retention sweep of job %s: %w", id, err)
+	}
+	pre := "$KV." + contracts.JobBucket + "."
+	for _, p := range []struct {
+		s       jetstream.Stream
+		subject string
+	}{
+		{kv, pre + "job." + id + ".*.*"},
+		{kv, pre + contracts.FinalizeKey(id)},
+		{l.B.Counters, contracts.CounterSubject(id, ">")},
+		{kv, pre + contracts.EndedKey(id)},
+	} {
+		if err := p.s.Purge(ctx, jetstream.WithPurgeSubject(p.subject)); err != nil {
+			return fmt.Errorf("retention sweep of job %s: purging %s: %w", id, p.subject, err)
+		}
+	}
+	return nil
+}
+
+// pruneLocalFolders removes the folders a cleaning left empty under a
+// local staging root (S3 has no folders); the root itself stays.
+func pruneLocalFolders(s objstore.Store) {
+	lp, ok := s.(objstore.LocalPather)
+	if !ok {
+		return
+	}
+	p, ok := lp.LocalPath("x")
+	if !ok {
+		return
+	}
+	root := filepath.Dir(p)
+	var dirs []string
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path != root {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(dirs[i]) // fails, as it should, on a folder that is not empty
+	}
+}
