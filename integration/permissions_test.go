@@ -130,8 +130,8 @@ func TestNATSLeastPrivilege(t *testing.T) {
 			_, err := js.UpdateStream(ctx, jetstream.StreamConfig{Name: contracts.BatchStream, Subjects: []string{">"}})
 			return err
 		},
-		`Publish to "$JS.API.STREAM.PURGE.PRS_COUNTERS"`: func(ctx context.Context, _ jetstream.JetStream, nc *nats.Conn) error {
-			_, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE."+contracts.CounterStream, nil)
+		`Publish to "$JS.API.STREAM.MSG.DELETE.PRS_COUNTERS"`: func(ctx context.Context, _ jetstream.JetStream, nc *nats.Conn) error {
+			_, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.DELETE."+contracts.CounterStream, []byte(`{"seq":1}`))
 			return err
 		},
 		`Publish to "prs.batch.` + done + `"`: func(ctx context.Context, js jetstream.JetStream, _ *nats.Conn) error {
@@ -199,6 +199,23 @@ func TestNATSLeastPrivilege(t *testing.T) {
 	}
 	if streams[contracts.CounterStream].State.Msgs == 0 {
 		t.Fatal("the counters were purged")
+	}
+
+	// The retention sweep under the worker's permissions: a worker with a
+	// short retention removes the ended jobs' per-batch records, and the
+	// producer still lists and describes them.
+	refusedSoFar := len(slog.matching("Violation")) // the tries above
+	startWorkerAs(t, h, append(as("worker"), "--job-retention", "1s"))
+	eventually(t, time.Minute, "the done job's records to expire", func() bool {
+		out, _, code := prsAs("producer", "status", "--json", done)
+		return code == 0 && strings.Contains(out, `"expired"`)
+	})
+	out, errOut, code = prsAs("producer", "status", done)
+	if code != 0 || !strings.Contains(out, "Completed") || !strings.Contains(out, "6 succeeded") {
+		t.Fatalf("status of an expired job: exit %d\n%s%s", code, out, errOut)
+	}
+	if v := slog.matching("Violation")[refusedSoFar:]; len(v) > 0 {
+		t.Fatalf("the sweep hit subjects README's permissions refuse:\n%s", strings.Join(v, "\n"))
 	}
 }
 
