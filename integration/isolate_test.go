@@ -118,7 +118,7 @@ func TestWorkerKilledDuringIsolation(t *testing.T) {
 	h := newHarness(t)
 	h.upload("in", 200)
 	victim := h.worker(1)
-	id := h.submit(h.s3("in"), h.s3("out"), []string{"--mini-batch-size", "50", "--run-max-try", "1", "--isolate-failures", "true"},
+	id := h.submit(h.s3("in"), h.s3("out"), []string{"--mini-batch-size", "50", "--run-max-try", "1", "--isolate-failures", "true", "--keep-staging", "true"},
 		"--raise-on", "f00007.txt", "--block-part", "50")
 	// The first part of mini-batch 0's isolation blocks until its worker dies.
 	deadline := time.Now().Add(time.Minute)

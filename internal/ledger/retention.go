@@ -31,7 +31,7 @@ var ErrExpired = errors.New("the job's per-batch records have expired")
 // dies right after the change. A mark without an ended job is harmless:
 // the sweep leaves it until the job ends.
 func (l *Ledger) markEnded(ctx context.Context, id string) {
-	if _, err := l.B.Jobs.PutString(ctx, contracts.EndedKey(id), id); err != nil {
+	if _, err := l.B.Jobs.PutString(ctx, contracts.EndedKey(id), time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 		l.Log.Warn("marking the job ended for the retention sweep", "job", id, "err", err)
 	}
 }
@@ -153,24 +153,21 @@ type SweepStats struct {
 // its staging. The job's record and state stay, the state keeping a
 // snapshot of the counters (Counts) and when they expired, so that prs
 // status lists and describes it. It works from the ended marks, so a
-// sweep reads only the jobs that still have records to remove. A failed
-// job is tried again by the next sweep.
+// sweep reads only the jobs that still have records to remove, and the
+// state of those alone whose mark is older than retention. A job it fails
+// to sweep is tried again by the next sweep.
 func (l *Ledger) Sweep(ctx context.Context, retention time.Duration) (SweepStats, error) {
 	var stats SweepStats
-	keys, err := l.B.Jobs.ListKeysFiltered(ctx, contracts.EndedWatchPattern)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return stats, nil
-	}
+	marks, err := l.endedMarks(ctx)
 	if err != nil {
-		return stats, fmt.Errorf("retention sweep: listing the ended jobs: %w", err)
+		return stats, err
 	}
-	var ids []string
-	for k := range keys.Keys() {
-		ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(k, "job."), ".ended"))
-	}
-	_ = keys.Stop()
 	var errs []error
-	for _, id := range ids {
+	for id, marked := range marks {
+		if time.Since(marked) < retention {
+			stats.Waiting++ // it ended after its mark: its retention is not past
+			continue
+		}
 		expired, err := l.expire(ctx, id, retention)
 		switch {
 		case err != nil:
@@ -182,6 +179,33 @@ func (l *Ledger) Sweep(ctx context.Context, retention time.Duration) (SweepStats
 		}
 	}
 	return stats, errors.Join(errs...)
+}
+
+// endedMarks reads every ended mark (one pass of a watch over the marks
+// alone) with the time it was written.
+func (l *Ledger) endedMarks(ctx context.Context) (map[string]time.Time, error) {
+	w, err := l.B.Jobs.Watch(ctx, contracts.EndedWatchPattern, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("retention sweep: reading the ended jobs: %w", err)
+	}
+	defer w.Stop()
+	marks := map[string]time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok || e == nil { // every mark read
+				return marks, nil
+			}
+			id := strings.TrimSuffix(strings.TrimPrefix(e.Key(), "job."), ".ended")
+			t, err := time.Parse(time.RFC3339Nano, string(e.Value()))
+			if err != nil {
+				t = e.Created() // a mark of another form: when it was written
+			}
+			marks[id] = t
+		}
+	}
 }
 
 // expire removes one ended job's per-batch records when its retention is

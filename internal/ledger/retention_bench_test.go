@@ -16,7 +16,7 @@ import (
 	"github.com/parallelrun/prs/internal/broker/brokertest"
 )
 
-// BenchmarkJobStorage runs PRS_BENCH_JOBS small jobs (default 50; the
+// BenchmarkJobStorage runs PRS_BENCH_JOBS small jobs (default 20; the
 // figures of README's "What a finished job leaves" are of 1000) of 4
 // one-item mini-batches through the ledger, each into its own output
 // folder, as workers record and finalise them, and reports what stays:
@@ -27,7 +27,7 @@ import (
 // expire also runs the sweep with a retention of 2s once the last job is
 // 2s old.
 func BenchmarkJobStorage(b *testing.B) {
-	jobs := 50
+	jobs := 20
 	if v, err := strconv.Atoi(os.Getenv("PRS_BENCH_JOBS")); err == nil && v > 0 {
 		jobs = v
 	}
