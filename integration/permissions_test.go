@@ -100,6 +100,7 @@ func TestNATSLeastPrivilege(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "Failed") || !strings.Contains(out, "allowed_failed_count") {
 		t.Fatalf("a failing job: exit %d\n%s%s", code, out, errOut)
 	}
+	failedJob := jobID(t, out)
 	// A cancel: the producer stops the job and purges its mini-batches.
 	out, errOut, code = prsAs("producer", append(job(false), "--sleep", "0.5")...)
 	if code != 0 {
@@ -214,6 +215,10 @@ func TestNATSLeastPrivilege(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Completed") || !strings.Contains(out, "6 succeeded") {
 		t.Fatalf("status of an expired job: exit %d\n%s%s", code, out, errOut)
 	}
+	eventually(t, time.Minute, "the failed job's records to expire", func() bool {
+		out, _, code := prsAs("producer", "status", failedJob)
+		return code == 0 && strings.Contains(out, "Failed") && strings.Contains(out, "failed mini-batches: ") && strings.Contains(out, " (their records expired on ")
+	})
 	if v := slog.matching("Violation")[refusedSoFar:]; len(v) > 0 {
 		t.Fatalf("the sweep hit subjects README's permissions refuse:\n%s", strings.Join(v, "\n"))
 	}

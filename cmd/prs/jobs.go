@@ -90,6 +90,9 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	var w *consumer.Worker
 	var ns *nodes
 	if name == "run" && cfg.NodeCount > 1 {
+		// The worker processes inherit the environment: --job-retention
+		// reaches them as PRS_JOB_RETENTION.
+		_ = os.Setenv("PRS_JOB_RETENTION", retention.String())
 		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.url, f.srv != nil, level, cf, stderr, log); err != nil {
 			return fail(stderr, exitUsage, "%v", err)
 		}
