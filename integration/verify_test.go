@@ -28,7 +28,7 @@ func TestResumeOfACompletedJobChecksWhatItPromises(t *testing.T) {
 	run := func(output string, extra ...string) (string, string, int) {
 		t.Helper()
 		args := append([]string{"run", "--state-dir", state, "--nats", "", "--job-id", "job-a", "--ack-wait", "2s",
-			"--entry-script", "testdata/score.py", "--input", in, "--output", output, "--mini-batch-size", "3"}, extra...)
+			"--entry-script", "testdata/score.py", "--input", in, "--output", output, "--mini-batch-size", "3", "--keep-staging", "true"}, extra...)
 		return h.prs(2*time.Minute, append(args, "--", "--state", h.state)...)
 	}
 	if stdout, stderr, code := run(out); code != 0 {
