@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -304,5 +305,53 @@ func pruneLocalFolders(s objstore.Store) {
 	})
 	for i := len(dirs) - 1; i >= 0; i-- {
 		_ = os.Remove(dirs[i]) // fails, as it should, on a folder that is not empty
+	}
+}
+
+// MarkEndedJobs marks the ended jobs that have no mark and whose records
+// have not expired: jobs that ended before prs marked them (an older
+// version), so that the sweep finds them too. Each mark holds the job's
+// end, from which its retention counts. It reads every job's state once;
+// a worker calls it when it starts. It returns how many it marked.
+func (l *Ledger) MarkEndedJobs(ctx context.Context) (int, error) {
+	marks, err := l.endedMarks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	w, err := l.B.Jobs.Watch(ctx, contracts.StateWatchPattern, jetstream.IgnoreDeletes())
+	if err != nil {
+		return 0, fmt.Errorf("marking the ended jobs: %w", err)
+	}
+	defer w.Stop()
+	n := 0
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case e = <-w.Updates():
+		}
+		if e == nil { // every state read
+			return n, nil
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(e.Key(), "job."), ".state")
+		var st contracts.JobState
+		if json.Unmarshal(e.Value(), &st) != nil || !st.Terminal() || !st.Expired.IsZero() || st.ReusedFrom != "" {
+			continue
+		}
+		if _, ok := marks[id]; ok {
+			continue
+		}
+		ended := st.Finished
+		if ended.IsZero() {
+			ended = st.Updated
+		}
+		_, err := l.B.Jobs.Create(ctx, contracts.EndedKey(id), []byte(ended.UTC().Format(time.RFC3339Nano)))
+		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return n, fmt.Errorf("marking job %s ended: %w", id, err)
+		}
+		if err == nil {
+			n++
+		}
 	}
 }

@@ -237,3 +237,48 @@ func TestSweepKeepsAJobMarkedEndedThatDidNotEnd(t *testing.T) {
 		t.Fatal("the cancelled job's outcome stays")
 	}
 }
+
+func TestJobsThatEndedUnmarkedAreMarkedAndSwept(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	ctx := context.Background()
+	old := addJob(t, l, "old", 1, t.TempDir())
+	runJob(t, l, old, 1, false)
+	// As an older prs left it: no ended mark.
+	if err := l.B.Jobs.Purge(ctx, contracts.EndedKey("old")); err != nil {
+		t.Fatal(err)
+	}
+	reused := &contracts.Job{ID: "reused", Config: old.Config}
+	if _, err := l.RecordReused(ctx, reused, "old", contracts.JobState{TotalBatches: 1}, ""); err != nil {
+		t.Fatal(err)
+	}
+	running := addJob(t, l, "running", 2, t.TempDir())
+	runJob(t, l, running, 1, false)
+	if stats, err := l.Sweep(ctx, 1); err != nil || stats != (SweepStats{}) {
+		t.Fatalf("sweep before the marking: %+v, %v", stats, err)
+	}
+	n, err := l.MarkEndedJobs(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("MarkEndedJobs: %d, %v; want the old job alone", n, err)
+	}
+	if n, err := l.MarkEndedJobs(ctx); err != nil || n != 0 {
+		t.Fatalf("MarkEndedJobs again: %d, %v", n, err)
+	}
+	// The mark holds the job's end: inside a long retention it waits.
+	if stats, err := l.Sweep(ctx, DefaultRetention); err != nil || stats != (SweepStats{Waiting: 1}) {
+		t.Fatalf("sweep inside the retention: %+v, %v", stats, err)
+	}
+	if stats, err := l.Sweep(ctx, 1); err != nil || stats != (SweepStats{Expired: 1}) {
+		t.Fatalf("sweep past the retention: %+v, %v", stats, err)
+	}
+	if _, _, ok, _ := l.Outcome(ctx, "old", 0); ok {
+		t.Fatal("the old job's outcome stays")
+	}
+	if _, _, ok, _ := l.Outcome(ctx, "running", 0); !ok {
+		t.Fatal("the running job's outcome went")
+	}
+	// An expired job is not marked again.
+	if n, err := l.MarkEndedJobs(ctx); err != nil || n != 0 {
+		t.Fatalf("MarkEndedJobs after the sweep: %d, %v", n, err)
+	}
+}
