@@ -1,16 +1,14 @@
 package consumer
 
-import (
-	"time"
-)
+import "time"
 
 // sweep removes the per-batch records of finished jobs whose retention is
 // past (ledger.Sweep), when the worker starts and every SweepEvery, until
 // it stops; at the start it first marks the jobs that ended unmarked
-// (ledger.MarkEndedJobs), which reads every job's state once. Every worker sweeps: a sweep reads only the jobs that have
-// ended and still have records, so a quiet fleet's sweeps cost a listing
-// of no keys; two workers sweeping one job at once purge it twice, which
-// changes nothing.
+// (ledger.MarkEndedJobs), which reads every job's state once. Every worker
+// sweeps: a sweep reads only the jobs that have ended and still have
+// records, so a quiet fleet's sweeps cost a listing of no keys; two
+// workers sweeping one job at once purge it twice, which changes nothing.
 func (w *Worker) sweep() {
 	defer w.watchWG.Done()
 	// Jobs that ended under an older prs have no ended mark: mark them

@@ -23,8 +23,8 @@ var ErrOutputGone = errors.New("the job's output is gone")
 // deleted is written again from the recorded outcomes when the staged rows
 // are still there (keep_staging, or rows left by an older prs) and the
 // outcomes have not expired; otherwise the resubmission is refused with
-// ErrOutputGone and a new job id runs the job again. It returns the result for a completed job, and nil, nil
-// for a job that may resume.
+// ErrOutputGone and a new job id runs the job again. It returns the result
+// for a completed job, and nil, nil for a job that may resume.
 func (p *Producer) checkResume(ctx context.Context, job *contracts.Job, st contracts.JobState, c *contracts.Config, fp string, items int64, output objstore.Store) (*Submitted, error) {
 	if was, now := inputlist.Place(job.Config.Output), inputlist.Place(c.Output); was != now {
 		return nil, fmt.Errorf("job %s: %w: its output was %s, now %s; resume it with its output, or submit the new work with a new job id",
