@@ -24,6 +24,9 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (R
 	if err := s.openHandler(jr); err != nil {
 		return Result{}, err
 	}
+	if err := s.freshOutput(jr); err != nil {
+		return Result{}, &TransientError{Err: err}
+	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	defer cancel()
 	stop := context.AfterFunc(jr.ctx, cancel)
@@ -37,7 +40,7 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (R
 	if d := time.Since(start); d > time.Millisecond {
 		w.cfg.Metrics.Init(d)
 	}
-	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.Partition}
+	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.PartitionContext(jr.job.Config.PartitionKeys)}
 	var bad []ItemError
 	if mb.Piece != nil {
 		var err error
@@ -89,7 +92,7 @@ func (s *slot) openHandler(jr *jobRun) error {
 		Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side,
 		Model: jr.model, Labels: jr.labels,
 		WorkDir:   filepath.Join(jr.dir, "slots", strconv.Itoa(s.index)),
-		OutputDir: filepath.Join(jr.dir, "output"),
+		OutputDir: s.outputDir(jr),
 		LogDir:    filepath.Join(jr.dir, "logs"),
 		Worker:    w.cfg.Name, Slot: s.index,
 	}

@@ -14,6 +14,10 @@ import (
 	"github.com/parallelrun/prs/consumer"
 )
 
+// datasetName is the name of mini_batch_context.dataset: prs's key of the
+// job's one input.
+const datasetName = "input"
+
 // ErrClosed is returned by Init and Run after Close.
 var ErrClosed = errors.New("entryscript: handler is closed")
 
@@ -27,6 +31,8 @@ type handler struct {
 
 	// tabular tells init that run() receives DataFrames (pandas is needed).
 	tabular bool
+	// dataset is mini_batch_context.dataset (nil without a job).
+	dataset *wireDataset
 
 	mu     sync.Mutex
 	proc   *process // nil until init() succeeded, and again once the process is gone
@@ -86,6 +92,9 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 	}
 
 	h := &handler{opts: opts, script: script, tabular: env.Job != nil && env.Job.Config.Tabular()}
+	if env.Job != nil {
+		h.dataset = &wireDataset{Name: datasetName, URI: env.Job.Config.Input}
+	}
 	argv := []string{interpreter}
 	if isPython(opts.Interpreter) {
 		if h.shimDir, err = writeShim(); err != nil {
@@ -199,9 +208,7 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	for i, p := range b.Paths {
 		req.MiniBatch[i] = absOrEmpty(p) // the script's working directory is not ours
 	}
-	if b.Partition != nil {
-		req.Context = &runContext{PartitionKeyValue: b.Partition}
-	}
+	req.Context = &runContext{PartitionKeyValue: b.Partition.Object(), Dataset: h.dataset, MinibatchIndex: b.Index}
 	if t := b.Table; t != nil {
 		req.Table = &wireTable{Format: "records", Columns: t.Columns}
 		if t.Format == "csv" {

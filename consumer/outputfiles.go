@@ -1,0 +1,157 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/parallelrun/prs/contracts"
+)
+
+// The files a script writes to EntryScript().output_dir (and
+// AZUREML_BI_OUTPUT_PATH) reach the job's output from the attempt that
+// counts, and from no other. Each slot has its own output folder, emptied
+// before each attempt, so that it holds one attempt's files; the path stays
+// the same, as scripts keep it from init(). After an attempt whose run()
+// returned (its outcome will say what it did), keepFiles puts the folder's
+// files under the job's staging root, in a folder of the attempt's own
+// (contracts.FilesKey), and the attempt's outcome names that folder. Only
+// the outcome that wins the KV Create counts: the finaliser copies its
+// files to the output (internal/ledger/files.go). The files of a failed
+// attempt are never put; those of an attempt that lost the Create, or
+// whose worker died before it recorded, stay under staging unnamed.
+
+// filePuts bounds the concurrent puts of one attempt's files.
+const filePuts = 8
+
+// outputDir is the slot's output folder in the job's local folder.
+func (s *slot) outputDir(jr *jobRun) string {
+	return filepath.Join(jr.dir, "output", strconv.Itoa(s.index))
+}
+
+// freshOutput empties the slot's output folder before an attempt: the
+// files of an earlier attempt (a failed one's too) are gone.
+func (s *slot) freshOutput(jr *jobRun) error {
+	dir := s.outputDir(jr)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("emptying the output folder %s: %w", dir, err)
+	}
+	return os.MkdirAll(dir, 0o755)
+}
+
+// keepFiles puts the files the attempt wrote to its output folder under
+// its own folder of the job's staging root and notes that folder in the
+// delivery's facts. An attempt that wrote none keeps none; one whose files
+// cannot be put is handed back (storage trouble spends no try).
+func (s *slot) keepFiles(d *delivery) {
+	f := &d.f
+	if f.kind != kindNone {
+		return
+	}
+	dir := s.outputDir(d.jr)
+	files, err := outputFiles(dir)
+	if err != nil {
+		f.kind, f.err = kindTransient, fmt.Errorf("listing the output folder: %w", err)
+		return
+	}
+	for _, skipped := range files.skipped {
+		d.log.Warn("output_dir: not a regular file; it is not copied to the output", "file", skipped)
+	}
+	if len(files.rel) == 0 {
+		return
+	}
+	prefix := contracts.FilesKey(d.mb.Index, f.try(), s.w.cfg.Name, token())
+	if err := s.putFiles(d, dir, prefix, files.rel); err != nil {
+		f.kind, f.err = kindTransient, fmt.Errorf("keeping the files of output_dir: %w", err)
+		return
+	}
+	d.log.Debug("kept the files of output_dir", "files", len(files.rel), "under", prefix)
+	f.filesKey = prefix
+}
+
+// putFiles puts the files rel (relative to dir, with "/") under prefix,
+// filePuts at a time; the first error stops it.
+func (s *slot) putFiles(d *delivery, dir, prefix string, rel []string) error {
+	ctx, cancel := context.WithCancelCause(s.w.ctx)
+	defer cancel(nil)
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(filePuts, len(rel)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				if err := s.putFile(ctx, d, filepath.Join(dir, filepath.FromSlash(r)), prefix+r); err != nil {
+					cancel(fmt.Errorf("%s: %w", r, err))
+				}
+			}
+		}()
+	}
+	for _, r := range rel {
+		select {
+		case work <- r:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func (s *slot) putFile(ctx context.Context, d *delivery, path, key string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	return s.w.retryBroker(ctx, "putting a file of output_dir", writeTimeout, func(c context.Context) error {
+		if _, err := fh.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return d.jr.staging.Put(c, key, fh)
+	})
+}
+
+// outputList is what an output folder holds: its regular files, relative
+// with "/", and what else it holds (links, devices), which is not kept.
+type outputList struct {
+	rel, skipped []string
+}
+
+func outputFiles(dir string) (outputList, error) {
+	var l outputList
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		r, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if e.Type().IsRegular() {
+			l.rel = append(l.rel, filepath.ToSlash(r))
+		} else {
+			l.skipped = append(l.skipped, filepath.ToSlash(r))
+		}
+		return nil
+	})
+	return l, err
+}
+
+// token tells apart the folders of two attempts that share a mini-batch,
+// a try and a worker.
+func token() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
