@@ -89,7 +89,7 @@ func (s *slot) openHandler(jr *jobRun) error {
 	w := s.w
 	s.closeHandler()
 	env := &JobEnv{
-		Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side,
+		Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side, Models: jr.models,
 		Model: jr.model, Labels: jr.labels,
 		WorkDir:   filepath.Join(jr.dir, "slots", strconv.Itoa(s.index)),
 		OutputDir: s.outputDir(jr),
