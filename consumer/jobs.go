@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/retry"
 )
@@ -305,12 +306,18 @@ func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri strin
 	return w.fetchURI(ctx, uri, filepath.Join(jr.dir, "side_inputs", name))
 }
 
-// fetchURI fetches an s3:// object into the folder dst and returns the
+// fetchURI fetches an s3:// object or prefix into the folder dst
+// (FetchURI).
+func (w *Worker) fetchURI(ctx context.Context, uri, dst string) (string, error) {
+	return FetchURI(ctx, w.cfg.Ledger.Stores, uri, dst)
+}
+
+// FetchURI fetches an s3:// object into the folder dst and returns the
 // file's path, or the objects under the URI as a prefix into dst and
 // returns dst.
-func (w *Worker) fetchURI(ctx context.Context, uri, dst string) (string, error) {
+func FetchURI(ctx context.Context, stores *ledger.Stores, uri, dst string) (string, error) {
 	dir, base := path.Split(strings.TrimSuffix(uri, "/"))
-	parent, err := w.cfg.Ledger.Stores.Open(ctx, strings.TrimSuffix(dir, "/"))
+	parent, err := stores.Open(ctx, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return "", err
 	}
