@@ -51,7 +51,8 @@ func ValidateJobID(id string) error {
 
 // Item is one input object of a mini-batch.
 type Item struct {
-	// Key is relative to the job's input root.
+	// Key is relative to the job's input root; in JSON it is a Name, so
+	// that a local file name that is not UTF-8 keeps its bytes.
 	Key  string `json:"key"`
 	Size int64  `json:"size"`
 	ETag string `json:"etag,omitempty"`
@@ -69,7 +70,7 @@ type MiniBatch struct {
 	Piece *Piece `json:"piece,omitempty"`
 	// Partition maps each partition_keys name to its value for this
 	// mini-batch (run()'s mini_batch_context.partition_key_value).
-	Partition map[string]string `json:"partition,omitempty"`
+	Partition PartitionKeyValue `json:"partition,omitempty"`
 	// PartitionValues are the same values in the order of partition_keys,
 	// each typed as run()'s data holds it (PartitionContext reads either).
 	PartitionValues PartitionValues `json:"partition_values,omitempty"`

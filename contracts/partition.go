@@ -24,10 +24,10 @@ type PartitionValue struct {
 // partition_keys: mini_batch_context.partition_key_value.
 type PartitionValues []PartitionValue
 
-// StringValue is a partition value that is a string.
+// StringValue is a partition value that is a string; a value taken from
+// a file name that is not UTF-8 keeps its bytes (Name).
 func StringValue(key, s string) PartitionValue {
-	b, _ := json.Marshal(s) // a string always marshals
-	return PartitionValue{Key: key, Value: b}
+	return PartitionValue{Key: key, Value: AppendName(nil, s)}
 }
 
 // Object returns the values as one JSON object whose members come in the

@@ -92,6 +92,5 @@ func pandasValue(text string) json.RawMessage {
 			return json.RawMessage(s)
 		}
 	}
-	b, _ := json.Marshal(text)
-	return b
+	return contracts.AppendName(nil, text)
 }
