@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Items = []string{batch.Items[0].Key}
 		if batch.Partition != nil {
-			rep.Items = []string{"the partition_keys group " + batch.Partition.String() + " (the first)"}
+			rep.Items = []string{"the first partition_keys group"}
 		}
 	case len(c.PartitionKeys) > 0:
 		if rep.Groups, err = firstFileGroup(ctx, &c, input, batch, cfg.Limit, work); err != nil {
