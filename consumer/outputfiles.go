@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/parallelrun/prs/contracts"
 )
@@ -61,8 +62,8 @@ func (s *slot) keepFiles(d *delivery) {
 		f.kind, f.err = kindTransient, fmt.Errorf("listing the output folder: %w", err)
 		return
 	}
-	for _, skipped := range files.skipped {
-		d.log.Warn("output_dir: not a regular file; it is not copied to the output", "file", skipped)
+	for _, sk := range files.skipped {
+		d.log.Warn("a file of output_dir is not copied to the output: "+sk.why, "file", sk.path)
 	}
 	if len(files.rel) == 0 {
 		return
@@ -120,10 +121,14 @@ func (s *slot) putFile(ctx context.Context, d *delivery, path, key string) error
 }
 
 // outputList is what an output folder holds: its regular files, relative
-// with "/", and what else it holds (links, devices), which is not kept.
+// with "/", and what else it holds (links, devices, names that are not
+// UTF-8, which object stores refuse), which is not kept.
 type outputList struct {
-	rel, skipped []string
+	rel     []string
+	skipped []skippedFile
 }
+
+type skippedFile struct{ path, why string }
 
 func outputFiles(dir string) (outputList, error) {
 	var l outputList
@@ -138,10 +143,14 @@ func outputFiles(dir string) (outputList, error) {
 		if err != nil {
 			return err
 		}
-		if e.Type().IsRegular() {
-			l.rel = append(l.rel, filepath.ToSlash(r))
-		} else {
-			l.skipped = append(l.skipped, filepath.ToSlash(r))
+		r = filepath.ToSlash(r)
+		switch {
+		case !e.Type().IsRegular():
+			l.skipped = append(l.skipped, skippedFile{r, "not a regular file"})
+		case !utf8.ValidString(r):
+			l.skipped = append(l.skipped, skippedFile{strconv.QuoteToASCII(r), "its name is not UTF-8"})
+		default:
+			l.rel = append(l.rel, r)
 		}
 		return nil
 	})

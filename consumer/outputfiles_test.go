@@ -16,8 +16,8 @@ import (
 )
 
 // filesHandler writes one file per input item to the slot's output folder,
-// plus one named after the attempt; a batch that fails says so after
-// writing its files.
+// plus one named after the attempt, a link and a name that is not UTF-8; a
+// batch that fails says so after writing its files.
 func filesHandler(fail func(b *consumer.Batch) bool) consumer.HandlerFactory {
 	return func(_ context.Context, env *consumer.JobEnv) (consumer.Handler, error) {
 		out := env.OutputDir
@@ -37,6 +37,13 @@ func filesHandler(fail func(b *consumer.Batch) bool) consumer.HandlerFactory {
 				r.Rows = append(r.Rows, []byte(`"ok"`))
 			}
 			if err := write(fmt.Sprintf("attempts/%d-%d.txt", b.Index, b.Attempt), "x"); err != nil {
+				return r, err
+			}
+			// Neither a link nor a name that is not UTF-8 is kept.
+			if err := write("bad\xffname.png", "x"); err != nil {
+				return r, err
+			}
+			if err := os.Symlink(filepath.Join(out, "attempts"), filepath.Join(out, "link")); err != nil {
 				return r, err
 			}
 			if fail(b) {
