@@ -70,7 +70,7 @@ func (s *slot) learn(d *delivery) {
 		}
 		return
 	}
-	f.maxTry = d.jr.job.Config.RunMaxTry
+	f.maxTry, f.isolate = d.jr.job.Config.RunMaxTry, d.jr.job.Config.IsolateFailures
 	if d.jr.stopped() {
 		f.kind = kindJobStopped
 		return
@@ -88,6 +88,12 @@ func (s *slot) learn(d *delivery) {
 	if err == nil && !f.recorded {
 		err = w.retryBroker(w.ctx, "reading lost deliveries", opTimeout, func(c context.Context) (err error) {
 			f.infra, err = l.InfraFailures(c, d.mb.JobID, d.mb.Index)
+			return err
+		})
+	}
+	if err == nil && !f.recorded && f.isolate {
+		err = w.retryBroker(w.ctx, "reading the isolation", opTimeout, func(c context.Context) (err error) {
+			f.isolatedAt, err = l.Isolation(c, d.mb.JobID, d.mb.Index)
 			return err
 		})
 	}
@@ -113,6 +119,7 @@ func (s *slot) attempt(d *delivery) {
 	if err != nil {
 		err = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, d.mb.JobID, err)}
 	} else {
+		f.ran = true
 		start := time.Now()
 		res, err = s.run(d.jr, d.mb, f.try(), &f.tally)
 		w.cfg.Metrics.Attempt(attemptResult(err), time.Since(start))

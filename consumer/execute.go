@@ -41,6 +41,8 @@ func (s *slot) execute(d *delivery, dec decision) {
 		_ = d.msg.NakWithDelay(s.w.retryPolicy().Delay(dec.backoff))
 	case actAck:
 		s.ack(d, dec.outcome)
+	case actIsolate:
+		// Nothing to do with the message: the slot isolates, then decides again.
 	}
 }
 
@@ -66,6 +68,11 @@ func (s *slot) logAttempt(d *delivery, dec decision) {
 		rec.FirstItem = d.mb.Items[0].Key
 	}
 	rec.Worker, rec.Host, rec.PID = s.w.cfg.Name, s.w.cfg.Host, os.Getpid()
+	for _, p := range dec.parts {
+		pr := p.rec
+		pr.Index, pr.Attempt, pr.Worker, pr.Host, pr.PID = rec.Index, rec.Attempt, rec.Worker, rec.Host, rec.PID
+		l.attempt(pr, p.traceback)
+	}
 	l.attempt(rec, dec.traceback)
 }
 

@@ -19,7 +19,6 @@ import (
 // the batch's items. The malformed rows of a tabular piece are added to the
 // item errors; a piece without a well-formed row does not call the handler.
 func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (Result, error) {
-	w := s.w
 	*n = Tally{Items: mb.ItemCount()}
 	if err := s.openHandler(jr); err != nil {
 		return Result{}, err
@@ -27,32 +26,68 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (R
 	if err := s.freshOutput(jr); err != nil {
 		return Result{}, &TransientError{Err: err}
 	}
-	ctx, cancel := context.WithCancel(w.ctx)
+	ctx, cancel := s.jobContext(jr)
 	defer cancel()
+	if err := s.init(ctx); err != nil {
+		return Result{}, err
+	}
+	b, bad, cleanup, err := s.load(ctx, jr, mb, attempt, n)
+	defer cleanup()
+	if err != nil || b == nil {
+		return Result{ItemErrors: bad}, err
+	}
+	res, err := s.invoke(ctx, jr, b)
+	res.ItemErrors = append(bad, res.ItemErrors...)
+	return res, err
+}
+
+// jobContext is the context of running a batch of jr: it ends with the
+// worker or when the job stops.
+func (s *slot) jobContext(jr *jobRun) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(s.w.ctx)
 	stop := context.AfterFunc(jr.ctx, cancel)
-	defer stop()
-	// Init is a no-op while the handler is ready; after a timeout or a crash
-	// it starts the script again and runs init() outside run()'s timeout.
+	return ctx, func() { stop(); cancel() }
+}
+
+// init readies the slot's handler. Init is a no-op while the handler is
+// ready; after a timeout or a crash it starts the script again and runs
+// init() outside run()'s timeout.
+func (s *slot) init(ctx context.Context) error {
 	start := time.Now()
 	if err := s.handler.Init(ctx); err != nil {
-		return Result{}, asInitError(err)
+		return asInitError(err)
 	}
 	if d := time.Since(start); d > time.Millisecond {
-		w.cfg.Metrics.Init(d)
+		s.w.cfg.Metrics.Init(d)
 	}
-	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.PartitionContext(jr.job.Config.PartitionKeys)}
-	var bad []ItemError
+	return nil
+}
+
+// load makes mb the Batch its handler runs: a tabular piece's well-formed
+// rows (its malformed rows are returned as item errors, and the Batch is
+// nil when none is well formed) or every file at a local path. cleanup
+// frees what staging wrote; n learns the items.
+func (s *slot) load(ctx context.Context, jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (b *Batch, bad []ItemError, cleanup func(), err error) {
+	cleanup = func() {}
+	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.PartitionContext(jr.job.Config.PartitionKeys)}
 	if mb.Piece != nil {
-		var err error
 		if bad, err = s.readPiece(ctx, jr, *mb.Piece, b, n); err != nil || b.Table.Rows == 0 {
-			return Result{ItemErrors: bad}, err
+			return nil, bad, cleanup, err
 		}
-	} else {
-		cleanup, err := s.stage(ctx, jr, b)
-		defer cleanup()
-		if err != nil {
-			return Result{}, err
-		}
+		return b, bad, cleanup, nil
+	}
+	cleanup, err = s.stage(ctx, jr, b)
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	return b, nil, cleanup, nil
+}
+
+// invoke runs b with the slot's handler, after init, under
+// run_invocation_timeout (init() is not timed with it).
+func (s *slot) invoke(ctx context.Context, jr *jobRun, b *Batch) (Result, error) {
+	if err := s.init(ctx); err != nil {
+		return Result{}, err
 	}
 	runCtx, cancelRun := context.WithTimeout(ctx, time.Duration(jr.job.Config.RunInvocationTimeout)*time.Second)
 	defer cancelRun()
@@ -60,7 +95,6 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (R
 	if err != nil && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && !errors.Is(err, ErrRunTimeout) {
 		err = fmt.Errorf("%w: %w", ErrRunTimeout, err)
 	}
-	res.ItemErrors = append(bad, res.ItemErrors...)
 	return res, err
 }
 
