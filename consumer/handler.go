@@ -119,9 +119,10 @@ type JobEnv struct {
 	// WorkDir is a private scratch folder of this slot.
 	WorkDir string
 	// OutputDir is the slot's local folder for the files the script writes
-	// (EntryScript.output_dir, AZUREML_BI_OUTPUT_PATH): emptied before each
-	// attempt; the files of an attempt whose outcome is recorded reach the
-	// job's output.
+	// (EntryScript.output_dir, AZUREML_BI_OUTPUT_PATH): emptied of files
+	// (not of folders) before each attempt and each part of an isolation;
+	// the files of an attempt whose outcome is recorded reach the job's
+	// output.
 	OutputDir string
 	// LogDir is a local folder for the script's own logs (EntryScript.log_dir).
 	LogDir string

@@ -364,3 +364,73 @@ func mosaic(in, styled image.Image) bool {
 	}
 	return true
 }
+
+// isolatingTransform wraps the style-transfer script: a run() that fails
+// leaves a file of its own beside the frames it styled before failing.
+const isolatingTransform = `import os
+
+import transform
+
+
+def init():
+    transform.init()
+
+
+def run(mini_batch):
+    try:
+        return transform.run(mini_batch)
+    except Exception:
+        names = "+".join(os.path.basename(p) for p in mini_batch)
+        open(os.path.join(transform.output_path, "failed-" + names + ".txt"), "w").close()
+        raise
+`
+
+// TestParallelRunStepStyleTransferIsolated: the style-transfer script in
+// mini-batches of 4 with isolate_failures, one frame not a PNG at all. The
+// failing mini-batch is run again in halves, each part with output_dir
+// emptied: the 11 good frames are styled in the output exactly once (the
+// corrupt frame's neighbours from the parts that returned), and no file
+// that a failed run() (the whole mini-batch's or a part's) wrote is.
+func TestParallelRunStepStyleTransferIsolated(t *testing.T) {
+	h := newHarness(t)
+	data, py := exampleData(t)
+	frames := filepath.Join(data, "style_transfer", "images")
+	const corrupt = "frame-05.png"
+	if err := os.WriteFile(filepath.Join(frames, corrupt), []byte("not a PNG"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	example, err := os.ReadFile("../examples/parallelrunstep/style_transfer/transform.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, src, "transform.py", example)
+	writeFile(t, src, "isolating.py", []byte(isolatingTransform))
+	out := filepath.Join(t.TempDir(), "styled")
+	log := h.runExample("style_transfer", py, "--input", frames, "--output", out,
+		"--model", "mosaic="+filepath.Join(data, "style_transfer", "mosaic.npy"),
+		"--source-directory", src, "--entry-script", "isolating.py", "--mini-batch-size", "4",
+		"--run-max-try", "1", "--isolate-failures", "true")
+	if !strings.Contains(log, "1 failed") {
+		t.Errorf("the job does not say that one item failed:\n%s", tail(log, 3000))
+	}
+	entries, err := os.ReadDir(frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range entries {
+		if e.Name() != corrupt {
+			want = append(want, e.Name())
+		}
+	}
+	if got := h.userFiles(out); !slices.Equal(got, want) {
+		t.Fatalf("output files %q, want each good frame once: %q", got, want)
+	}
+	for _, name := range want {
+		s, _ := h.read(out, name)
+		if !mosaic(decodePNG(t, mustRead(t, filepath.Join(frames, name))), decodePNG(t, []byte(s))) {
+			t.Errorf("%s is not its frame in the mosaic style", name)
+		}
+	}
+}
