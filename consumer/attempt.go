@@ -125,6 +125,7 @@ func (s *slot) attempt(d *delivery) {
 	f.kind, f.err = classify(err, w.ctx.Err() != nil, d.jr.stopped()), err
 	if f.kind == kindNone {
 		s.keepRows(d, res)
+		s.keepFiles(d)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/retry"
 )
@@ -36,6 +37,7 @@ type jobRun struct {
 	source   string
 	script   string
 	side     map[string]string
+	models   map[string]string // the script's models: name to local path
 	model    string
 	labels   string
 	log      atomic.Pointer[jobLog] // nil until prepared
@@ -179,6 +181,9 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 		}
 		jr.side[name] = p
 	}
+	if jr.models, err = w.fetchScriptModels(ctx, jr); err != nil {
+		return err
+	}
 	if err := w.fetchModel(ctx, jr); err != nil {
 		return err
 	}
@@ -298,12 +303,24 @@ func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri strin
 		}
 		return filepath.Abs(p)
 	}
+	return w.fetchURI(ctx, uri, filepath.Join(jr.dir, "side_inputs", name))
+}
+
+// fetchURI fetches an s3:// object or prefix into the folder dst
+// (FetchURI).
+func (w *Worker) fetchURI(ctx context.Context, uri, dst string) (string, error) {
+	return FetchURI(ctx, w.cfg.Ledger.Stores, uri, dst)
+}
+
+// FetchURI fetches an s3:// object into the folder dst and returns the
+// file's path, or the objects under the URI as a prefix into dst and
+// returns dst.
+func FetchURI(ctx context.Context, stores *ledger.Stores, uri, dst string) (string, error) {
 	dir, base := path.Split(strings.TrimSuffix(uri, "/"))
-	parent, err := w.cfg.Ledger.Stores.Open(ctx, strings.TrimSuffix(dir, "/"))
+	parent, err := stores.Open(ctx, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return "", err
 	}
-	dst := filepath.Join(jr.dir, "side_inputs", name)
 	if _, err := parent.Stat(ctx, base); err == nil {
 		file := filepath.Join(dst, base)
 		return file, objstore.Download(ctx, parent, base, file)

@@ -23,6 +23,9 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (R
 	if err := s.openHandler(jr); err != nil {
 		return Result{}, err
 	}
+	if err := s.freshOutput(jr); err != nil {
+		return Result{}, &TransientError{Err: err}
+	}
 	ctx, cancel := s.jobContext(jr)
 	defer cancel()
 	if err := s.init(ctx); err != nil {
@@ -66,7 +69,7 @@ func (s *slot) init(ctx context.Context) error {
 // frees what staging wrote; n learns the items.
 func (s *slot) load(ctx context.Context, jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (b *Batch, bad []ItemError, cleanup func(), err error) {
 	cleanup = func() {}
-	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.Partition}
+	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.PartitionContext(jr.job.Config.PartitionKeys)}
 	if mb.Piece != nil {
 		if bad, err = s.readPiece(ctx, jr, *mb.Piece, b, n); err != nil || b.Table.Rows == 0 {
 			return nil, bad, cleanup, err
@@ -120,10 +123,10 @@ func (s *slot) openHandler(jr *jobRun) error {
 	w := s.w
 	s.closeHandler()
 	env := &JobEnv{
-		Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side,
+		Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side, Models: jr.models,
 		Model: jr.model, Labels: jr.labels,
 		WorkDir:   filepath.Join(jr.dir, "slots", strconv.Itoa(s.index)),
-		OutputDir: filepath.Join(jr.dir, "output"),
+		OutputDir: s.outputDir(jr),
 		LogDir:    filepath.Join(jr.dir, "logs"),
 		Worker:    w.cfg.Name, Slot: s.index,
 	}

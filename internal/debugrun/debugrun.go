@@ -53,6 +53,11 @@ type Report struct {
 	Note string
 	// Count is the number of items: files, or a tabular mini-batch's rows.
 	Count int
+	// Partition is the mini-batch's partition_keys values (the first
+	// group's), nil without partition_keys; Groups counts a file input's
+	// groups.
+	Partition contracts.PartitionValues
+	Groups    int
 	// Tabular is set when the mini-batch is a piece of a table (Items holds
 	// its file).
 	Tabular bool
@@ -105,9 +110,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{}
 	batch := &consumer.Batch{JobID: "debug", Attempt: 1}
 	items, malformed := 0, 0
-	if c.Tabular() {
+	switch {
+	case c.Tabular():
 		var bad []consumer.ItemError
-		if items, bad, err = firstPiece(ctx, &c, input, batch); err != nil {
+		if len(c.PartitionKeys) > 0 {
+			items, bad, err = firstRowGroup(ctx, &c, input, batch, work)
+		} else {
+			items, bad, err = firstPiece(ctx, &c, input, batch)
+		}
+		if err != nil {
 			return nil, err
 		}
 		malformed = len(bad)
@@ -115,7 +126,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.RowErrors = append(rep.RowErrors, b.Item+": "+b.Err)
 		}
 		rep.Items = []string{batch.Items[0].Key}
-	} else {
+		if batch.Partition != nil {
+			rep.Items = []string{"the first partition_keys group"}
+		}
+	case len(c.PartitionKeys) > 0:
+		if rep.Groups, err = firstFileGroup(ctx, &c, input, batch, cfg.Limit, work); err != nil {
+			return nil, err
+		}
+		for _, it := range batch.Items {
+			rep.Items = append(rep.Items, it.Key)
+		}
+		items = len(batch.Items)
+	default:
 		errLimit := errors.New("limit")
 		_, err = inputlist.List(ctx, input, &c, func(o objstore.ObjectInfo) error {
 			if len(batch.Items) == limit {
@@ -147,9 +169,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		side[name] = p
 	}
+	models, err := scriptModels(ctx, cfg.Stores, c.Models, filepath.Join(work, "models"))
+	if err != nil {
+		return nil, err
+	}
+	rep.Partition = batch.Partition
 	env := &consumer.JobEnv{
 		Job: &contracts.Job{ID: "debug", Config: c}, SourceDir: filepath.Dir(script), EntryScript: script,
-		SideInputs: side, WorkDir: filepath.Join(work, "work"), OutputDir: filepath.Join(work, "output"),
+		SideInputs: side, Models: models, WorkDir: filepath.Join(work, "work"), OutputDir: filepath.Join(work, "output"),
 		LogDir: filepath.Join(work, "logs"), Worker: "debug", Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 	}
 	for _, d := range []string{env.WorkDir, env.OutputDir, env.LogDir} {
