@@ -4,4 +4,14 @@
 // storage, records each mini-batch's outcome exactly once in KV, and decides in
 // one place what happens to every message: ack, nak with delay, in-progress
 // heartbeat or terminate.
+//
+// A slot handles a delivery in four steps: open and learn (what the message,
+// the job and the ledger say), decide (a pure function of those facts: run
+// the attempt, ack with an outcome, retry after a delay, hand back without
+// spending a try, or terminate), attempt (prepare, run the handler, write
+// its rows; decide is asked again) and execute (the decision carried out).
+// With isolate_failures, a run() that fails on the last try makes decide
+// say isolate: the slot runs the batch again in parts (isolate.go, the
+// bisection in isolation.go, the parts of a Batch in parts.go) and decide is
+// asked a last time. Tally is the one rule of succeeded and failed items.
 package consumer

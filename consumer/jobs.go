@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,8 +16,8 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/retry"
 )
 
 // jobRun is what a worker keeps of a job it serves: its record, a context
@@ -125,7 +124,8 @@ func (js *jobs) closeAll() []*jobRun {
 	return out
 }
 
-var errJobStopped = errors.New("the job was stopped")
+// errJobStopped is the cause of a job's context once the job has ended.
+var errJobStopped = retry.Permanent(errors.New("the job was stopped"))
 
 // prepare opens a job's stores and fetches its source folder and side
 // inputs, once per worker; a failure is tried again by the next message.
@@ -274,7 +274,7 @@ func (w *Worker) cacheModel(ctx context.Context, jr *jobRun) error {
 }
 
 // errModelChanged: the model is not the one the job was submitted with.
-var errModelChanged = errors.New("the model changed since the job was submitted")
+var errModelChanged = retry.Permanent(errors.New("the model changed since the job was submitted"))
 
 func (w *Worker) modelLock(hash string) *sync.Mutex {
 	w.modelMu.Lock()
@@ -286,14 +286,6 @@ func (w *Worker) modelLock(hash string) *sync.Mutex {
 		w.models[hash] = &sync.Mutex{}
 	}
 	return w.models[hash]
-}
-
-// permanentPrepare reports preparation errors that another try on this
-// worker cannot fix: they spend a try like an error of the script.
-func permanentPrepare(err error) bool {
-	return errors.Is(err, errModelChanged) || errors.Is(err, ledger.ErrBadRows) || errors.Is(err, errBadItemsList) || errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrAccessDenied) ||
-		errors.Is(err, objstore.ErrBucketNotFound) || errors.Is(err, objstore.ErrInvalidURI) ||
-		errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
 }
 
 // fetchSideInput returns a local path for a side input: a local path as it

@@ -280,8 +280,8 @@ func TestMalformedRowsFailWhateverRunReturns(t *testing.T) {
 	c := b.config(1)
 	c.InputFormat = "jsonl"
 	_, _, cs := b.run(c)
-	if cs.ItemsFailed != 2 {
-		t.Fatalf("counters %+v: want the 2 malformed rows failed", cs)
+	if cs.ItemsFailed != 2 || cs.ItemsSucceeded != 3 {
+		t.Fatalf("counters %+v: want the 2 malformed rows failed and the 3 others succeeded, whatever the extra rows", cs)
 	}
 }
 
@@ -318,7 +318,9 @@ func TestDamagedStagedFileListFailsTheMiniBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, _, _, _ := b.ledger.Outcome(ctx, id, 0)
-	if st.State != contracts.StateCompleted || o.OK || o.ErrorType != "PrepareError" || !strings.Contains(o.Error, "staged file list is damaged") || o.Failed != 2500 {
+	// The job's one mini-batch failed: every item failed, so the job did.
+	if st.State != contracts.StateFailed || !strings.Contains(st.Reason, "every item failed") ||
+		o.OK || o.ErrorType != "PrepareError" || !strings.Contains(o.Error, "staged file list is damaged") || o.Failed != 2500 {
 		t.Fatalf("state %+v outcome %+v: want a PrepareError naming the damaged list, 2500 failed items", st, o)
 	}
 }

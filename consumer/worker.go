@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -12,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/retry"
 )
 
 // Worker is a fleet member: Slots loops, each pulling one mini-batch at a
@@ -197,32 +196,20 @@ const (
 )
 
 // retryBroker retries op through broker and storage outages until it
-// succeeds, ctx ends or BrokerRetry passes; each call gets timeout (none
-// when 0). ops must be idempotent.
+// succeeds, fails permanently (retry.IsPermanent), ctx ends or BrokerRetry
+// passes; each call gets timeout (none when 0). ops must be idempotent.
 func (w *Worker) retryBroker(ctx context.Context, what string, timeout time.Duration, op func(context.Context) error) error {
-	deadline := time.Now().Add(w.cfg.BrokerRetry)
-	delay := 100 * time.Millisecond
-	for {
-		opCtx, cancel := ctx, context.CancelFunc(func() {})
-		if timeout > 0 {
-			opCtx, cancel = context.WithTimeout(ctx, timeout)
-		}
-		err := op(opCtx)
-		cancel()
-		if err == nil || ctx.Err() != nil || time.Now().After(deadline) || permanent(err) {
-			return err
-		}
-		w.cfg.Logger.Warn("retrying", "what", what, "err", err, "in", delay)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
+	p := retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, MaxElapsed: w.cfg.BrokerRetry}
+	return retry.Do(ctx, p, retry.Options{
+		Timeout: timeout,
+		Notify: func(err error, _ int, wait time.Duration) {
+			w.cfg.Logger.Warn("retrying", "what", what, "err", err, "in", wait)
+		},
+	}, op)
 }
 
-// permanent reports errors that retrying cannot fix.
-func permanent(err error) bool {
-	return errors.Is(err, errJobStopped) || errors.Is(err, broker.ErrNoJob) || permanentPrepare(err)
+// retryPolicy shapes the delay before a failed attempt comes back (and a
+// handed-back delivery): from RetryBase, doubling, to RetryMax, ±20%.
+func (w *Worker) retryPolicy() retry.Policy {
+	return retry.Policy{Initial: w.cfg.RetryBase, Max: w.cfg.RetryMax, Multiplier: 2, Jitter: 0.2}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -212,5 +213,92 @@ func TestThresholdAbortStopsInFlightAndRemainingBatches(t *testing.T) {
 	}
 	if n := ran.Load(); n >= 50 {
 		t.Fatalf("%d of 50 batches ran after the abort", n)
+	}
+}
+
+// allowed_failed_percent is judged at run time against the job's total of
+// mini-batches: 3 failed of 10 is 30%, tolerated at 30 and failing the job
+// at 20 (before its last batches run).
+func TestAllowedFailedPercentAtRunTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		percent float64
+		want    string
+	}{{30, contracts.StateCompleted}, {20, contracts.StateFailed}} {
+		t.Run(fmt.Sprint(tc.percent), func(t *testing.T) {
+			t.Parallel()
+			b := newBundle(t, 10)
+			failing := func(i int64) bool { return i == 0 || i == 1 || i == 2 }
+			b.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+				if failing(bt.Index) {
+					return consumer.Result{}, &consumer.ScriptError{Type: "RuntimeError", Message: "boom"}
+				}
+				return echo(nil)(ctx, bt)
+			}))
+			c := b.config(1)
+			c.RunMaxTry = 1
+			c.AllowedFailedPercent = tc.percent
+			_, st, cs := b.run(c)
+			if st.State != tc.want {
+				t.Fatalf("allowed_failed_percent %v: state %s (%s), want %s; counters %+v", tc.percent, st.State, st.Reason, tc.want, cs)
+			}
+			if tc.want == contracts.StateFailed {
+				if !strings.Contains(st.Reason, "3 of 10 mini-batches failed (30.0%), above allowed_failed_percent 20") {
+					t.Fatalf("reason %q", st.Reason)
+				}
+				if cs.Done == 10 {
+					t.Fatalf("the job failed only after every batch ran: counters %+v", cs)
+				}
+				return
+			}
+			if cs.FailedBatches != 3 || cs.ItemsSucceeded != 7 {
+				t.Fatalf("counters %+v", cs)
+			}
+			sameRows(t, b.rows("parallel_run_step.txt"), expectedRows(10, func(s string) bool { return s < "f00003" }))
+		})
+	}
+}
+
+// run() returning more rows than it got files counts each file once: the
+// extra rows are kept in the output, noted in the batch's outcome, its
+// attempt record and the error summary, and never counted as items.
+func TestExtraRowsAreKeptButNotCounted(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 10)
+	twice := consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		r, err := echo(nil)(ctx, bt)
+		var doubled consumer.Result
+		for _, row := range r.Rows {
+			doubled.Rows = append(doubled.Rows, row, row)
+		}
+		return doubled, err
+	})
+	b.workerWith(1, twice, func(c *consumer.Config) { c.LogFlush = 50 * time.Millisecond })
+	id, st, cs := b.run(b.config(5))
+	if st.State != contracts.StateCompleted || cs.ItemsSucceeded != 10 || cs.ItemsFailed != 0 || cs.FailedBatches != 0 {
+		t.Fatalf("state %+v counters %+v: want 10 items succeeded, none failed", st, cs)
+	}
+	var want []string
+	for _, name := range expectedRows(10, nil) {
+		want = append(want, name, name)
+	}
+	sameRows(t, b.rows("parallel_run_step.txt"), want)
+	o, _, _, err := b.ledger.Outcome(context.Background(), id, 1)
+	if err != nil || !o.OK || o.Succeeded != 5 || o.Failed != 0 || o.ErrorType != "ExtraRows" ||
+		!strings.Contains(o.Error, "run() returned 10 rows for 5 items") {
+		t.Fatalf("outcome %+v err %v", o, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		summary, _ := os.ReadFile(filepath.Join(b.output, contracts.LogErrorSummary))
+		report, _ := os.ReadFile(filepath.Join(b.output, contracts.LogReport))
+		if strings.Contains(string(summary), "2 x ExtraRows: run() returned 10 rows for 5 items") &&
+			strings.Count(string(report), ",ExtraRows,") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the logs do not note the extra rows:\n%s\n%s", summary, report)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -13,6 +13,9 @@ const (
 	ResultFailed    = "failed"    // the attempt failed on the batch's last try
 	ResultTransient = "transient" // storage or broker trouble; sent back, no try spent
 	ResultLost      = "lost"      // out of tries: the worker of the last try died
+	// ResultSplit is a part of an isolation (isolate_failures) whose run()
+	// failed: it was run again in halves, whose rows decide its items.
+	ResultSplit = "split"
 )
 
 // AttemptRecord is one attempt at a mini-batch, as the job report lists it.
@@ -34,6 +37,14 @@ type AttemptRecord struct {
 	Error     string    `json:"error,omitempty"`
 	// FirstItem is the key of the batch's first item (where an error was seen).
 	FirstItem string `json:"first_item,omitempty"`
+	// Part is set on the record of one run() of an isolation
+	// (isolate_failures): which of the mini-batch's items it ran, by their
+	// 0-based places ("items 0-24", "item 17"). Such records come before
+	// their attempt's own record, whose Part is empty.
+	Part string `json:"part,omitempty"`
+	// ExtraCalls is, on an isolated attempt's own record, the number of
+	// run() calls its isolation added to the attempt's first.
+	ExtraCalls int `json:"extra_calls,omitempty"`
 }
 
 // Log layout under a job's output, as ParallelRunStep users know it.

@@ -94,7 +94,7 @@ type Submitted struct {
 // Errors of Submit that callers may want to tell apart.
 var (
 	ErrEmptyInput = errors.New("the input has no files")
-	ErrJobEnded   = errors.New("the job has already ended")
+	ErrJobEnded   = ledger.ErrJobEnded
 	ErrChanged    = errors.New("the input or the job changed")
 )
 
@@ -271,7 +271,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 			unstage()
 			return nil, err
 		}
-		if err := p.record(ctx, job, totalBatches, totalItems); err != nil {
+		if err := l.CreateJob(ctx, job, totalBatches, totalItems); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyExists) { // not when another producer owns the job
 				unstage()
 			}
@@ -279,7 +279,7 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		}
 		log.Info("job submitted", "job", jobID, "input", c.Input, "files", items, "mini_batches", totalBatches, "mini_batch_size", c.MiniBatchSize)
 	} else {
-		if generation, err = p.resume(ctx, jobID); err != nil {
+		if generation, err = l.Resume(ctx, jobID); err != nil {
 			return nil, err
 		}
 		log.Info("resuming job", "job", jobID, "generation", generation)
@@ -307,48 +307,6 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	}
 	log.Info("job published", "job", jobID, "mini_batches", st.TotalBatches, "items", st.TotalItems)
 	return &Submitted{Job: job, State: st, Resumed: existing != nil}, nil
-}
-
-// record creates the job's record and its Running state.
-// The state is sealed from the start with the totals of the first listing,
-// so that whichever worker ends the last batch can finalise the job and no
-// producer has to stay alive for it.
-func (p *Producer) record(ctx context.Context, job *contracts.Job, batches, items int64) error {
-	kv := p.cfg.Ledger.B.Jobs
-	b, _ := json.Marshal(job)
-	if _, err := kv.Create(ctx, contracts.JobKey(job.ID), b); err != nil {
-		return fmt.Errorf("recording job %s: %w", job.ID, err)
-	}
-	now := time.Now().UTC()
-	st := contracts.JobState{State: contracts.StateRunning, Sealed: true,
-		TotalBatches: batches, TotalItems: items,
-		Output: job.Config.Output, Created: now, Updated: now}
-	sb, _ := json.Marshal(st)
-	if _, err := kv.Create(ctx, contracts.StateKey(job.ID), sb); err != nil {
-		return fmt.Errorf("recording the state of job %s: %w", job.ID, err)
-	}
-	return nil
-}
-
-// resume starts a new publishing generation of a job and purges the
-// messages of the earlier ones still queued: publish sends every mini-batch
-// without an outcome again, under new message ids. A batch in flight at that
-// moment may run twice; its outcome is still recorded and counted once.
-func (p *Producer) resume(ctx context.Context, jobID string) (int, error) {
-	st, err := p.cfg.Ledger.UpdateState(ctx, jobID, func(s *contracts.JobState) error {
-		if s.Terminal() {
-			return fmt.Errorf("job %s: %w (%s)", jobID, ErrJobEnded, s.State)
-		}
-		s.Generation++
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	if err := p.cfg.Ledger.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(jobID))); err != nil {
-		return 0, fmt.Errorf("job %s: purging its queued mini-batches: %w", jobID, err)
-	}
-	return st.Generation, nil
 }
 
 // publish lists the input and publishes its first items included files as

@@ -5,15 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/inputlist"
@@ -59,14 +56,10 @@ func fingerprint(c *contracts.Config, srcHash, listHash string) string {
 // when there is none.
 func (p *Producer) reuse(ctx context.Context, jobID string, c *contracts.Config, fp string, output objstore.Store) (*Submitted, error) {
 	l := p.cfg.Ledger
-	e, err := l.B.Jobs.Get(ctx, contracts.ReuseKey(fp))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	prior, err := l.Reusable(ctx, fp)
+	if err != nil || prior == "" {
 		return nil, err
 	}
-	prior := string(e.Value())
 	pst, _, err := l.State(ctx, prior)
 	if err != nil || pst.State != contracts.StateCompleted {
 		return nil, nil
@@ -84,18 +77,8 @@ func (p *Producer) reuse(ctx context.Context, jobID string, c *contracts.Config,
 		}
 	}
 	job := &contracts.Job{ID: jobID, Config: *c, Staging: StagingURI(c.Output, jobID), Fingerprint: fp, SubmittedAt: time.Now().UTC()}
-	now := time.Now().UTC()
-	st := contracts.JobState{
-		State: contracts.StateCompleted, Reason: "reused the output of job " + prior, Sealed: true,
-		TotalBatches: pst.TotalBatches, TotalItems: pst.TotalItems, Output: c.Output, FinalObject: final,
-		ReusedFrom: prior, Created: now, Updated: now, Finished: now,
-	}
-	jb, _ := json.Marshal(job)
-	sb, _ := json.Marshal(st)
-	if _, err := l.B.Jobs.Create(ctx, contracts.JobKey(jobID), jb); err != nil {
-		return nil, err
-	}
-	if _, err := l.B.Jobs.Create(ctx, contracts.StateKey(jobID), sb); err != nil {
+	st, err := l.RecordReused(ctx, job, prior, pst, final)
+	if err != nil {
 		return nil, err
 	}
 	p.cfg.Logger.Info("allow_reuse: an identical job completed before; returning its output", "job", jobID, "earlier_job", prior, "output", final)

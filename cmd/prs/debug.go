@@ -65,8 +65,11 @@ func cmdDebug(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "%d items: 0 succeeded, %d failed\n", rep.Count, rep.Failed)
 		return exitJobFailed
 	}
-	fmt.Fprintf(stdout, "init() took %s, run() took %s; it returned %d rows:\n", rep.InitTook.Round(1e6), rep.RunTook.Round(1e6), rep.Succeeded)
+	fmt.Fprintf(stdout, "init() took %s, run() took %s; it returned %d rows:\n", rep.InitTook.Round(1e6), rep.RunTook.Round(1e6), rep.Returned)
 	stdout.Write(rep.Rows)
+	if rep.Note != "" {
+		fmt.Fprintf(stdout, "note: %s\n", rep.Note)
+	}
 	fmt.Fprintf(stdout, "%d items: %d succeeded, %d failed\n", rep.Count, rep.Succeeded, rep.Failed)
 	if rep.Failed > 0 {
 		return exitJobFailed

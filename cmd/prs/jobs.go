@@ -153,6 +153,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	c, _ := f.h.ReadCounters(context.Background(), sub.Job.ID)
 	printSummary(stdout, sub.Job.ID, st, c)
 	printFailures(context.Background(), f, stdout, sub.Job.ID, c)
+	printNote(stdout, sub.Job.ID, st, c)
 	if st.State != contracts.StateCompleted {
 		return exitJobFailed
 	}

@@ -53,6 +53,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		c, _ := f.h.ReadCounters(ctx, id)
 		printSummary(stdout, id, st, c)
 		printFailures(ctx, f, stdout, id, c)
+		printNote(stdout, id, st, c)
 		if st.State != contracts.StateCompleted {
 			return exitJobFailed
 		}
@@ -78,6 +79,16 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	printFailures(ctx, f, stdout, id, c)
 	return exitOK
+}
+
+// printNote ends the summary of a job that completed with failed items
+// with a line that says so, and where to look.
+func printNote(w io.Writer, jobID string, st contracts.JobState, c contracts.Counters) {
+	if st.State != contracts.StateCompleted || c.ItemsFailed == 0 || st.Reason == "" {
+		return
+	}
+	where := strings.TrimSuffix(st.Output, "/") + "/" + contracts.LogErrorSummary
+	fmt.Fprintf(w, "job %s %s: see %s\n", jobID, st.Reason, where)
 }
 
 // printFailures lists the first failed mini-batches with their errors.

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/retry"
 )
 
 // SetupConfig shapes the streams, bucket and consumer when Setup creates
@@ -186,5 +187,6 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	return s, nil
 }
 
-// ErrNoJob is returned when a job has no record in KV.
-var ErrNoJob = errors.New("no such job")
+// ErrNoJob is returned when a job has no record in KV; it is permanent
+// (retry.IsPermanent).
+var ErrNoJob = retry.Permanent(errors.New("no such job"))

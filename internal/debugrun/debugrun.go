@@ -40,10 +40,17 @@ type Config struct {
 
 // Report is what one debug run saw.
 type Report struct {
-	Items     []string // the mini-batch's keys
-	Rows      []byte   // the rows as the final file would hold them
+	Items []string // the mini-batch's keys
+	Rows  []byte   // the rows as the final file would hold them
+	// Returned is the number of rows run() returned; Succeeded and Failed
+	// count the items as a worker does (consumer.Tally): never more
+	// succeeded than items.
+	Returned  int
 	Succeeded int
 	Failed    int
+	// Note says when run() returned another number of rows than items
+	// (consumer.Tally.Note), "" otherwise.
+	Note string
 	// Count is the number of items: files, or a tabular mini-batch's rows.
 	Count int
 	// Tabular is set when the mini-batch is a piece of a table (Items holds
@@ -97,12 +104,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{}
 	batch := &consumer.Batch{JobID: "debug", Attempt: 1}
-	items := 0
+	items, malformed := 0, 0
 	if c.Tabular() {
 		var bad []consumer.ItemError
 		if items, bad, err = firstPiece(ctx, &c, input, batch); err != nil {
 			return nil, err
 		}
+		malformed = len(bad)
 		for _, b := range bad {
 			rep.RowErrors = append(rep.RowErrors, b.Item+": "+b.Err)
 		}
@@ -180,8 +188,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.Rows, err = resultfmt.Body(resultfmt.Text, res.Columns, res.Rows); err != nil {
 		rep.Err = err
 	}
-	rep.Succeeded = len(res.Rows)
-	rep.Failed = max(0, items-len(res.Rows))
+	t := consumer.Tally{Items: items, Malformed: malformed, Rows: len(res.Rows)}
+	rep.Returned, rep.Succeeded, rep.Failed = t.Rows, t.Succeeded(), t.Failed()
+	_, rep.Note = t.Note()
 	return rep, nil
 }
 

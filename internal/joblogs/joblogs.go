@@ -30,8 +30,8 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 	fmt.Fprintf(&b, "Job %s: %s\n", job.ID, st.State)
 	fmt.Fprintf(&b, "Updated %s\n\n", now.UTC().Format(time.RFC3339))
 	total := st.TotalBatches
-	fmt.Fprintf(&b, "Mini-batches: %d created, %d done (%d succeeded, %d failed), %d retries\n",
-		total, c.Done, c.Done-c.FailedBatches, c.FailedBatches, c.Retried)
+	fmt.Fprintf(&b, "Mini-batches: %d created, %d done (%d succeeded, %d failed), %s\n",
+		total, c.Done, c.Done-c.FailedBatches, c.FailedBatches, count(c.Retried, "retry", "retries"))
 	switch {
 	case st.TotalItems >= 0:
 		fmt.Fprintf(&b, "Items: %d in all, %d succeeded, %d failed\n", st.TotalItems, c.ItemsSucceeded, c.ItemsFailed)
@@ -57,8 +57,8 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 		}
 	}
 	b.WriteString("\nThresholds:\n")
-	fmt.Fprintf(&b, "  error_threshold: %s\n", limit(cfg.ErrorThreshold, c.ItemsFailed, "failed items"))
-	fmt.Fprintf(&b, "  allowed_failed_count: %s\n", limit(cfg.AllowedFailedCount, c.FailedBatches, "failed mini-batches"))
+	fmt.Fprintf(&b, "  error_threshold: %s\n", limit(cfg.ErrorThreshold, c.ItemsFailed, "failed item", "failed items"))
+	fmt.Fprintf(&b, "  allowed_failed_count: %s\n", limit(cfg.AllowedFailedCount, c.FailedBatches, "failed mini-batch", "failed mini-batches"))
 	pct := 0.0
 	if total > 0 {
 		pct = 100 * float64(c.FailedBatches) / float64(total)
@@ -80,11 +80,26 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 	return b.String()
 }
 
-func limit(threshold int, now int64, what string) string {
-	if threshold < 0 {
-		return fmt.Sprintf("unset (%d %s)", now, what)
+// limit describes a count against its threshold: how many more are
+// tolerated, or by how many it was exceeded.
+func limit(threshold int, now int64, one, many string) string {
+	n := count(now, one, many)
+	switch left := int64(threshold) - now; {
+	case threshold < 0:
+		return fmt.Sprintf("unset (%s)", n)
+	case left >= 0:
+		return fmt.Sprintf("%d (%s; %d more tolerated)", threshold, n, left)
+	default:
+		return fmt.Sprintf("%d (%s; exceeded by %d)", threshold, n, -left)
 	}
-	return fmt.Sprintf("%d (%d %s, %d to go)", threshold, now, what, int64(threshold)-now)
+}
+
+// count is n with the singular or plural noun: "1 retry", "2 retries".
+func count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // Records reads the job's attempt records from every worker's records,
@@ -118,17 +133,24 @@ func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts
 	return recs, err
 }
 
-// Report renders processed_mini-batches.csv.
+// Report renders processed_mini-batches.csv. The columns part and
+// extra_calls (isolate_failures) come last: a part's row names its items
+// ("items 0-24"), an isolated attempt's row the run() calls it added.
 func Report(recs []contracts.AttemptRecord) []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"mini_batch", "attempt", "worker", "host", "pid", "items", "succeeded", "failed", "start", "seconds", "result", "error_type", "error"})
+	_ = w.Write([]string{"mini_batch", "attempt", "worker", "host", "pid", "items", "succeeded", "failed", "start", "seconds", "result", "error_type", "error",
+		"part", "extra_calls"})
 	for _, r := range recs {
+		extra := ""
+		if r.ExtraCalls > 0 {
+			extra = strconv.Itoa(r.ExtraCalls)
+		}
 		_ = w.Write([]string{
 			strconv.FormatInt(r.Index, 10), strconv.Itoa(r.Attempt), r.Worker, r.Host, strconv.Itoa(r.PID),
 			strconv.Itoa(r.Items), strconv.Itoa(r.Succeeded), strconv.Itoa(r.Failed),
 			r.Start.UTC().Format(time.RFC3339Nano), strconv.FormatFloat(r.Seconds, 'f', 3, 64),
-			r.Result, r.ErrorType, firstLine(r.Error),
+			r.Result, r.ErrorType, firstLine(r.Error), r.Part, extra,
 		})
 	}
 	w.Flush()
@@ -136,18 +158,24 @@ func Report(recs []contracts.AttemptRecord) []byte {
 }
 
 // ErrorSummary renders error.txt: errors grouped by type and message, most
-// frequent first, with where each was first seen and where its tracebacks are.
+// frequent first, with where each was first seen and where its tracebacks
+// are. With isolate_failures the items that failed alone are counted and
+// named, each once: the parts that were split again are left out, and so
+// is the isolated attempt's own record (which sums its items up) unless it
+// holds failures that no part names (malformed rows).
 func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 	type group struct {
 		typ, msg         string
 		count            int
 		first            contracts.AttemptRecord
 		tracebackFolders map[string]bool
+		items            []string
 	}
+	named := namedByParts(recs)
 	groups := map[string]*group{}
 	var order []*group
 	for _, r := range recs {
-		if r.ErrorType == "" {
+		if n, isolated := named[attemptOf(r)]; r.ErrorType == "" || r.Result == contracts.ResultSplit || (r.Part == "" && isolated && r.Failed <= n) {
 			continue
 		}
 		k := r.ErrorType + "\x00" + firstLine(r.Error)
@@ -159,6 +187,9 @@ func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 		}
 		g.count++
 		g.tracebackFolders[contracts.LogTracebacks(r.Host, r.Worker)] = true
+		if r.Part != "" && r.Result == contracts.ResultFailed {
+			g.items = append(g.items, partItems(r))
+		}
 	}
 	sort.SliceStable(order, func(i, j int) bool { return order[i].count > order[j].count })
 	var b bytes.Buffer
@@ -166,11 +197,12 @@ func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 		b.WriteString("No errors.\n")
 		return b.Bytes()
 	}
-	fmt.Fprintf(&b, "%d kinds of error\n", len(order))
+	fmt.Fprintln(&b, count(int64(len(order)), "kind of error", "kinds of error"))
 	for _, g := range order {
 		fmt.Fprintf(&b, "\n%d x %s: %s\n", g.count, g.typ, g.msg)
 		fmt.Fprintf(&b, "  first seen: mini-batch %d attempt %d (first file %s) on %s at %s\n",
 			g.first.Index, g.first.Attempt, g.first.FirstItem, g.first.Worker, g.first.Start.UTC().Format(time.RFC3339))
+		writeItems(&b, g.items)
 		var files []string
 		for f := range g.tracebackFolders {
 			files = append(files, f)
@@ -179,6 +211,52 @@ func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 		fmt.Fprintf(&b, "  tracebacks: %s\n", strings.Join(files, ", "))
 	}
 	return b.Bytes()
+}
+
+// attempt names one attempt of a mini-batch on a worker.
+type attempt struct {
+	index  int64
+	try    int
+	worker string
+}
+
+func attemptOf(r contracts.AttemptRecord) attempt { return attempt{r.Index, r.Attempt, r.Worker} }
+
+// namedByParts maps each attempt that has records of parts to the number
+// of failed items its parts name.
+func namedByParts(recs []contracts.AttemptRecord) map[attempt]int {
+	m := map[attempt]int{}
+	for _, r := range recs {
+		if r.Part != "" {
+			m[attemptOf(r)] += r.Failed
+		}
+	}
+	return m
+}
+
+// partItems names the failed items of a part's record: "f00017.txt
+// (mini-batch 3)", or the first and how many more.
+func partItems(r contracts.AttemptRecord) string {
+	if r.Items > 1 {
+		return fmt.Sprintf("%s and %d more (mini-batch %d, %s)", r.FirstItem, r.Items-1, r.Index, r.Part)
+	}
+	return fmt.Sprintf("%s (mini-batch %d)", r.FirstItem, r.Index)
+}
+
+// maxNamedItems bounds the items error.txt names for one error.
+const maxNamedItems = 20
+
+// writeItems names the items that failed alone with an error.
+func writeItems(b *bytes.Buffer, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	more := ""
+	if len(items) > maxNamedItems {
+		more = fmt.Sprintf(", and %d more", len(items)-maxNamedItems)
+		items = items[:maxNamedItems]
+	}
+	fmt.Fprintf(b, "  failed items: %s%s\n", strings.Join(items, ", "), more)
 }
 
 func firstLine(s string) string {

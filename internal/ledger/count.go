@@ -74,34 +74,5 @@ func (l *Ledger) checkThresholds(ctx context.Context, job *contracts.Job) error 
 	if err != nil || st.Terminal() {
 		return err
 	}
-	c, err := l.B.ReadCounters(ctx, job.ID)
-	if err != nil {
-		return err
-	}
-	if reason := Exceeded(&job.Config, c, st); reason != "" {
-		_, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason)
-		return err
-	}
-	return nil
-}
-
-// Exceeded returns why the counters exceed one of the job's thresholds, or "".
-// The percentage is judged against the total once the producer has recorded
-// the job, and against the batches done so far never (a run's first failed
-// batch would otherwise be 100%).
-func Exceeded(cfg *contracts.Config, c contracts.Counters, st contracts.JobState) string {
-	if cfg.ErrorThreshold >= 0 && c.ItemsFailed > int64(cfg.ErrorThreshold) {
-		return fmt.Sprintf("%d failed items exceed error_threshold %d", c.ItemsFailed, cfg.ErrorThreshold)
-	}
-	if cfg.AllowedFailedCount >= 0 && c.FailedBatches > int64(cfg.AllowedFailedCount) {
-		return fmt.Sprintf("%d failed mini-batches exceed allowed_failed_count %d", c.FailedBatches, cfg.AllowedFailedCount)
-	}
-	if st.Sealed && st.TotalBatches > 0 && cfg.AllowedFailedPercent < 100 {
-		pct := 100 * float64(c.FailedBatches) / float64(st.TotalBatches)
-		if pct > cfg.AllowedFailedPercent {
-			return fmt.Sprintf("%d of %d mini-batches failed (%.1f%%), above allowed_failed_percent %v",
-				c.FailedBatches, st.TotalBatches, pct, cfg.AllowedFailedPercent)
-		}
-	}
-	return ""
+	return l.settle(ctx, job, st, false, nil)
 }

@@ -1,7 +1,9 @@
 // Package ledger keeps a job's record in JetStream KV and its counters in the
-// counter stream, and is the one place where a mini-batch's outcome is
-// recorded, counted, checked against the job's thresholds and, for the last
-// one, turned into the job's final output.
+// counter stream. It is the only writer of job state (CreateJob,
+// RecordReused, Resume, Stop, the finalisation) and the one place where a
+// mini-batch's outcome is recorded, counted, judged with the job's
+// thresholds (Judge, the one rule of a job's fate) and, for the last one,
+// turned into the job's final output.
 //
 // Exactly-once counting: the first process to finish a mini-batch wins a KV
 // Create of the batch's outcome key; every later attempt, redelivery or
@@ -16,6 +18,12 @@
 // Exactly-once rows: each attempt writes its rows under its own key; the
 // outcome record names the key of the attempt that won, and the finaliser
 // reads only those, in mini-batch order.
+//
+// Isolation (isolate_failures): the parts of an isolated mini-batch are
+// run by one delivery, which writes their rows once, under its own key, and
+// records one outcome; BeginIsolation marks that an isolation began, so that
+// a redelivery whose worker died during it isolates again instead of
+// failing out of tries.
 //
 // Exactly-once finalisation: the job is recorded with its total before any
 // mini-batch is published, and the worker that sees the done counter reach

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/resultfmt"
+	"github.com/parallelrun/prs/internal/retry"
 )
 
 // ErrLostClaim means another process took over a finalisation whose
@@ -20,8 +21,9 @@ import (
 var ErrLostClaim = errors.New("another process took over the finalize claim")
 
 // ErrBadRows means the rows of the job's batches cannot be written in its
-// output_format; trying again cannot help, the job fails.
-var ErrBadRows = errors.New("the rows cannot be written in the output format")
+// output_format; trying again cannot help (it is marked permanent), the job
+// fails.
+var ErrBadRows = retry.Permanent(errors.New("the rows cannot be written in the output format"))
 
 type claim struct {
 	Worker  string    `json:"worker"`
@@ -39,18 +41,12 @@ func (l *Ledger) MaybeFinalize(ctx context.Context, job *contracts.Job, done int
 	if st.Terminal() || !st.Sealed || done < st.TotalBatches {
 		return nil
 	}
-	c, err := l.B.ReadCounters(ctx, job.ID)
-	if err != nil {
-		return err
-	}
-	if reason := Exceeded(&job.Config, c, st); reason != "" {
-		_, err := l.Stop(ctx, job.ID, contracts.StateFailed, reason)
-		return err
-	}
-	return l.finalize(ctx, job, st.TotalBatches, heartbeat)
+	return l.settle(ctx, job, st, true, heartbeat)
 }
 
-func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, heartbeat func()) error {
+// finalize writes the job's final file and moves it to Completed, with note
+// as its reason ("" for none).
+func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, note string, heartbeat func()) error {
 	if heartbeat == nil {
 		heartbeat = func() {}
 	}
@@ -104,7 +100,7 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 		if s.Terminal() {
 			return ErrStateConflict
 		}
-		s.State, s.FinalObject, s.Finished = contracts.StateCompleted, final, time.Now().UTC()
+		s.State, s.Reason, s.FinalObject, s.Finished = contracts.StateCompleted, note, final, time.Now().UTC()
 		return nil
 	})
 	if errors.Is(err, ErrStateConflict) {
@@ -118,7 +114,7 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 			l.Log.Warn("recording the job for reuse", "job", job.ID, "err", err)
 		}
 	}
-	l.Log.Info("job completed", "job", job.ID, "output", final)
+	l.Log.Info("job completed", "job", job.ID, "output", final, "note", note)
 	l.writeReports(ctx, job.ID)
 	return nil
 }

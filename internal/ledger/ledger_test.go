@@ -33,13 +33,7 @@ func addJob(t *testing.T, l *Ledger, id string, total int64, out string) *contra
 	c := contracts.DefaultConfig()
 	c.Output = out
 	job := &contracts.Job{ID: id, Config: c, Staging: filepath.Join(out, ".prs", id)}
-	b, _ := json.Marshal(job)
-	if _, err := l.B.Jobs.Create(context.Background(), contracts.JobKey(id), b); err != nil {
-		t.Fatal(err)
-	}
-	st := contracts.JobState{State: contracts.StateRunning, Sealed: true, TotalBatches: total, TotalItems: total}
-	sb, _ := json.Marshal(st)
-	if _, err := l.B.Jobs.Create(context.Background(), contracts.StateKey(id), sb); err != nil {
+	if err := l.CreateJob(context.Background(), job, total, total); err != nil {
 		t.Fatal(err)
 	}
 	return job

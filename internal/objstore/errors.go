@@ -12,20 +12,24 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+
+	prsretry "github.com/parallelrun/prs/internal/retry"
 )
 
 // Sentinel errors. Errors returned by a [Store], [Open] and [Check] wrap them,
-// so test them with errors.Is.
+// so test them with errors.Is. ErrNotFound, ErrBucketNotFound,
+// ErrAccessDenied and ErrInvalidURI are marked permanent (retry.IsPermanent):
+// a worker does not try them again.
 var (
 	// ErrNotFound: the object does not exist.
-	ErrNotFound = errors.New("objstore: object not found")
+	ErrNotFound = prsretry.Permanent(errors.New("objstore: object not found"))
 	// ErrBucketNotFound: the bucket (or, for the local backend, the root
 	// folder) does not exist.
-	ErrBucketNotFound = errors.New("objstore: bucket not found")
+	ErrBucketNotFound = prsretry.Permanent(errors.New("objstore: bucket not found"))
 	// ErrAccessDenied: the credentials are wrong or lack a permission.
-	ErrAccessDenied = errors.New("objstore: access denied")
+	ErrAccessDenied = prsretry.Permanent(errors.New("objstore: access denied"))
 	// ErrInvalidURI: the store URI cannot be parsed.
-	ErrInvalidURI = errors.New("objstore: invalid URI")
+	ErrInvalidURI = prsretry.Permanent(errors.New("objstore: invalid URI"))
 	// ErrInvalidKey: the key is empty, absolute, or escapes the store's root.
 	ErrInvalidKey = errors.New("objstore: invalid key")
 	// ErrExists: PutIfAbsent found an object under the key.

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/parallelrun/prs/internal/retry"
 )
 
 // DefaultRetryMaxElapsed is the retry budget of [WithRetry] when it is given
@@ -78,37 +78,26 @@ type fnError struct{ err error }
 
 func (e *fnError) Error() string { return "list callback failed" }
 
+// policy is WithRetry's backoff: 100ms, 150ms, 225ms, ... (±50% jitter), at
+// most 5s apart, within maxElapsed.
+func (r *retryStore) policy() retry.Policy {
+	return retry.Policy{Initial: retryInitialInterval, Max: retryMaxInterval, Multiplier: 1.5, Jitter: 0.5, MaxElapsed: r.maxElapsed}
+}
+
 // do runs f until it succeeds, fails permanently, the budget is spent or ctx
-// is done.
+// is done. Only errors for which IsTransient is true are retried, and never
+// an error of the caller's List callback.
 func (r *retryStore) do(ctx context.Context, op, key string, f func() error) error {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(retryInitialInterval),
-		backoff.WithMaxInterval(retryMaxInterval),
-		backoff.WithMaxElapsedTime(r.maxElapsed),
-	)
-	for attempt := 1; ; attempt++ {
-		err := f()
-		var fe *fnError
-		if err == nil || errors.As(err, &fe) || !IsTransient(err) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		next := b.NextBackOff()
-		if next == backoff.Stop {
-			return fmt.Errorf("%w (gave up after %d attempts in %s)", err, attempt, b.GetElapsedTime().Round(time.Millisecond))
-		}
-		r.log.Warn("objstore: retrying after transient error",
-			"op", op, "uri", r.s.URI(key), "attempt", attempt, "delay", next, "err", err)
-		t := time.NewTimer(next)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w; last error: %w", ctx.Err(), err)
-		case <-t.C:
-		}
-	}
+	return retry.Do(ctx, r.policy(), retry.Options{
+		Retryable: func(err error) bool {
+			var fe *fnError
+			return !errors.As(err, &fe) && IsTransient(err)
+		},
+		Notify: func(err error, attempt int, next time.Duration) {
+			r.log.Warn("objstore: retrying after transient error",
+				"op", op, "uri", r.s.URI(key), "attempt", attempt, "delay", next, "err", err)
+		},
+	}, func(context.Context) error { return f() })
 }
 
 func (r *retryStore) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {

@@ -1,0 +1,197 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/resultfmt"
+	"github.com/parallelrun/prs/internal/retry"
+)
+
+// delivery is one delivery of a mini-batch message as a slot handles it:
+// what it learned (the facts decide reads) and what the executor needs.
+type delivery struct {
+	msg jetstream.Msg
+	mb  contracts.MiniBatch
+	log *slog.Logger
+	jr  *jobRun // nil until the job is read
+	f   facts
+	// held is the outcome recorded already (f.recorded), rev its revision.
+	held contracts.BatchOutcome
+	rev  uint64
+	// start is when the attempt began; took how long it ran.
+	start time.Time
+	took  time.Duration
+}
+
+// open reads a message: its mini-batch and how often it was delivered.
+func (s *slot) open(msg jetstream.Msg) *delivery {
+	d := &delivery{msg: msg, log: s.w.cfg.Logger}
+	if err := json.Unmarshal(msg.Data(), &d.mb); err != nil {
+		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("not a mini-batch message: %w (subject %s)", err, msg.Subject())
+		return d
+	}
+	if d.mb.JobID == "" {
+		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("not a mini-batch message: no job id (subject %s)", msg.Subject())
+		return d
+	}
+	d.log = d.log.With("job", d.mb.JobID, "batch", d.mb.Index)
+	meta, err := msg.Metadata()
+	if err != nil {
+		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("no metadata: %w", err)
+		return d
+	}
+	d.f.delivered = int(meta.NumDelivered)
+	d.f.tally.Items = d.mb.ItemCount()
+	return d
+}
+
+// learn reads what the ledger knows of the batch: its job, whether the job
+// still runs and, for a redelivery, its outcome and lost deliveries.
+func (s *slot) learn(d *delivery) {
+	w, l, f := s.w, s.w.cfg.Ledger, &d.f
+	err := w.retryBroker(w.ctx, "reading the job", opTimeout, func(c context.Context) (err error) {
+		d.jr, err = w.jobs.get(c, d.mb.JobID)
+		return err
+	})
+	if err != nil {
+		f.kind, f.err = kindTransient, err
+		if errors.Is(err, broker.ErrNoJob) {
+			f.kind = kindUnknownJob
+		}
+		return
+	}
+	f.maxTry, f.isolate = d.jr.job.Config.RunMaxTry, d.jr.job.Config.IsolateFailures
+	if d.jr.stopped() {
+		f.kind = kindJobStopped
+		return
+	}
+	// A first delivery has no outcome yet (the producer skips finished
+	// batches when it resumes a job); a redelivery may: its worker died or
+	// its ack was lost after the outcome was recorded.
+	if f.delivered <= 1 {
+		return
+	}
+	err = w.retryBroker(w.ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
+		d.held, d.rev, f.recorded, err = l.Outcome(c, d.mb.JobID, d.mb.Index)
+		return err
+	})
+	if err == nil && !f.recorded {
+		err = w.retryBroker(w.ctx, "reading lost deliveries", opTimeout, func(c context.Context) (err error) {
+			f.infra, err = l.InfraFailures(c, d.mb.JobID, d.mb.Index)
+			return err
+		})
+	}
+	if err == nil && !f.recorded && f.isolate {
+		err = w.retryBroker(w.ctx, "reading the isolation", opTimeout, func(c context.Context) (err error) {
+			f.isolatedAt, err = l.Isolation(c, d.mb.JobID, d.mb.Index)
+			return err
+		})
+	}
+	if err != nil {
+		f.kind, f.err = kindTransient, err
+	}
+}
+
+// attempt makes one attempt at the batch: it prepares the job, runs the
+// handler and writes the rows it returned, and adds what it learned to the
+// delivery's facts.
+func (s *slot) attempt(d *delivery) {
+	w, f := s.w, &d.f
+	d.start = time.Now()
+	err := s.prepare(d)
+	if err != nil && !retry.IsPermanent(err) && w.ctx.Err() == nil {
+		// Storage or the broker failed around the job: no try is spent.
+		f.kind, f.err = kindTransient, err
+		return
+	}
+	f.tried = true
+	var res Result
+	if err != nil {
+		err = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, d.mb.JobID, err)}
+	} else {
+		f.ran = true
+		start := time.Now()
+		res, err = s.run(d.jr, d.mb, f.try(), &f.tally)
+		w.cfg.Metrics.Attempt(attemptResult(err), time.Since(start))
+	}
+	d.took = time.Since(d.start)
+	f.kind, f.err = classify(err, w.ctx.Err() != nil, d.jr.stopped()), err
+	if f.kind == kindNone {
+		s.keepRows(d, res)
+	}
+}
+
+// prepare readies the job on this worker and, for a partition group of
+// files too large for one message, reads the batch's staged file list.
+func (s *slot) prepare(d *delivery) error {
+	w := s.w
+	if err := w.prepare(w.ctx, d.jr); err != nil {
+		return err
+	}
+	if d.mb.ItemsKey == "" || d.mb.Items != nil {
+		return nil
+	}
+	return w.retryBroker(w.ctx, "reading the mini-batch's file list", opTimeout, func(c context.Context) error {
+		return loadItems(c, d.jr.staging, &d.mb)
+	})
+}
+
+// keepRows notes the items the handler says failed and writes the rows it
+// returned under the attempt's own key.
+func (s *slot) keepRows(d *delivery, res Result) {
+	w, f, cfg := s.w, &d.f, &d.jr.job.Config
+	f.tally.Rows = len(res.Rows)
+	for _, ie := range res.ItemErrors {
+		key := ie.Item
+		if ie.Index >= 0 && ie.Index < len(d.mb.Items) {
+			key = d.mb.Items[ie.Index].Key
+		}
+		d.log.Warn("item failed", "item", key, "err", ie.Err)
+		f.itemErrors = append(f.itemErrors, key+": "+ie.Err)
+	}
+	if len(res.Rows) == 0 || cfg.OutputAction != contracts.OutputAppendRow {
+		return
+	}
+	rows, err := resultfmt.Body(cfg.OutputFormat, res.Columns, res.Rows)
+	if err != nil {
+		f.kind, f.err = kindOutput, err
+		return
+	}
+	if len(rows) == 0 {
+		return
+	}
+	key := contracts.ResultKey(d.mb.Index, f.try(), w.cfg.Name)
+	body := bytes.NewReader(rows)
+	if err := w.retryBroker(w.ctx, "writing rows", writeTimeout, func(c context.Context) error {
+		_, _ = body.Seek(0, 0)
+		return d.jr.staging.Put(c, key, body)
+	}); err != nil {
+		f.kind, f.err = kindTransient, fmt.Errorf("writing the rows: %w", err)
+		return
+	}
+	f.rowsKey = key
+}
+
+func attemptResult(err error) string {
+	var te *TransientError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrRunTimeout):
+		return "timeout"
+	case errors.As(err, &te):
+		return "transient"
+	default:
+		return "error"
+	}
+}

@@ -1,0 +1,78 @@
+package debugrun_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/debugrun"
+	"github.com/parallelrun/prs/internal/ledger"
+)
+
+// debug runs script (a real python3 entry script) on files named f0.txt..
+// in prs debug's way.
+func debug(t *testing.T, script string, files int) *debugrun.Report {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(in, fmt.Sprintf("f%d.txt", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	py := filepath.Join(dir, "score.py")
+	if err := os.WriteFile(py, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := contracts.DefaultConfig()
+	c.EntryScript, c.Input = py, in
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := debugrun.Run(ctx, debugrun.Config{Job: c, Stores: &ledger.Stores{}, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// prs debug counts items as a worker does: rows beyond one per file are
+// shown and noted, never counted as succeeded items.
+func TestDebugCountsEachItemOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                        string
+		run                         string
+		returned, succeeded, failed int
+		note                        string
+	}{
+		{"one row per file", "return [os.path.basename(p) for p in mb]", 4, 4, 0, ""},
+		{"three rows per file", "return [os.path.basename(p) for p in mb for _ in range(3)]", 12, 4, 0,
+			"run() returned 12 rows for 4 items; the 8 extra rows are kept"},
+		{"rows for half the files", "return [os.path.basename(p) for p in mb[:2]]", 2, 2, 2, "run() returned 2 rows for 4 items"},
+		{"no row", "return []", 0, 0, 4, "run() returned 0 rows for 4 items"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep := debug(t, "import os\n\ndef init():\n    pass\n\ndef run(mb):\n    "+tc.run+"\n", 4)
+			if rep.Err != nil || rep.Count != 4 || rep.Returned != tc.returned || rep.Succeeded != tc.succeeded || rep.Failed != tc.failed {
+				t.Fatalf("report: %d items, %d returned, %d succeeded, %d failed, err %v; want 4, %d, %d, %d",
+					rep.Count, rep.Returned, rep.Succeeded, rep.Failed, rep.Err, tc.returned, tc.succeeded, tc.failed)
+			}
+			if !strings.Contains(rep.Note, tc.note) || (tc.note == "") != (rep.Note == "") {
+				t.Fatalf("note %q, want %q", rep.Note, tc.note)
+			}
+			if got := strings.Count(string(rep.Rows), "\n"); got != tc.returned {
+				t.Fatalf("%d rows shown, want all %d returned:\n%s", got, tc.returned, rep.Rows)
+			}
+		})
+	}
+}
