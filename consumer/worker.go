@@ -30,6 +30,7 @@ type Worker struct {
 	stopped  chan struct{}
 	jobs     jobs
 	watch    jetstream.KeyWatcher
+	idle     idleState
 	modelMu  sync.Mutex
 	models   map[string]*sync.Mutex // one fetch per model hash at a time
 }
@@ -40,6 +41,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, draining: make(chan struct{}), stopped: make(chan struct{})}
+	w.idle.fired = make(chan struct{})
 	w.jobs.w = w
 	return w, nil
 }
@@ -67,6 +69,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.watchWG.Add(2)
 	go w.watchStates()
 	go w.keepLogs()
+	w.idle.since = time.Now()
+	if w.cfg.IdleExit > 0 {
+		w.watchWG.Add(1)
+		go w.watchIdle()
+	}
 	for i := 0; i < w.cfg.Slots; i++ {
 		s := &slot{w: w, index: i}
 		w.wg.Add(1)
