@@ -148,7 +148,7 @@ func doubleAck(ctx context.Context, msg jetstream.Msg) {
 func (s *slot) handBack(d *delivery, cause error, n int) {
 	w := s.w
 	w.cfg.Logger.Warn("mini-batch goes back to the queue (no try spent)",
-		"job", d.mb.JobID, "batch", d.mb.Index, "err", cause)
+		"job", d.mb.JobID, "batch", d.mb.Index, "attempted", d.f.tried, "err", cause)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := w.cfg.Ledger.AddInfraFailure(ctx, d.mb.JobID, d.mb.Index); err != nil {

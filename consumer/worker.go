@@ -164,9 +164,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	for _, jr := range w.jobs.closeAll() {
 		w.maintain(lctx, jr, false)
-		if l := jr.log.Load(); l != nil {
-			l.close()
-		}
+		w.flushLast(lctx, jr)
 	}
 	lcancel()
 	if w.watch != nil {
@@ -182,6 +180,22 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	w.cfg.Logger.Info("worker stopped", "worker", w.cfg.Name)
 	return err
+}
+
+// flushLast puts what the job's logs hold and LogFlush's interval left
+// unput (the attempts a drain stopped among them), then closes them: the
+// job's report is whole without the worker.
+func (w *Worker) flushLast(ctx context.Context, jr *jobRun) {
+	l := jr.log.Load()
+	if l == nil {
+		return
+	}
+	if !jr.hold.isLost() {
+		if err := l.flush(ctx); err != nil {
+			w.cfg.Logger.Warn("flushing the job's logs as the worker stops", "job", jr.job.ID, "err", err)
+		}
+	}
+	l.close()
 }
 
 // Stopped is closed when Stop has finished.
