@@ -74,6 +74,7 @@ type harness struct {
 	bucket   string
 	state    string // the script's marker files
 	ackWait  string
+	natsURLs string // a cluster's client URLs, comma-separated (cluster_test.go)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -92,6 +93,15 @@ func newHarness(t *testing.T) *harness {
 			h.srv.WaitForShutdown()
 		}
 	})
+	h.connect(broker.SetupConfig{AckWait: 2 * time.Second})
+	return h
+}
+
+// connect connects the test to JetStream, sets it up with cfg and opens
+// the ledger it watches jobs with.
+func (h *harness) connect(cfg broker.SetupConfig) {
+	t := h.t
+	t.Helper()
 	nc, err := broker.Connect(broker.ConnectConfig{URL: h.url(), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -103,15 +113,21 @@ func newHarness(t *testing.T) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if h.h, err = broker.Setup(ctx, js, broker.SetupConfig{AckWait: 2 * time.Second}); err != nil {
+	if h.h, err = broker.Setup(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
 	h.nc = nc
 	h.ledger = ledger.New(h.h, &ledger.Stores{Options: h.s3Options()}, "test", quiet())
-	return h
 }
 
-func (h *harness) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", h.port) }
+// url is the NATS URL of prs processes: the harness's server, or the
+// nodes of a cluster (natsURLs).
+func (h *harness) url() string {
+	if h.natsURLs != "" {
+		return h.natsURLs
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", h.port)
+}
 
 func (h *harness) startNATS() {
 	h.t.Helper()
