@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"encoding/csv"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,19 +37,27 @@ func TestSIGTERMPastTheDrainTimeoutHandsBatchesBackWithoutATry(t *testing.T) {
 	sameRows(t, h.rows(h.s3("out")), names(4, nil))
 	h.checkNoTrySpent(id, 2)
 	// The job report: per batch, the stopped attempt and the one that
-	// finished, both attempt 1.
-	h.waitObject(h.s3("out"), contracts.LogReport, "WorkerStopped")
+	// finished, both attempt 1 (the workers rewrite it once their last logs
+	// are in).
+	want := []string{"0 1 wa transient WorkerStopped", "0 1 wb succeeded ", "1 1 wa transient WorkerStopped", "1 1 wb succeeded "}
 	got := map[string]bool{}
-	for _, r := range h.reportRows(h.s3("out")) {
-		got[strings.Join([]string{r[0], r[1], r[2], r[10], r[11]}, " ")] = true
-	}
-	for _, want := range []string{
-		"0 1 wa transient WorkerStopped", "0 1 wb succeeded ", "1 1 wa transient WorkerStopped", "1 1 wb succeeded ",
-	} {
-		if !got[want] {
-			t.Fatalf("report lacks %q: %v", want, got)
+	eventually(t, 30*time.Second, fmt.Sprintf("the job report's rows %q", want), func() bool {
+		clear(got)
+		text, _ := h.read(h.s3("out"), contracts.LogReport)
+		rows, _ := csv.NewReader(strings.NewReader(text)).ReadAll()
+		for i, r := range rows {
+			if i > 0 && len(r) > 11 { // below the header
+				got[strings.Join([]string{r[0], r[1], r[2], r[10], r[11]}, " ")] = true
+			}
 		}
-	}
+		for _, w := range want {
+			if !got[w] {
+				return false
+			}
+		}
+		return len(got) == len(want)
+	})
+	t.Logf("job report rows: %v", got)
 	if n := len(h.lines("calls.log")); n != 4 {
 		t.Fatalf("run() called %d times, want 4 (2 stopped, 2 finished)", n)
 	}
