@@ -144,7 +144,8 @@ func doubleAck(ctx context.Context, msg jetstream.Msg) {
 
 // handBack sends a message back without spending the user's run_max_try:
 // after an error of storage or the broker, with a delay that grows with n,
-// or, when n is 0 (the worker stops), at once.
+// or at once when n is 0 or the worker is stopping (whatever failed then,
+// another worker should take the batch up now).
 func (s *slot) handBack(d *delivery, cause error, n int) {
 	w := s.w
 	w.cfg.Logger.Warn("mini-batch goes back to the queue (no try spent)",
@@ -154,7 +155,7 @@ func (s *slot) handBack(d *delivery, cause error, n int) {
 	if err := w.cfg.Ledger.AddInfraFailure(ctx, d.mb.JobID, d.mb.Index); err != nil {
 		w.cfg.Logger.Warn("could not record the lost delivery; it will spend a try", "err", err)
 	}
-	if n <= 0 {
+	if n <= 0 || w.ctx.Err() != nil {
 		_ = d.msg.Nak()
 		return
 	}
