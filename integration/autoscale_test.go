@@ -104,7 +104,17 @@ type member struct {
 func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 	h := newHarness(t)
 	h.ackWait = "1m" // a batch left to time out would not finish within the wait
-	const slots, files, perBatch = 2, 36, 2
+	// PRS_SCALE_ROUNDS (default 1; `go tool task scale-long` runs 5) scales
+	// the job and the number of squeezes up.
+	rounds := 1
+	if v := os.Getenv("PRS_SCALE_ROUNDS"); v != "" {
+		var err error
+		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
+			t.Fatalf("PRS_SCALE_ROUNDS=%q: want a count of at least 1", v)
+		}
+	}
+	const slots, perBatch = 2, 2
+	files := 36 * rounds
 	h.upload("in", files)
 	addr := freeAddr(t)
 	h.start(nil, "exporter", "--nats", h.url(), "--metrics-addr", addr,
@@ -142,10 +152,12 @@ func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 		id          string
 		maxFleet    int
 		n           int
-		squeeze     int // 0 before, 1 during, 2 after the cap drops to 1
+		squeezing   bool // the cap is 1 until the fleet is down to one worker
+		squeezes    int  // squeezes ended
+		nextAt      = int64(4)
 		limit       = 3
 	)
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(time.Duration(rounds) * 90 * time.Second)
 	for {
 		if time.Now().After(deadline) {
 			t.Fatalf("the job did not end with the controller: last metrics %+v, fleet %d", m, len(fleet))
@@ -162,9 +174,9 @@ func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 		if firstStart == 0 && len(h.lines("calls.log")) > 0 {
 			firstStart = time.Since(submitted)
 		}
-		if squeeze == 0 && id != "" {
-			if c, _ := h.h.ReadCounters(context.Background(), id); c.Done >= 4 {
-				squeeze, limit = 1, 1
+		if !squeezing && squeezes < rounds && id != "" {
+			if c, _ := h.h.ReadCounters(context.Background(), id); c.Done >= nextAt {
+				squeezing, limit = true, 1
 			}
 		}
 		// Workers that have exited leave the fleet.
@@ -185,8 +197,11 @@ func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 			}
 		}
 		fleet = live
-		if squeeze == 1 && len(fleet) == 1 {
-			squeeze, limit = 2, 3 // the squeezed workers are gone
+		if squeezing && len(fleet) == 1 { // the squeezed workers are gone
+			squeezing, limit = false, 3
+			squeezes++
+			c, _ := h.h.ReadCounters(context.Background(), id)
+			nextAt = c.Done + 6
 		}
 		var err error
 		if m, err = scrape(url); err != nil || !m.up {
@@ -217,7 +232,7 @@ func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 		case running > want:
 			for i := len(fleet) - 1; i >= 0; i-- {
 				if w := fleet[i]; w.stopped.IsZero() {
-					w.stopped, w.squeezed = time.Now(), squeeze == 1 && m.waiting > 0
+					w.stopped, w.squeezed = time.Now(), squeezing && m.waiting > 0
 					if err := w.p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 						t.Fatal(err)
 					}
@@ -233,18 +248,18 @@ func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 	}
 
 	st, c := h.wait(id, 10*time.Second)
-	if st.State != contracts.StateCompleted || c.Retried != 0 || c.ItemsSucceeded != files || c.ItemsFailed != 0 {
+	if st.State != contracts.StateCompleted || c.Retried != 0 || c.ItemsSucceeded != int64(files) || c.ItemsFailed != 0 {
 		t.Fatalf("state %+v counters %+v", st, c)
 	}
 	sameRows(t, h.rows(h.s3("out")), names(files, nil))
-	h.checkNoTrySpent(id, files/perBatch)
-	if maxFleet < 3 || squeeze != 2 {
-		t.Fatalf("the fleet grew to %d workers, squeeze phase %d: the controller did not scale out and in", maxFleet, squeeze)
+	h.checkNoTrySpent(id, int64(files/perBatch))
+	if maxFleet < 3 || squeezes != rounds {
+		t.Fatalf("the fleet grew to %d workers, %d of %d squeezes ended: the controller did not scale out and in", maxFleet, squeezes, rounds)
 	}
 	// Hand-backs of the batches of stopped workers: the ledger counts them,
 	// the job report names their workers.
 	back := 0
-	for i := int64(0); i < files/perBatch; i++ {
+	for i := int64(0); i < int64(files/perBatch); i++ {
 		k, err := h.ledger.InfraFailures(context.Background(), id, i)
 		if err != nil {
 			t.Fatal(err)
@@ -280,7 +295,7 @@ func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 		firstStart, queueSeen, firstWorker)
 	t.Logf("%d batches handed back by SIGTERMed workers, none spent a try", back)
 	for _, w := range gone {
-		t.Logf("worker %s: SIGTERM to exit %s (busy when stopped: %v; --drain-timeout 200ms, run() 1.5s), batches handed back in the report %d",
+		t.Logf("worker %s: SIGTERM to exit %s (stopped in a squeeze: %v; --drain-timeout 200ms, run() 1.5s), batches it handed back, in the report: %d",
 			w.name, w.exited, w.squeezed, handedBack[w.name])
 	}
 }
