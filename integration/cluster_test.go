@@ -149,6 +149,11 @@ func TestReplicatedJetStreamLosesNothingWhenANodeStops(t *testing.T) {
 				if r := s.CachedInfo().Config.Replicas; r != 3 {
 					t.Fatalf("stream %s has %d replicas, want 3", name, r)
 				}
+				// Reads go to the leader: a follower that is behind must
+				// not answer them (broker.consistentReads).
+				if s.CachedInfo().Config.AllowDirect {
+					t.Fatalf("stream %s answers direct gets from every replica", name)
+				}
 			}
 			if r := h.h.Consumer.CachedInfo().Config.Replicas; r != 3 {
 				t.Fatalf("consumer %s has %d replicas, want 3", contracts.WorkerConsumer, r)

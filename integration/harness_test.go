@@ -306,7 +306,10 @@ func (h *harness) wait(id string, timeout time.Duration) (contracts.JobState, co
 	}
 	var c contracts.Counters
 	for i := 0; ; i++ {
-		if c, err = h.h.ReadCounters(ctx, id); err == nil || i == 20 {
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second) // a request lost with a stopped server ends
+		c, err = h.h.ReadCounters(rctx, id)
+		rcancel()
+		if err == nil || i == 20 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

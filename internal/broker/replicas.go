@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parallelrun/prs/contracts"
 )
 
 // ErrReplicas is matched (errors.Is) by Setup's errors about replicas: a
@@ -72,4 +74,26 @@ func checkAllReplicas(ctx context.Context, h *Handles, want int) error {
 		have = max(h.Batches.CachedInfo().Config.Replicas, 1)
 	}
 	return checkReplicas("consumer "+c.Name, want, have)
+}
+
+// consistentReads turns direct gets off on the jobs bucket that Setup has
+// just made with replicas, and returns the bucket bound anew. Every replica
+// of a stream answers direct gets, a follower from what it has applied so
+// far: a worker that takes up a batch handed back a moment before could
+// read its count of lost deliveries, or the finaliser its counters, from a
+// follower that is behind, and spend a try or judge the job on old counts.
+// Without direct gets the reads go to the stream's leader (the counter
+// stream is made so from the start).
+func consistentReads(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	name := "KV_" + contracts.JobBucket
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("turning direct gets off on stream %s: %w", name, err)
+	}
+	return js.KeyValue(ctx, contracts.JobBucket)
 }

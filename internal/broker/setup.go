@@ -92,7 +92,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 		Storage:           jetstream.FileStorage,
 		Duplicates:        cfg.DedupWindow,
 		MaxMsgsPerSubject: 1,
-		AllowDirect:       true,
+		AllowDirect:       cfg.Replicas == 1, // see consistentReads
 		Replicas:          cfg.Replicas,
 	})
 	if err != nil {
@@ -128,6 +128,9 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) 
 			Storage:  jetstream.FileStorage,
 			Replicas: cfg.Replicas,
 		})
+		if err == nil && cfg.Replicas > 1 {
+			jobs, err = consistentReads(ctx, js)
+		}
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			jobs, err = js.KeyValue(ctx, contracts.JobBucket)
 		}
