@@ -75,9 +75,17 @@ type harness struct {
 	state    string // the script's marker files
 	ackWait  string
 	natsURLs string // a cluster's client URLs, comma-separated (cluster_test.go)
+	mio      *miniotest.Server
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessOn(t, minio)
+}
+
+// newHarnessOn is newHarness on a MinIO server of its own, such as one the
+// test restarts.
+func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,7 +93,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: minio.NewBucket(t), state: t.TempDir(), ackWait: "2s"}
+	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: mio.NewBucket(t), state: t.TempDir(), ackWait: "2s", mio: mio}
 	h.startNATS()
 	t.Cleanup(func() {
 		if h.srv != nil {
@@ -149,8 +157,16 @@ func (h *harness) restartNATS(down time.Duration) {
 	h.startNATS()
 }
 
+// s3srv is the harness's MinIO server: its own, or the one of the package.
+func (h *harness) s3srv() *miniotest.Server {
+	if h.mio != nil {
+		return h.mio
+	}
+	return minio
+}
+
 func (h *harness) s3Options() objstore.Options {
-	return objstore.Options{S3Endpoint: minio.Endpoint(), AccessKey: minio.AccessKey(), SecretKey: minio.SecretKey(), Logger: quiet()}
+	return objstore.Options{S3Endpoint: h.s3srv().Endpoint(), AccessKey: h.s3srv().AccessKey(), SecretKey: h.s3srv().SecretKey(), Logger: quiet()}
 }
 
 func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + prefix }
@@ -158,8 +174,8 @@ func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + p
 // env is the environment of prs processes: S3 credentials and endpoint.
 func (h *harness) env() []string {
 	return append(os.Environ(),
-		"AWS_ACCESS_KEY_ID="+minio.AccessKey(), "AWS_SECRET_ACCESS_KEY="+minio.SecretKey(),
-		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+minio.Endpoint(), "PRS_NATS_URL="+h.url(),
+		"AWS_ACCESS_KEY_ID="+h.s3srv().AccessKey(), "AWS_SECRET_ACCESS_KEY="+h.s3srv().SecretKey(),
+		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+h.s3srv().Endpoint(), "PRS_NATS_URL="+h.url(),
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
 }
