@@ -44,7 +44,13 @@ func quietLogger() *slog.Logger {
 
 func newBundle(t testing.TB, files int) *bundle {
 	t.Helper()
-	srv, h := brokertest.Start(t, broker.SetupConfig{AckWait: 2 * time.Second})
+	return newBundleAck(t, files, 2*time.Second)
+}
+
+// newBundleAck is newBundle with the workers' consumer's AckWait.
+func newBundleAck(t testing.TB, files int, ackWait time.Duration) *bundle {
+	t.Helper()
+	srv, h := brokertest.Start(t, broker.SetupConfig{AckWait: ackWait})
 	log := quietLogger()
 	l := ledger.New(h, &ledger.Stores{}, "test", log)
 	l.Lease = 3 * time.Second

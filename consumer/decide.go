@@ -109,6 +109,9 @@ func (f facts) resumesIsolation(try int) bool {
 	return f.isolatedAt > 0 && try <= f.isolatedAt+f.maxTry
 }
 
+// errWorkerStopped is why a stopping worker hands a batch back.
+var errWorkerStopped = errors.New("worker stopped")
+
 // maxInfraFailures caps the deliveries that storage or broker errors may
 // take without spending a try, so that a failure that never heals still
 // ends in the batch's failure instead of a loop.
@@ -148,7 +151,8 @@ type decision struct {
 	try int
 	// reason is a Term's reason.
 	reason string
-	// backoff is the failure count the delay of a retry or hand-back grows with.
+	// backoff is the failure count the delay of a retry or hand-back grows
+	// with; a hand-back with 0 is redelivered at once.
 	backoff int
 	// record is the attempt's record, less where and when it ran (the
 	// executor adds them); a zero Result means the delivery leaves none.
@@ -179,7 +183,11 @@ func decide(f facts) decision {
 	case kindJobStopped:
 		return decision{act: actTerm, try: try, reason: "job stopped"}
 	case kindWorkerStopping:
-		return handBack(f, try, "WorkerStopped", "the worker stopped during the attempt", errors.New("worker stopped"))
+		// Scale-in: the batch goes back at once, for another worker to take
+		// up now rather than after a delay or the ack wait.
+		d := handBack(f, try, "WorkerStopped", "the worker stopped during the attempt", errWorkerStopped)
+		d.backoff = 0
+		return d
 	case kindTransient:
 		return handBack(f, try, "Transient", errorMessage(f.err), f.err)
 	}

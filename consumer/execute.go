@@ -89,7 +89,7 @@ func (s *slot) ack(d *delivery, o *contracts.BatchOutcome) {
 			return err
 		})
 		if err != nil {
-			s.handBack(d, err, 0)
+			s.handBack(d, err, 1)
 			return
 		}
 		if held.Worker == o.Worker && held.Attempt == o.Attempt {
@@ -101,11 +101,11 @@ func (s *slot) ack(d *delivery, o *contracts.BatchOutcome) {
 		done, err = l.Count(c, d.jr.job, held, rev)
 		return err
 	}); err != nil {
-		s.handBack(d, err, 0)
+		s.handBack(d, err, 1)
 		return
 	}
 	if err := s.finalize(d, done); err != nil {
-		s.handBack(d, err, 0)
+		s.handBack(d, err, 1)
 		return
 	}
 	doubleAck(w.ctx, d.msg)
@@ -142,16 +142,22 @@ func doubleAck(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// handBack sends a message back after an error of storage or the broker,
-// without spending the user's run_max_try; the delay grows with n.
+// handBack sends a message back without spending the user's run_max_try:
+// after an error of storage or the broker, with a delay that grows with n,
+// or at once when n is 0 or the worker is stopping (whatever failed then,
+// another worker should take the batch up now).
 func (s *slot) handBack(d *delivery, cause error, n int) {
 	w := s.w
-	w.cfg.Logger.Warn("mini-batch goes back to the queue (storage or broker error; no try spent)",
-		"job", d.mb.JobID, "batch", d.mb.Index, "err", cause)
+	w.cfg.Logger.Warn("mini-batch goes back to the queue (no try spent)",
+		"job", d.mb.JobID, "batch", d.mb.Index, "attempted", d.f.tried, "err", cause)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := w.cfg.Ledger.AddInfraFailure(ctx, d.mb.JobID, d.mb.Index); err != nil {
 		w.cfg.Logger.Warn("could not record the lost delivery; it will spend a try", "err", err)
 	}
-	_ = d.msg.NakWithDelay(w.retryPolicy().Delay(max(n, 1)))
+	if n <= 0 || w.ctx.Err() != nil {
+		_ = d.msg.Nak()
+		return
+	}
+	_ = d.msg.NakWithDelay(w.retryPolicy().Delay(n))
 }

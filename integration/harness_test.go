@@ -74,6 +74,7 @@ type harness struct {
 	bucket   string
 	state    string // the script's marker files
 	ackWait  string
+	natsURLs string // a cluster's client URLs, comma-separated (cluster_test.go)
 	mio      *miniotest.Server
 }
 
@@ -100,6 +101,15 @@ func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
 			h.srv.WaitForShutdown()
 		}
 	})
+	h.connect(broker.SetupConfig{AckWait: 2 * time.Second})
+	return h
+}
+
+// connect connects the test to JetStream, sets it up with cfg and opens
+// the ledger it watches jobs with.
+func (h *harness) connect(cfg broker.SetupConfig) {
+	t := h.t
+	t.Helper()
 	nc, err := broker.Connect(broker.ConnectConfig{URL: h.url(), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -111,15 +121,21 @@ func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if h.h, err = broker.Setup(ctx, js, broker.SetupConfig{AckWait: 2 * time.Second}); err != nil {
+	if h.h, err = broker.Setup(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
 	h.nc = nc
 	h.ledger = ledger.New(h.h, &ledger.Stores{Options: h.s3Options()}, "test", quiet())
-	return h
 }
 
-func (h *harness) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", h.port) }
+// url is the NATS URL of prs processes: the harness's server, or the
+// nodes of a cluster (natsURLs).
+func (h *harness) url() string {
+	if h.natsURLs != "" {
+		return h.natsURLs
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", h.port)
+}
 
 func (h *harness) startNATS() {
 	h.t.Helper()
@@ -306,7 +322,10 @@ func (h *harness) wait(id string, timeout time.Duration) (contracts.JobState, co
 	}
 	var c contracts.Counters
 	for i := 0; ; i++ {
-		if c, err = h.h.ReadCounters(ctx, id); err == nil || i == 20 {
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second) // a request lost with a stopped server ends
+		c, err = h.h.ReadCounters(rctx, id)
+		rcancel()
+		if err == nil || i == 20 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

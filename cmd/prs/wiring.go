@@ -72,7 +72,7 @@ func addCommon(fs *flag.FlagSet) *common {
 		s3Endpoint: secretVar(fs, "s3-endpoint", "PRS_S3_ENDPOINT", "S3 endpoint `URL` such as http://127.0.0.1:9000, path-style; credentials come from the standard AWS chain", redact.URL),
 		s3Region:   fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region"),
 		ackWait:    fs.Duration("ack-wait", 0, "set the fleet's ack wait: how long a mini-batch may go without its worker's heartbeat before another worker takes it (default: keep it; 30s when the queue is first made)"),
-		replicas:   fs.Int("replicas", 1, "JetStream replicas of the streams and the bucket when prs first makes them (3 in production)"),
+		replicas:   fs.Int("replicas", 0, "JetStream replicas of the streams, the bucket and the consumer when prs first makes them (default 1; 3 on a cluster in production); when set, those that exist must have as many"),
 		metrics:    fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9090; default off)"),
 	}
 }
@@ -145,6 +145,9 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // connect reaches NATS (starting the embedded server when embedded is set
 // and --nats is empty), sets up the streams and opens the ledger.
 func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet, error) {
+	if *c.replicas < 0 {
+		return nil, fmt.Errorf("--replicas must be 0 (1 when prs makes them) or more, got %d", *c.replicas)
+	}
 	f := &fleet{log: log}
 	url := *c.nats
 	cc, err := c.connectConfig(log)
