@@ -20,6 +20,15 @@ func TestIdleExitNeverWhileABatchRuns(t *testing.T) {
 	b := newBundle(t, 6)
 	const idle = 150 * time.Millisecond
 	var whileHeld atomic.Int32
+	// The job is queued before the worker starts: a worker started first
+	// could go idle while a slow submit is still listing.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sub, err := b.prod.Submit(ctx, "", b.config(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sub.Job.ID
 	var w *consumer.Worker
 	ready := make(chan struct{})
 	w = b.workerWith(2, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
@@ -33,7 +42,14 @@ func TestIdleExitNeverWhileABatchRuns(t *testing.T) {
 		return echo(nil)(ctx, bt)
 	}), func(c *consumer.Config) { c.IdleExit = idle })
 	close(ready)
-	id, st, cs := b.run(b.config(2))
+	st, err := b.ledger.Follow(ctx, id, 20*time.Millisecond, nil)
+	if err != nil {
+		t.Fatalf("job %s did not end: %v (state %+v)", id, err, st)
+	}
+	cs, err := b.h.ReadCounters(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if st.State != contracts.StateCompleted || cs.Done != 3 || cs.Retried != 0 {
 		t.Fatalf("state %+v counters %+v", st, cs)
 	}
@@ -45,9 +61,9 @@ func TestIdleExitNeverWhileABatchRuns(t *testing.T) {
 	if n := whileHeld.Load(); n != 0 {
 		t.Fatalf("the worker went idle while %d batches ran", n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := w.Stop(ctx); err != nil {
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := w.Stop(sctx); err != nil {
 		t.Fatalf("Stop after idle: %v", err)
 	}
 	for i := int64(0); i < 3; i++ {
