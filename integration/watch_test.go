@@ -326,3 +326,17 @@ func TestWatchLocalFolder(t *testing.T) {
 	}
 	watchScenario(t, s, env, start, func(p *watchProc) string { return p.natsURL(t) })
 }
+
+// prs watch listing an S3 input in MinIO (no notifications), with the
+// test's NATS server and a worker process.
+func TestWatchS3Listing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.worker(2)
+	s := newS3WatchStore(h)
+	s.put("README", "") // the bucket's input folder exists; include leaves it out
+	start := func() *watchProc {
+		return startWatch(t, h.env(), "--input", h.s3("in"), "--output", h.s3("out"), "--include", "*.txt")
+	}
+	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() })
+}
