@@ -74,17 +74,30 @@ type harness struct {
 	bucket   string
 	state    string // the script's marker files
 	ackWait  string
+	minio    *miniotest.Server
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, minio, freePort(t))
+}
+
+// freePort returns a port of 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: minio.NewBucket(t), state: t.TempDir(), ackWait: "2s"}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// newHarnessWith is newHarness on another MinIO server than the shared
+// one, with its NATS server on port.
+func newHarnessWith(t *testing.T, m *miniotest.Server, port int) *harness {
+	t.Helper()
+	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: m.NewBucket(t), state: t.TempDir(), ackWait: "2s", minio: m}
 	h.startNATS()
 	t.Cleanup(func() {
 		if h.srv != nil {
@@ -134,7 +147,8 @@ func (h *harness) restartNATS(down time.Duration) {
 }
 
 func (h *harness) s3Options() objstore.Options {
-	return objstore.Options{S3Endpoint: minio.Endpoint(), AccessKey: minio.AccessKey(), SecretKey: minio.SecretKey(), Logger: quiet()}
+	m := h.minio
+	return objstore.Options{S3Endpoint: m.Endpoint(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey(), Logger: quiet()}
 }
 
 func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + prefix }
@@ -142,8 +156,8 @@ func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + p
 // env is the environment of prs processes: S3 credentials and endpoint.
 func (h *harness) env() []string {
 	return append(os.Environ(),
-		"AWS_ACCESS_KEY_ID="+minio.AccessKey(), "AWS_SECRET_ACCESS_KEY="+minio.SecretKey(),
-		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+minio.Endpoint(), "PRS_NATS_URL="+h.url(),
+		"AWS_ACCESS_KEY_ID="+h.minio.AccessKey(), "AWS_SECRET_ACCESS_KEY="+h.minio.SecretKey(),
+		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+h.minio.Endpoint(), "PRS_NATS_URL="+h.url(),
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
 }

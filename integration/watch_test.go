@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/miniotest"
 	"github.com/parallelrun/prs/internal/objstore"
 )
 
@@ -235,7 +236,8 @@ func watchWindows(t *testing.T, env []string, url string) ([]contracts.JobState,
 // killed with SIGKILL mid-way and started again. Every version is scored
 // exactly once: the rows of every window, one by one, are the versions.
 // start starts prs watch; url tells where prs status finds it.
-func watchScenario(t *testing.T, s watchStore, env []string, start func() *watchProc, url func(*watchProc) string) {
+// outage, when not nil, runs after the restart with a put of its own.
+func watchScenario(t *testing.T, s watchStore, env []string, start func() *watchProc, url func(*watchProc) string, outage func(put func(key, c string))) {
 	var want []string
 	content := map[string]string{}
 	put := func(key, c string) {
@@ -245,19 +247,28 @@ func watchScenario(t *testing.T, s watchStore, env []string, start func() *watch
 		}
 		content[key] = c
 	}
+	var missing []string
 	covered := func() bool {
 		got := map[string]bool{}
 		for _, r := range s.rows() {
 			got[r] = true
 		}
+		missing = missing[:0]
 		for _, w := range want {
 			if !got[w] {
-				return false
+				missing = append(missing, w)
 			}
 		}
-		return true
+		return len(missing) == 0
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("rows missing: %q", missing)
+		}
+	})
 	p := start()
+	// A store only publishes the events of a bucket once it is subscribed.
+	waitFor(t, 30*time.Second, "prs watch to lead", func() bool { return strings.Contains(p.logText(), "leading the new watch") })
 	for i := 0; i < 8; i++ {
 		put(fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("f%02d-v1", i))
 	}
@@ -280,10 +291,14 @@ func watchScenario(t *testing.T, s watchStore, env []string, start func() *watch
 	p.kill()
 
 	p = start()
+	waitFor(t, 60*time.Second, "the restarted prs watch to lead", func() bool { return strings.Contains(p.logText(), "leading the watch") })
 	for i := 14; i < 18; i++ {
 		put(fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("f%02d-v1", i))
 	}
 	put("f05.txt", "f05-v2")
+	if outage != nil {
+		outage(put)
+	}
 	waitFor(t, 120*time.Second, "every version's row", covered)
 	// Every window ends (a duplicate would be a row in one of them).
 	u := url(p)
@@ -324,7 +339,7 @@ func TestWatchLocalFolder(t *testing.T) {
 	start := func() *watchProc {
 		return startWatch(t, env, "--input", s.in, "--output", s.out, "--state-dir", state)
 	}
-	watchScenario(t, s, env, start, func(p *watchProc) string { return p.natsURL(t) })
+	watchScenario(t, s, env, start, func(p *watchProc) string { return p.natsURL(t) }, nil)
 }
 
 // prs watch listing an S3 input in MinIO (no notifications), with the
@@ -338,5 +353,64 @@ func TestWatchS3Listing(t *testing.T) {
 	start := func() *watchProc {
 		return startWatch(t, h.env(), "--input", h.s3("in"), "--output", h.s3("out"), "--include", "*.txt")
 	}
-	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() })
+	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() }, nil)
+}
+
+// prs watch taking the bucket notifications that MinIO publishes into the
+// test's NATS server with JetStream (prs watch --setup subscribes the
+// bucket). Besides the scenario's duplicates, overwrites, deletion and
+// SIGKILL, NATS goes down while files are uploaded (MinIO queues their
+// events on disk), MinIO is restarted with the events queued, and NATS
+// comes back: MinIO delivers the queued events, each version is scored
+// once.
+func TestWatchMinIOEvents(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	qdir := t.TempDir()
+	m := miniotest.StartEnv(t,
+		"MINIO_NOTIFY_NATS_ENABLE_PRS=on",
+		fmt.Sprintf("MINIO_NOTIFY_NATS_ADDRESS_PRS=127.0.0.1:%d", port),
+		"MINIO_NOTIFY_NATS_SUBJECT_PRS=prs.events.w",
+		"MINIO_NOTIFY_NATS_JETSTREAM_PRS=on",
+		"MINIO_NOTIFY_NATS_QUEUE_DIR_PRS="+qdir,
+	)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(m.LogPath())
+			t.Logf("MinIO log:\n%s", tail(string(b), 4000))
+		}
+	})
+	h := newHarnessWith(t, m, port)
+	h.worker(2)
+	s := newS3WatchStore(h)
+	s.put("README", "") // the input folder exists; include leaves it out
+	start := func() *watchProc {
+		return startWatch(t, h.env(), "--input", h.s3("in"), "--output", h.s3("out"), "--include", "*.txt",
+			"--source", "events", "--setup", "--setup-arn", "arn:minio:sqs::PRS:nats")
+	}
+	outage := func(put func(key, c string)) {
+		h.srv.Shutdown()
+		h.srv.WaitForShutdown()
+		for i := 18; i < 22; i++ {
+			put(fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("f%02d-v1", i))
+		}
+		put("f06.txt", "f06-v2")
+		// MinIO queues an event on disk after the upload's answer (a file
+		// made, then written): restart it once the five events are queued.
+		waitFor(t, 30*time.Second, "MinIO to queue the events", func() bool {
+			ents, _ := os.ReadDir(filepath.Join(qdir, "minio-nats-PRS"))
+			n := 0
+			for _, e := range ents {
+				if fi, err := e.Info(); err == nil && fi.Size() > 0 {
+					n++
+				}
+			}
+			return n >= 5
+		})
+		if err := m.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		h.startNATS()
+	}
+	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() }, outage)
 }

@@ -116,9 +116,11 @@ func (w *Watch) take(ctx context.Context, msg jetstream.Msg) error {
 			return err
 		}
 		if dup {
+			w.log.Debug("object version taken before", "key", it.Key, "etag", it.ETag)
 			w.cfg.Metrics.Duplicates(w.cfg.Name, 1)
 			continue
 		}
+		w.log.Debug("object version taken", "key", it.Key, "etag", it.ETag)
 		if w.firstAt.IsZero() && w.st.Opened.IsZero() {
 			w.firstAt = time.Now().UTC()
 		}

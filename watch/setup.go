@@ -19,6 +19,10 @@ type handles struct {
 	seen   jetstream.KeyValue
 }
 
+// errSubject means the watch's event stream exists with another subject:
+// the watch was made with another --subject.
+var errSubject = errors.New("the watch was made with another subject")
+
 // eventDuplicates is how long the event stream remembers the message id of
 // an event published with one (neither MinIO nor the listing source sets
 // one: a version's duplicates are found in the seen bucket).
@@ -45,7 +49,7 @@ func setup(ctx context.Context, js jetstream.JetStream, c *Config) (*handles, er
 		return nil, fmt.Errorf("watch %s: stream %s: %w", c.Name, name, err)
 	}
 	if subj := events.CachedInfo().Config.Subjects; len(subj) != 1 || subj[0] != c.Subject {
-		return nil, fmt.Errorf("watch %s: stream %s takes %q, not %q: the watch was made with another subject", c.Name, name, subj, c.Subject)
+		return nil, fmt.Errorf("watch %s: %w: stream %s takes %q, not %q", c.Name, errSubject, name, subj, c.Subject)
 	}
 	cons, err := events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: contracts.WatchConsumer, AckPolicy: jetstream.AckExplicitPolicy,

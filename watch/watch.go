@@ -56,16 +56,33 @@ func New(cfg Config) (*Watch, error) {
 // Run serves the watch until ctx is done: it waits to lead it (one replica
 // leads at a time, another takes over when the leader's lease lapses), then
 // turns events into mini-batches. It returns nil when ctx is done, and an
-// error only when the watch's streams cannot be set up.
+// error only when the watch's stream is another watch's (errSubject); other
+// failures (NATS down, a store that does not answer) are logged and tried
+// again.
 func (w *Watch) Run(ctx context.Context) error {
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	h, err := setup(sctx, w.cfg.Ledger.B.JS, &w.cfg)
-	cancel()
-	if err != nil {
-		return err
-	}
-	w.h = h
 	pause := time.Second
+	for w.h == nil {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		h, err := setup(sctx, w.cfg.Ledger.B.JS, &w.cfg)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errSubject):
+			return err
+		case err != nil:
+			// NATS may be down for a while: wait for it.
+			w.log.Error("setting up the watch's stream and buckets failed; trying again", "err", err, "in", pause)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, w.cfg.Lease)
+		}
+		w.h = h
+	}
+	pause = time.Second
 	for ctx.Err() == nil {
 		if err := w.acquire(ctx); err != nil {
 			break
