@@ -58,7 +58,7 @@ func TestNATSAuthenticationEndToEnd(t *testing.T) {
 			t.Parallel()
 			s := startAuthServer(t, tc.opts, nil)
 			url := s.ClientURL()
-			h := &harness{t: t, minio: minio}
+			h := &harness{t: t}
 			flags := func(fs []string) []string {
 				out := []string{"--nats", url}
 				for _, f := range fs {

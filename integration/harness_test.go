@@ -74,12 +74,19 @@ type harness struct {
 	bucket   string
 	state    string // the script's marker files
 	ackWait  string
-	minio    *miniotest.Server
+	mio      *miniotest.Server
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	return newHarnessWith(t, minio, freePort(t))
+	return newHarnessOn(t, minio)
+}
+
+// newHarnessOn is newHarness on a MinIO server of its own, such as one the
+// test restarts.
+func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
+	t.Helper()
+	return newHarnessOnPort(t, mio, freePort(t))
 }
 
 // freePort returns a port of 127.0.0.1 that was free a moment ago.
@@ -93,11 +100,11 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// newHarnessWith is newHarness on another MinIO server than the shared
-// one, with its NATS server on port.
-func newHarnessWith(t *testing.T, m *miniotest.Server, port int) *harness {
+// newHarnessOnPort is newHarnessOn with its NATS server on port (known
+// before MinIO starts, to publish its bucket events there).
+func newHarnessOnPort(t *testing.T, mio *miniotest.Server, port int) *harness {
 	t.Helper()
-	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: m.NewBucket(t), state: t.TempDir(), ackWait: "2s", minio: m}
+	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: mio.NewBucket(t), state: t.TempDir(), ackWait: "2s", mio: mio}
 	h.startNATS()
 	t.Cleanup(func() {
 		if h.srv != nil {
@@ -146,9 +153,16 @@ func (h *harness) restartNATS(down time.Duration) {
 	h.startNATS()
 }
 
+// s3srv is the harness's MinIO server: its own, or the one of the package.
+func (h *harness) s3srv() *miniotest.Server {
+	if h.mio != nil {
+		return h.mio
+	}
+	return minio
+}
+
 func (h *harness) s3Options() objstore.Options {
-	m := h.minio
-	return objstore.Options{S3Endpoint: m.Endpoint(), AccessKey: m.AccessKey(), SecretKey: m.SecretKey(), Logger: quiet()}
+	return objstore.Options{S3Endpoint: h.s3srv().Endpoint(), AccessKey: h.s3srv().AccessKey(), SecretKey: h.s3srv().SecretKey(), Logger: quiet()}
 }
 
 func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + prefix }
@@ -156,8 +170,8 @@ func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + p
 // env is the environment of prs processes: S3 credentials and endpoint.
 func (h *harness) env() []string {
 	return append(os.Environ(),
-		"AWS_ACCESS_KEY_ID="+h.minio.AccessKey(), "AWS_SECRET_ACCESS_KEY="+h.minio.SecretKey(),
-		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+h.minio.Endpoint(), "PRS_NATS_URL="+h.url(),
+		"AWS_ACCESS_KEY_ID="+h.s3srv().AccessKey(), "AWS_SECRET_ACCESS_KEY="+h.s3srv().SecretKey(),
+		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+h.s3srv().Endpoint(), "PRS_NATS_URL="+h.url(),
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
 }

@@ -63,7 +63,7 @@ func TestNATSLeastPrivilege(t *testing.T) {
 	as := func(user string) []string {
 		return []string{"--nats", url, "--nats-user", "prs-" + user, "--nats-password", "change-me-" + user}
 	}
-	h := &harness{t: t, state: t.TempDir(), minio: minio}
+	h := &harness{t: t, state: t.TempDir()}
 	prsAs := func(user string, args ...string) (string, string, int) {
 		t.Helper()
 		i := slices.Index(args, "--")

@@ -139,7 +139,7 @@ func TestSecretsNeverShown(t *testing.T) {
 // newHarnessBucket is a harness with a bucket and no JetStream server of
 // its own.
 func newHarnessBucket(t *testing.T) *harness {
-	return &harness{t: t, bucket: minio.NewBucket(t), state: t.TempDir(), minio: minio}
+	return &harness{t: t, bucket: minio.NewBucket(t), state: t.TempDir()}
 }
 
 // closedAddr is "127.0.0.1:PORT" where nothing listens.

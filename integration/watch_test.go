@@ -380,7 +380,7 @@ func TestWatchMinIOEvents(t *testing.T) {
 			t.Logf("MinIO log:\n%s", tail(string(b), 4000))
 		}
 	})
-	h := newHarnessWith(t, m, port)
+	h := newHarnessOnPort(t, m, port)
 	h.worker(2)
 	s := newS3WatchStore(h)
 	s.put("README", "") // the input folder exists; include leaves it out
