@@ -135,7 +135,7 @@ type watchProc struct {
 }
 
 // startWatch starts prs watch with the watch tests' settings.
-func startWatch(t *testing.T, env []string, args ...string) *watchProc {
+func startWatch(t testing.TB, env []string, args ...string) *watchProc {
 	t.Helper()
 	log := filepath.Join(t.TempDir(), "watch.log")
 	f, err := os.Create(log)
@@ -195,7 +195,7 @@ func (p *watchProc) natsURL(t *testing.T) string {
 }
 
 // waitFor waits until cond holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
