@@ -237,7 +237,9 @@ func watchWindows(t *testing.T, env []string, url string) ([]contracts.JobState,
 // exactly once: the rows of every window, one by one, are the versions.
 // start starts prs watch; url tells where prs status finds it.
 // outage, when not nil, runs after the restart with a put of its own.
-func watchScenario(t *testing.T, s watchStore, env []string, start func() *watchProc, url func(*watchProc) string, outage func(put func(key, c string))) {
+// standbys replicas more run from the start: the killed leader's successor
+// is one of them or the restarted one.
+func watchScenario(t *testing.T, s watchStore, env []string, start func() *watchProc, url func(*watchProc) string, outage func(put func(key, c string)), standbys int) {
 	var want []string
 	content := map[string]string{}
 	put := func(key, c string) {
@@ -269,6 +271,12 @@ func watchScenario(t *testing.T, s watchStore, env []string, start func() *watch
 	p := start()
 	// A store only publishes the events of a bucket once it is subscribed.
 	waitFor(t, 30*time.Second, "prs watch to lead", func() bool { return strings.Contains(p.logText(), "leading the new watch") })
+	live := []*watchProc{}
+	for range standbys {
+		sb := start()
+		waitFor(t, 30*time.Second, "a standby replica", func() bool { return strings.Contains(sb.logText(), "standing by") })
+		live = append(live, sb)
+	}
 	for i := 0; i < 8; i++ {
 		put(fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("f%02d-v1", i))
 	}
@@ -291,7 +299,15 @@ func watchScenario(t *testing.T, s watchStore, env []string, start func() *watch
 	p.kill()
 
 	p = start()
-	waitFor(t, 60*time.Second, "the restarted prs watch to lead", func() bool { return strings.Contains(p.logText(), "leading the watch") })
+	live = append(live, p)
+	waitFor(t, 60*time.Second, "another replica to lead", func() bool {
+		for _, q := range live {
+			if strings.Contains(q.logText(), "leading the watch") {
+				return true
+			}
+		}
+		return false
+	})
 	for i := 14; i < 18; i++ {
 		put(fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("f%02d-v1", i))
 	}
@@ -339,11 +355,11 @@ func TestWatchLocalFolder(t *testing.T) {
 	start := func() *watchProc {
 		return startWatch(t, env, "--input", s.in, "--output", s.out, "--state-dir", state)
 	}
-	watchScenario(t, s, env, start, func(p *watchProc) string { return p.natsURL(t) }, nil)
+	watchScenario(t, s, env, start, func(p *watchProc) string { return p.natsURL(t) }, nil, 0)
 }
 
 // prs watch listing an S3 input in MinIO (no notifications), with the
-// test's NATS server and a worker process.
+// test's NATS server and a worker process; a second replica stands by.
 func TestWatchS3Listing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -353,7 +369,7 @@ func TestWatchS3Listing(t *testing.T) {
 	start := func() *watchProc {
 		return startWatch(t, h.env(), "--input", h.s3("in"), "--output", h.s3("out"), "--include", "*.txt")
 	}
-	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() }, nil)
+	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() }, nil, 1)
 }
 
 // prs watch taking the bucket notifications that MinIO publishes into the
@@ -412,5 +428,5 @@ func TestWatchMinIOEvents(t *testing.T) {
 		}
 		h.startNATS()
 	}
-	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() }, outage)
+	watchScenario(t, s, h.env(), start, func(*watchProc) string { return h.url() }, outage, 0)
 }
