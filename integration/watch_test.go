@@ -313,6 +313,9 @@ func watchScenario(t *testing.T, s watchStore, env []string, start func() *watch
 	}
 	put("f05.txt", "f05-v2")
 	if outage != nil {
+		// Every event so far delivered: what the store queues in the
+		// outage is the outage's own.
+		waitFor(t, 120*time.Second, "the rows before the outage", covered)
 		outage(put)
 	}
 	waitFor(t, 120*time.Second, "every version's row", covered)

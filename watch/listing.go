@@ -50,6 +50,10 @@ func (w *Watch) listOnce(ctx context.Context) error {
 	var pending []jetstream.PubAckFuture
 	published := 0
 	err := objstore.ListAfter(ctx, w.src.input, "", after, func(o objstore.ObjectInfo) error {
+		// A long listing keeps the lead.
+		if err := w.renewIfDue(ctx); err != nil {
+			return err
+		}
 		if !inputlist.Keep(&w.cfg.Template.Config, o.Key) {
 			return nil
 		}

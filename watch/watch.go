@@ -187,22 +187,20 @@ func (w *Watch) lead(ctx context.Context) error {
 		return err
 	}
 	w.pendingSet = map[string]bool{}
-	every := w.cfg.Lease / 3
 	now := time.Now()
-	nextRenew, nextList, nextLag := now.Add(every), now, now
+	nextList, nextLag := now, now
 	for ctx.Err() == nil {
 		now = time.Now()
-		if !now.Before(nextRenew) {
-			w.st.Renewed = now.UTC()
-			if err := w.save(ctx); err != nil {
-				return err
-			}
-			nextRenew = now.Add(every)
+		if err := w.renewIfDue(ctx); err != nil {
+			return err
 		}
 		if w.cfg.Source == SourceListing && !now.Before(nextList) {
 			if err := w.listOnce(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if errors.Is(err, errLostLead) {
+					return err
 				}
 				w.log.Warn("listing the input failed; trying again at the next interval", "err", err)
 			}
@@ -218,7 +216,7 @@ func (w *Watch) lead(ctx context.Context) error {
 			nextLag = now.Add(2 * time.Second)
 		}
 		w.beat()
-		wait := time.Until(nextRenew)
+		wait := time.Until(w.st.Renewed.Add(w.cfg.Lease / 3))
 		if w.cfg.Source == SourceListing {
 			wait = min(wait, time.Until(nextList))
 		}
@@ -230,6 +228,17 @@ func (w *Watch) lead(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// renewIfDue renews the lease when a third of it has passed since it was
+// last renewed (the lead loop, and a long listing, call it).
+func (w *Watch) renewIfDue(ctx context.Context) error {
+	now := time.Now().UTC()
+	if now.Sub(w.st.Renewed) < w.cfg.Lease/3 {
+		return nil
+	}
+	w.st.Renewed = now
+	return w.save(ctx)
 }
 
 // deadline is when the current window closes by time; ok is false while
