@@ -39,6 +39,10 @@ type Job struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// SubmittedAt is when the producer first recorded the job.
 	SubmittedAt time.Time `json:"submitted_at"`
+	// Watch names the watch (prs watch) whose window this job is, and
+	// Window the window's number; empty for a submitted job.
+	Watch  string `json:"watch,omitempty"`
+	Window int64  `json:"window,omitempty"`
 }
 
 // ValidateJobID checks a job id for use in subjects and KV keys.
@@ -143,7 +147,9 @@ type JobState struct {
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
 	// Sealed is set when the producer has published every mini-batch;
-	// TotalBatches and TotalItems are final from then on.
+	// TotalBatches and TotalItems are final from then on. A watch's window
+	// is recorded open (not sealed), its totals growing as its mini-batches
+	// are published, and sealed when the window closes.
 	Sealed       bool  `json:"sealed"`
 	TotalBatches int64 `json:"total_batches"`
 	// TotalItems is -1 when unknown: a tabular input with JSON Lines files,

@@ -64,7 +64,7 @@ func testMain(m *testing.M) int {
 // harness is one test's world: a restartable JetStream server, a bucket,
 // worker processes, and a ledger to watch jobs with.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	storeDir string
 	port     int
 	srv      *server.Server
@@ -87,12 +87,24 @@ func newHarness(t *testing.T) *harness {
 // test restarts.
 func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
 	t.Helper()
+	return newHarnessOnPort(t, mio, freePort(t))
+}
+
+// freePort returns a port of 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// newHarnessOnPort is newHarnessOn with its NATS server on port (known
+// before MinIO starts, to publish its bucket events there).
+func newHarnessOnPort(t testing.TB, mio *miniotest.Server, port int) *harness {
+	t.Helper()
 	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: mio.NewBucket(t), state: t.TempDir(), ackWait: "2s", mio: mio}
 	h.startNATS()
 	t.Cleanup(func() {
@@ -299,7 +311,7 @@ func (h *harness) submit(input, output string, flags []string, scriptArgs ...str
 	return jobID(h.t, out)
 }
 
-func jobID(t *testing.T, out string) string {
+func jobID(t testing.TB, out string) string {
 	t.Helper()
 	for _, line := range strings.Split(out, "\n") {
 		if id, ok := strings.CutPrefix(line, "job "); ok && !strings.Contains(id, " ") {

@@ -128,50 +128,11 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 		return nil, err
 	}
 	singleFileInput(ctx, l.Stores, &c)
-	if c.OutputFormat != "" && c.AppendRowFileName == contracts.DefaultConfig().AppendRowFileName {
-		c.AppendRowFileName = strings.TrimSuffix(c.AppendRowFileName, ".txt") + "." + c.OutputFormat
-	}
-	src, err := resolveSource(&c)
+	ck, err := p.check(ctx, &c)
 	if err != nil {
 		return nil, err
 	}
-	model, err := resolveModel(ctx, l.Stores, &c)
-	if err != nil {
-		return nil, err
-	}
-	if p.cfg.Preflight != nil {
-		if err := p.cfg.Preflight(ctx, &c, Local{EntryScript: src.script, Model: model.modelPath}); err != nil {
-			return nil, err
-		}
-	}
-	input, err := l.Stores.Open(ctx, c.Input)
-	if err != nil {
-		return nil, &contracts.FieldError{Field: "input", Err: err}
-	}
-	if err := objstore.Check(ctx, input, false); err != nil {
-		return nil, &contracts.FieldError{Field: "input", Err: err}
-	}
-	if err := tabular.ResolveInputFormat(ctx, input, &c); err != nil {
-		return nil, err
-	}
-	output, err := l.Stores.Open(ctx, c.Output)
-	if err != nil {
-		return nil, &contracts.FieldError{Field: "output", Err: err}
-	}
-	// Check only: a local output folder that does not exist yet is made by
-	// the first write, after every check has passed.
-	if err := objstore.Check(ctx, output, false); err != nil &&
-		!(errors.Is(err, objstore.ErrBucketNotFound) && !strings.HasPrefix(c.Output, "s3://")) {
-		return nil, &contracts.FieldError{Field: "output", Err: err}
-	}
-	if err := checkPlaces(&c, output); err != nil {
-		return nil, err
-	}
-	for name, uri := range c.SideInputs {
-		if err := checkSideInput(ctx, l.Stores, uri); err != nil {
-			return nil, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%s (%s): %w", name, redact.URL(uri), err)}
-		}
-	}
+	src, model, input, output := ck.src, ck.model, ck.input, ck.output
 
 	// An existing job with this id is resumed, not replaced.
 	existing, err := l.Job(ctx, jobID)
@@ -307,6 +268,66 @@ func (p *Producer) Submit(ctx context.Context, jobID string, c contracts.Config)
 	}
 	log.Info("job published", "job", jobID, "mini_batches", st.TotalBatches, "items", st.TotalItems)
 	return &Submitted{Job: job, State: st, Resumed: existing != nil}, nil
+}
+
+// checked is what check found: the job's source, model and stores.
+type checked struct {
+	src           *source
+	model         *modelFiles
+	input, output objstore.Store
+}
+
+// check validates everything about c that can be checked before anything is
+// written: the entry script or model, the input and output places, the side
+// inputs. It fills c's defaults that depend on them.
+func (p *Producer) check(ctx context.Context, c *contracts.Config) (*checked, error) {
+	l := p.cfg.Ledger
+	if c.OutputFormat != "" && c.AppendRowFileName == contracts.DefaultConfig().AppendRowFileName {
+		c.AppendRowFileName = strings.TrimSuffix(c.AppendRowFileName, ".txt") + "." + c.OutputFormat
+	}
+	src, err := resolveSource(c)
+	if err != nil {
+		return nil, err
+	}
+	model, err := resolveModel(ctx, l.Stores, c)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.Preflight != nil {
+		if err := p.cfg.Preflight(ctx, c, Local{EntryScript: src.script, Model: model.modelPath}); err != nil {
+			return nil, err
+		}
+	}
+	input, err := l.Stores.Open(ctx, c.Input)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	if err := objstore.Check(ctx, input, false); err != nil {
+		return nil, &contracts.FieldError{Field: "input", Err: err}
+	}
+	if err := tabular.ResolveInputFormat(ctx, input, c); err != nil {
+		return nil, err
+	}
+	output, err := l.Stores.Open(ctx, c.Output)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "output", Err: err}
+	}
+	// Check only: a local output folder that does not exist yet is made by
+	// the first write, after every check has passed.
+	if err := objstore.Check(ctx, output, false); err != nil &&
+		!(errors.Is(err, objstore.ErrBucketNotFound) && !strings.HasPrefix(c.Output, "s3://")) {
+		return nil, &contracts.FieldError{Field: "output", Err: err}
+	}
+	if err := checkPlaces(c, output); err != nil {
+		return nil, err
+	}
+	for name, uri := range c.SideInputs {
+		if err := checkSideInput(ctx, l.Stores, uri); err != nil {
+			return nil, &contracts.FieldError{Field: "side_inputs", Err: fmt.Errorf("%s (%s): %w", name, redact.URL(uri), err)}
+		}
+	}
+
+	return &checked{src: src, model: model, input: input, output: output}, nil
 }
 
 // publish lists the input and publishes its first items included files as

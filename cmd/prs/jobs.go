@@ -12,7 +12,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/producer"
@@ -81,7 +80,6 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	var w *consumer.Worker
 	var ns *nodes
 	if name == "run" && cfg.NodeCount > 1 {
 		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.url, f.srv != nil, level, cf, stderr, log); err != nil {
@@ -89,21 +87,11 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 		}
 		defer ns.stop(40 * time.Second)
 	} else if name == "run" {
-		w, err = consumer.New(consumer.Config{
-			Ledger: f.ledger, Handlers: handlers(log), Slots: cfg.ProcessCountPerNode, Logger: log,
-			Stdout: stderr, Stderr: stderr, Metrics: wm,
-		})
-		if err == nil {
-			err = w.Start(ctx)
-		}
+		stopWorker, err := startLocalWorker(ctx, f, cfg.ProcessCountPerNode, stderr, wm)
 		if err != nil {
-			return fail(stderr, exitUsage, "starting the worker: %v", err)
+			return fail(stderr, exitUsage, "%v", err)
 		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_ = w.Stop(sctx)
-		}()
+		defer stopWorker()
 	}
 	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight(name == "submit", log), Logger: log, Metrics: pm})
 	if err != nil {

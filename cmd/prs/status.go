@@ -14,6 +14,7 @@ import (
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/joblogs"
+	"github.com/parallelrun/prs/watch"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -21,6 +22,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cf := addCommon(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	followFlag := fs.Bool("follow", false, "follow the job to its end")
+	watchName := fs.String("watch", "", "list the windows of the watch `name` (prs watch --name)")
 	rest, code, ok := parse(fs, args, stderr)
 	if !ok {
 		return code
@@ -31,6 +33,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	defer f.close()
+	if *watchName != "" {
+		return listWindows(ctx, f, *watchName, *asJSON, stdout, stderr)
+	}
 	if len(rest) == 0 {
 		return listJobs(ctx, f, stdout, stderr)
 	}
@@ -166,5 +171,42 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "job %s cancelled\n", rest[0])
+	return exitOK
+}
+
+// listWindows lists a watch's windows, each a job, with its counts.
+func listWindows(ctx context.Context, f *fleet, name string, asJSON bool, stdout, stderr io.Writer) int {
+	kv, err := f.h.JS.KeyValue(ctx, contracts.WatchBucket)
+	if err != nil {
+		return fail(stderr, exitUsage, "no watch %q: %v", name, err)
+	}
+	wins, err := watch.Windows(ctx, kv, name)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	if len(wins) == 0 {
+		return fail(stderr, exitUsage, "watch %q has no windows", name)
+	}
+	type window struct {
+		contracts.WindowRecord
+		State    contracts.JobState `json:"state"`
+		Counters contracts.Counters `json:"counters"`
+	}
+	var out []window
+	for _, r := range wins {
+		st, _, _ := f.ledger.State(ctx, r.JobID)
+		c, _ := f.h.ReadCounters(ctx, r.JobID)
+		out = append(out, window{r, st, c})
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "%-8s %-24s %-10s %-6s %8s %8s %8s  %s\n", "WINDOW", "JOB", "STATE", "SEALED", "FILES", "OK", "FAILED", "OUTPUT")
+	for _, w := range out {
+		fmt.Fprintf(stdout, "%-8s %-24s %-10s %-6v %8d %8d %8d  %s\n", contracts.WindowID(w.Window), w.JobID, w.State.State, w.State.Sealed,
+			w.State.TotalItems, w.Counters.ItemsSucceeded, w.Counters.ItemsFailed, w.Output)
+	}
 	return exitOK
 }

@@ -53,17 +53,23 @@ type common struct {
 // exporter serves the Prometheus metrics when --metrics-addr is set and
 // returns the worker and producer sides (nil when off).
 func (c *common) exporter(ctx context.Context, log *slog.Logger) (consumer.Metrics, producer.Metrics, error) {
+	w, p, _, err := c.exporterAll(ctx, log)
+	return w, p, err
+}
+
+// exporterAll is exporter with the watch's side too.
+func (c *common) exporterAll(ctx context.Context, log *slog.Logger) (consumer.Metrics, producer.Metrics, *metrics.Watch, error) {
 	if *c.metrics == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	reg := prometheus.NewRegistry()
-	w, p := metrics.NewWorker(reg), metrics.NewProducer(reg)
+	w, p, wm := metrics.NewWorker(reg), metrics.NewProducer(reg), metrics.NewWatch(reg)
 	addr, err := metrics.Serve(ctx, *c.metrics, reg, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+		return nil, nil, nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	log.Info("serving metrics", "url", "http://"+addr+"/metrics")
-	return w, p, nil
+	return w, p, wm, nil
 }
 
 func addCommon(fs *flag.FlagSet) *common {
@@ -214,6 +220,26 @@ func (f *fleet) close() {
 	if f.tmp != "" {
 		_ = os.RemoveAll(f.tmp)
 	}
+}
+
+// startLocalWorker starts a worker in this process (prs run and prs watch
+// on the embedded server); stop drains it for up to 30s.
+func startLocalWorker(ctx context.Context, f *fleet, slots int, stderr io.Writer, wm consumer.Metrics) (stop func(), err error) {
+	w, err := consumer.New(consumer.Config{
+		Ledger: f.ledger, Handlers: handlers(f.log), Slots: slots, Logger: f.log,
+		Stdout: stderr, Stderr: stderr, Metrics: wm,
+	})
+	if err == nil {
+		err = w.Start(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting the worker: %w", err)
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = w.Stop(sctx)
+	}, nil
 }
 
 // handlers are the handler factories a worker knows.
