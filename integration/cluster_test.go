@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -19,17 +18,6 @@ type jsCluster struct {
 	t     *testing.T
 	nodes []*server.Server
 	opts  []*server.Options
-}
-
-// freePort returns a loopback port that is free now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startCluster starts three JetStream servers routed to each other and
