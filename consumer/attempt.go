@@ -28,6 +28,8 @@ type delivery struct {
 	// held is the outcome recorded already (f.recorded), rev its revision.
 	held contracts.BatchOutcome
 	rev  uint64
+	// num is the message's NumDelivered (in its generation).
+	num int
 	// start is when the attempt began; took how long it ran.
 	start time.Time
 	took  time.Duration
@@ -50,13 +52,15 @@ func (s *slot) open(msg jetstream.Msg) *delivery {
 		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("no metadata: %w", err)
 		return d
 	}
-	d.f.delivered = int(meta.NumDelivered)
+	d.num = int(meta.NumDelivered)
+	d.f.delivered = d.num
 	d.f.tally.Items = d.mb.ItemCount()
 	return d
 }
 
 // learn reads what the ledger knows of the batch: its job, whether the job
-// still runs and, for a redelivery, its outcome and lost deliveries.
+// still runs, its deliveries in every generation (noting this one) and,
+// for a redelivery, its outcome.
 func (s *slot) learn(d *delivery) {
 	w, l, f := s.w, s.w.cfg.Ledger, &d.f
 	err := w.retryBroker(w.ctx, "reading the job", opTimeout, func(c context.Context) (err error) {
@@ -75,19 +79,21 @@ func (s *slot) learn(d *delivery) {
 		f.kind = kindJobStopped
 		return
 	}
+	// Noted before the attempt, so that a delivery that dies with its
+	// worker, or is purged by a resume, still spends its try.
+	err = w.retryBroker(w.ctx, "noting the delivery", opTimeout, func(c context.Context) error {
+		rec, err := l.Delivered(c, d.mb.JobID, d.mb.Index, d.mb.Generation, d.num)
+		if err == nil {
+			f.delivered, f.infra = max(rec.Total(), d.num), rec.HandedBack
+		}
+		return err
+	})
 	// A first delivery has no outcome yet (the producer skips finished
 	// batches when it resumes a job); a redelivery may: its worker died or
 	// its ack was lost after the outcome was recorded.
-	if f.delivered <= 1 {
-		return
-	}
-	err = w.retryBroker(w.ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
-		d.held, d.rev, f.recorded, err = l.Outcome(c, d.mb.JobID, d.mb.Index)
-		return err
-	})
-	if err == nil && !f.recorded {
-		err = w.retryBroker(w.ctx, "reading lost deliveries", opTimeout, func(c context.Context) (err error) {
-			f.infra, err = l.InfraFailures(c, d.mb.JobID, d.mb.Index)
+	if err == nil && f.delivered > 1 {
+		err = w.retryBroker(w.ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
+			d.held, d.rev, f.recorded, err = l.Outcome(c, d.mb.JobID, d.mb.Index)
 			return err
 		})
 	}

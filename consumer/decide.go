@@ -62,8 +62,10 @@ type facts struct {
 	// kind and err say what went wrong (kindNone and nil when nothing did).
 	kind errKind
 	err  error
-	// delivered is the message's NumDelivered; infra counts the deliveries
-	// handed back before on storage or broker errors (they spend no try).
+	// delivered counts the batch's deliveries in every publishing
+	// generation (NumDelivered starts again with each); infra counts those
+	// handed back before on storage or broker errors, or by a stopping
+	// worker (they spend no try).
 	delivered, infra int
 	// maxTry is the job's run_max_try.
 	maxTry int
@@ -152,7 +154,7 @@ func decide(f facts) decision {
 	case f.recorded:
 		return decision{act: actAck, try: try}
 	case !f.tried && try > f.maxTry:
-		return outOfTries(f, try)
+		return outOfTries(f)
 	case !f.tried:
 		return decision{act: actRun, try: try}
 	case f.kind == kindNone || f.kind == kindOutput:
@@ -172,14 +174,15 @@ func handBack(f facts, try int, etype, msg string, cause error) decision {
 	return d
 }
 
-// outOfTries fails a batch whose last tries were lost with their workers.
-func outOfTries(f facts, try int) decision {
+// outOfTries fails a batch whose last tries were lost with their workers:
+// its record is the row of the last try, which its worker could not write.
+func outOfTries(f facts) decision {
 	n := f.tally.Items
 	const lost = "the batch's worker was lost on its last try"
 	return decision{
-		act: actAck, try: try,
+		act: actAck, try: f.maxTry,
 		record: contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: lost},
-		outcome: &contracts.BatchOutcome{Attempt: f.maxTry, Items: n, Failed: n, ErrorType: "MaxTriesExceeded",
+		outcome: &contracts.BatchOutcome{Attempt: f.maxTry, Result: contracts.ResultLost, Items: n, Failed: n, ErrorType: "MaxTriesExceeded",
 			Error: fmt.Sprintf("%s (%d of %d)", lost, f.maxTry, f.maxTry)},
 		note: "mini-batch out of tries", level: slog.LevelWarn,
 	}
@@ -200,7 +203,7 @@ func failed(f facts, try int) decision {
 	}
 	d.act, d.backoff, d.record.Result = actAck, 0, contracts.ResultFailed
 	d.note, d.level = "mini-batch failed on its last try", slog.LevelError
-	d.outcome = &contracts.BatchOutcome{Attempt: try, Items: n, Failed: n, ErrorType: etype, Error: f.err.Error()}
+	d.outcome = &contracts.BatchOutcome{Attempt: try, Result: contracts.ResultFailed, Items: n, Failed: n, ErrorType: etype, Error: f.err.Error()}
 	return d
 }
 
@@ -224,6 +227,7 @@ func done(f facts, try int) decision {
 	if !o.OK {
 		result = contracts.ResultPartial
 	}
+	o.Result = result
 	var tb string
 	if len(f.itemErrors) > 0 {
 		tb = strings.Join(f.itemErrors, "\n") + "\n"

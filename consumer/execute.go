@@ -26,8 +26,9 @@ func (s *slot) execute(d *delivery, dec decision) {
 		}
 		d.log.Log(s.w.ctx, dec.level, dec.note, args...)
 	}
-	if dec.record.Result != "" {
-		s.logAttempt(d, dec)
+	rec := s.record(d, dec)
+	if rec.Result != "" && dec.act != actAck {
+		s.logAttempt(d, rec, dec.traceback)
 	}
 	switch dec.act {
 	case actTerm:
@@ -40,24 +41,19 @@ func (s *slot) execute(d *delivery, dec decision) {
 		})
 		_ = d.msg.NakWithDelay(s.w.retryPolicy().Delay(dec.backoff))
 	case actAck:
-		s.ack(d, dec.outcome)
+		s.ack(d, dec, rec)
 	}
 }
 
-// logAttempt adds the attempt's record to the worker's share of the job's
-// logs, with where and when it ran.
-func (s *slot) logAttempt(d *delivery, dec decision) {
-	// A batch out of tries was never prepared here: its record needs the
-	// job's logs, which prepare opens.
-	if !d.f.tried && s.w.prepare(s.w.ctx, d.jr) != nil {
-		return
-	}
-	l := d.jr.log.Load()
-	if l == nil {
-		return
-	}
+// record is the attempt's record with where and when it ran; a zero Result
+// when the delivery leaves none. It is built once: the worker's records
+// and the outcome hold the same fields.
+func (s *slot) record(d *delivery, dec decision) contracts.AttemptRecord {
 	rec := dec.record
-	rec.Index, rec.Attempt = d.mb.Index, dec.try
+	if rec.Result == "" {
+		return rec
+	}
+	rec.Job, rec.Index, rec.Attempt = d.mb.JobID, d.mb.Index, dec.try
 	rec.Start = time.Now().UTC()
 	if d.f.tried {
 		rec.Start, rec.Seconds = d.start.UTC(), d.took.Seconds()
@@ -66,28 +62,50 @@ func (s *slot) logAttempt(d *delivery, dec decision) {
 		rec.FirstItem = d.mb.Items[0].Key
 	}
 	rec.Worker, rec.Host, rec.PID = s.w.cfg.Name, s.w.cfg.Host, os.Getpid()
-	l.attempt(rec, dec.traceback)
+	return rec
 }
 
-// ack records the outcome o (nil: the one recorded already holds), counts
-// the outcome that holds exactly once, finalises the job if it was its last
-// batch, and acks.
-func (s *slot) ack(d *delivery, o *contracts.BatchOutcome) {
+// logAttempt adds an attempt's record to the worker's share of the job's
+// logs.
+func (s *slot) logAttempt(d *delivery, rec contracts.AttemptRecord, traceback string) {
+	// A batch out of tries was never prepared here: its record needs the
+	// job's logs, which prepare opens.
+	if !d.f.tried && s.w.prepare(s.w.ctx, d.jr) != nil {
+		return
+	}
+	if l := d.jr.log.Load(); l != nil {
+		l.attempt(rec, traceback)
+	}
+}
+
+// ack records the decision's outcome (none: the one recorded already
+// holds), logs the attempt's record rec once it knows whether its outcome
+// is the one that holds, counts that outcome exactly once, finalises the
+// job if it was its last batch, and acks.
+func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 	w, l := s.w, s.w.cfg.Ledger
 	held, rev := d.held, d.rev
-	if o != nil {
-		o.Index, o.Worker = d.mb.Index, w.cfg.Name
+	if o := dec.outcome; o != nil {
+		o.Index, o.Worker, o.Host, o.PID = d.mb.Index, w.cfg.Name, w.cfg.Host, os.Getpid()
+		o.Start, o.Seconds, o.FirstItem = rec.Start, rec.Seconds, rec.FirstItem
 		err := w.retryBroker(w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
 			held, rev, err = l.Record(c, d.mb.JobID, *o)
 			return err
 		})
 		if err != nil {
+			// The batch comes back and runs this try again.
+			rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "Transient", "recording the outcome: "+err.Error()
+			s.logAttempt(d, rec, "")
 			s.handBack(d, err, 0)
 			return
 		}
-		if held.Worker == o.Worker && held.Attempt == o.Attempt {
+		own := held.Worker == o.Worker && held.Attempt == o.Attempt
+		if own {
 			w.cfg.Metrics.Outcome(o.OK, o.Succeeded, o.Failed)
+		} else {
+			rec.Result = contracts.ResultDuplicate
 		}
+		s.logAttempt(d, rec, dec.traceback)
 	}
 	var done int64
 	if err := w.retryBroker(w.ctx, "counting the outcome", opTimeout, func(c context.Context) (err error) {
@@ -143,7 +161,7 @@ func (s *slot) handBack(d *delivery, cause error, n int) {
 		"job", d.mb.JobID, "batch", d.mb.Index, "err", cause)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := w.cfg.Ledger.AddInfraFailure(ctx, d.mb.JobID, d.mb.Index); err != nil {
+	if err := w.cfg.Ledger.HandedBack(ctx, d.mb.JobID, d.mb.Index); err != nil {
 		w.cfg.Logger.Warn("could not record the lost delivery; it will spend a try", "err", err)
 	}
 	_ = d.msg.NakWithDelay(w.retryPolicy().Delay(max(n, 1)))

@@ -157,9 +157,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	for _, jr := range w.jobs.closeAll() {
 		w.maintain(lctx, jr, false)
-		if l := jr.log.Load(); l != nil {
-			l.close()
-		}
+		w.flushLast(lctx, jr)
 	}
 	lcancel()
 	if w.watch != nil {
@@ -175,6 +173,22 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	w.cfg.Logger.Info("worker stopped", "worker", w.cfg.Name)
 	return err
+}
+
+// flushLast puts what the worker logged for a job since its last flush
+// (the records of the batches it drained or sent back) and closes its
+// spool files.
+func (w *Worker) flushLast(ctx context.Context, jr *jobRun) {
+	l := jr.log.Load()
+	if l == nil {
+		return
+	}
+	if !jr.hold.isLost() {
+		if err := l.flush(ctx); err != nil {
+			w.cfg.Logger.Warn("flushing the job's logs", "job", jr.job.ID, "err", err)
+		}
+	}
+	l.close()
 }
 
 // Stopped is closed when Stop has finished.

@@ -334,7 +334,7 @@ func (p *Producer) publish(ctx context.Context, job *contracts.Job, input objsto
 		return nil
 	}
 	emit := func(mb contracts.MiniBatch) error {
-		mb.JobID, mb.Index = job.ID, index
+		mb.JobID, mb.Index, mb.Generation = job.ID, index, generation
 		index++
 		if generation > 0 {
 			o, rev, done, err := l.Outcome(ctx, job.ID, mb.Index)

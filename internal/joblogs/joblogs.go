@@ -1,7 +1,8 @@
 // Package joblogs writes the parts of a job's log layout that describe the
 // whole job: logs/job_progress_overview.txt, the job report
 // logs/sys/job_report/processed_mini-batches.csv (one row per attempt,
-// merged from every worker's records) and the error summary
+// merged from every worker's records and the recorded outcomes: ReportRows)
+// and the error summary
 // logs/user/error.txt. Workers write their own files (records, node log,
 // stdout, stderr, tracebacks); see consumer.
 package joblogs
@@ -88,7 +89,7 @@ func limit(threshold int, now int64, what string) string {
 }
 
 // Records reads the job's attempt records from every worker's records,
-// sorted by mini-batch and attempt. Records of another job (late writes of
+// sorted by mini-batch, attempt and start. Records of another job (late writes of
 // an earlier job into the same output) are left out; records without a job
 // (written by a worker older than the field) are taken.
 func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts.AttemptRecord, error) {
@@ -109,13 +110,83 @@ func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts
 		}
 		return sc.Err()
 	})
-	sort.SliceStable(recs, func(i, j int) bool {
-		if recs[i].Index != recs[j].Index {
-			return recs[i].Index < recs[j].Index
-		}
-		return recs[i].Attempt < recs[j].Attempt
-	})
+	sortRows(recs)
 	return recs, err
+}
+
+// ReportRows merges a job's attempt records (every worker's, as far as
+// they were flushed) with its recorded outcomes into the rows of its
+// report, in mini-batch and attempt order: the one place where the rows are
+// built. Each mini-batch with an outcome has exactly one row for its counted
+// attempt (the one the outcome names): the record of the worker that made
+// it when that survived, else the row the outcome holds, since a worker
+// that dies loses its unflushed records. The rows of other attempts
+// (retried, transient, duplicate) come from the records alone.
+func ReportRows(jobID string, recs []contracts.AttemptRecord, outcomes []contracts.BatchOutcome) []contracts.AttemptRecord {
+	counted := make(map[int64]contracts.BatchOutcome, len(outcomes))
+	for _, o := range outcomes {
+		counted[o.Index] = o
+	}
+	rows := make([]contracts.AttemptRecord, 0, len(recs)+len(outcomes))
+	have := make(map[int64]bool, len(outcomes))
+	for _, r := range recs {
+		if o, ok := counted[r.Index]; ok && r.Attempt == o.Attempt && r.Worker == o.Worker && contracts.Counts(r.Result) {
+			if have[r.Index] {
+				continue // the counted attempt has one row
+			}
+			have[r.Index] = true
+		}
+		rows = append(rows, r)
+	}
+	for _, o := range outcomes {
+		if !have[o.Index] {
+			rows = append(rows, OutcomeRow(jobID, o))
+		}
+	}
+	sortRows(rows)
+	return rows
+}
+
+// OutcomeRow is the report's row of a mini-batch's counted attempt, built
+// from its recorded outcome.
+func OutcomeRow(jobID string, o contracts.BatchOutcome) contracts.AttemptRecord {
+	result := o.Result
+	if result == "" { // an outcome recorded before the field
+		switch {
+		case o.OK:
+			result = contracts.ResultSucceeded
+		case o.ErrorType == "MaxTriesExceeded":
+			result = contracts.ResultLost
+		case o.ResultKey != "":
+			result = contracts.ResultPartial
+		default:
+			result = contracts.ResultFailed
+		}
+	}
+	start := o.Start
+	if start.IsZero() {
+		start = o.Finished
+	}
+	return contracts.AttemptRecord{
+		Job: jobID, Index: o.Index, Attempt: o.Attempt, Worker: o.Worker, Host: o.Host, PID: o.PID,
+		Items: o.Items, Succeeded: o.Succeeded, Failed: o.Failed, Start: start, Seconds: o.Seconds,
+		Result: result, ErrorType: o.ErrorType, Error: o.Error, FirstItem: o.FirstItem,
+	}
+}
+
+// sortRows orders rows by mini-batch, attempt and start: a transient row
+// (which spends no try) comes before the row of the try it gave back.
+func sortRows(rows []contracts.AttemptRecord) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.Index != b.Index {
+			return a.Index < b.Index
+		}
+		if a.Attempt != b.Attempt {
+			return a.Attempt < b.Attempt
+		}
+		return a.Start.Before(b.Start)
+	})
 }
 
 // Report renders processed_mini-batches.csv.
@@ -187,9 +258,10 @@ func firstLine(s string) string {
 }
 
 // WriteReports writes the overview, the job report and the error summary
-// of a job under its output, unless another job has taken the output
+// of a job under its output, from the workers' records and the job's
+// recorded outcomes (ReportRows), unless another job has taken the output
 // (internal/outputlock): then it writes nothing.
-func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, st contracts.JobState, c contracts.Counters) error {
+func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, st contracts.JobState, c contracts.Counters, outcomes []contracts.BatchOutcome) error {
 	if cur, _, err := outputlock.Read(ctx, out); err == nil && cur != nil && !cur.Unreadable && cur.Record.Job != job.ID {
 		return nil
 	}
@@ -197,10 +269,11 @@ func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, s
 	if err != nil {
 		return err
 	}
+	rows := ReportRows(job.ID, recs, outcomes)
 	for key, body := range map[string][]byte{
 		contracts.LogOverview:     []byte(Overview(job, st, c, time.Now())),
-		contracts.LogReport:       Report(recs),
-		contracts.LogErrorSummary: ErrorSummary(recs),
+		contracts.LogReport:       Report(rows),
+		contracts.LogErrorSummary: ErrorSummary(rows),
 	} {
 		if err := out.Put(ctx, key, bytes.NewReader(body)); err != nil {
 			return err
