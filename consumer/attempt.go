@@ -115,18 +115,19 @@ func (s *slot) attempt(d *delivery) {
 		return
 	}
 	f.tried = true
-	var res Result
+	var run BatchRun
 	if err != nil {
 		err = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, d.mb.JobID, err)}
 	} else {
 		start := time.Now()
-		res, err = s.run(d.jr, d.mb, f.try(), &f.tally)
+		run, err = s.run(d.jr, d.mb, f.try())
+		f.tally = run.Tally
 		w.cfg.Metrics.Attempt(attemptResult(err), time.Since(start))
 	}
 	d.took = time.Since(d.start)
 	f.kind, f.err = classify(err, w.ctx.Err() != nil, d.jr.stopped()), err
 	if f.kind == kindNone {
-		s.keepRows(d, res)
+		s.keepRows(d, run.Result)
 	}
 }
 
@@ -149,7 +150,6 @@ func (s *slot) prepare(d *delivery) error {
 // returned under the attempt's own key.
 func (s *slot) keepRows(d *delivery, res Result) {
 	w, f, cfg := s.w, &d.f, &d.jr.job.Config
-	f.tally.Rows = len(res.Rows)
 	for _, ie := range res.ItemErrors {
 		key := ie.Item
 		if ie.Index >= 0 && ie.Index < len(d.mb.Items) {

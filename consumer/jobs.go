@@ -288,9 +288,21 @@ func (w *Worker) modelLock(hash string) *sync.Mutex {
 	return w.models[hash]
 }
 
-// fetchSideInput returns a local path for a side input: a local path as it
-// is, an object as a file, a prefix as a folder.
+// fetchSideInput gives a job's side input a local path (FetchSideInput)
+// under the job's folder.
 func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri string) (string, error) {
+	return FetchSideInput(ctx, w.cfg.Ledger.Stores, uri, filepath.Join(jr.dir, "side_inputs", name))
+}
+
+// StoreOpener opens object stores by URI (*ledger.Stores does).
+type StoreOpener interface {
+	Open(ctx context.Context, uri string) (objstore.Store, error)
+}
+
+// FetchSideInput returns a local path for a side input, as a worker and
+// prs debug give it to the script: a local path (or file:// URI) as it is,
+// an object as a file under dir, a prefix as the folder dir.
+func FetchSideInput(ctx context.Context, stores StoreOpener, uri, dir string) (string, error) {
 	if !strings.HasPrefix(uri, "s3://") {
 		p := strings.TrimPrefix(uri, "file://")
 		if _, err := os.Stat(p); err != nil {
@@ -298,23 +310,22 @@ func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri strin
 		}
 		return filepath.Abs(p)
 	}
-	dir, base := path.Split(strings.TrimSuffix(uri, "/"))
-	parent, err := w.cfg.Ledger.Stores.Open(ctx, strings.TrimSuffix(dir, "/"))
+	parent, base := path.Split(strings.TrimSuffix(uri, "/"))
+	store, err := stores.Open(ctx, strings.TrimSuffix(parent, "/"))
 	if err != nil {
 		return "", err
 	}
-	dst := filepath.Join(jr.dir, "side_inputs", name)
-	if _, err := parent.Stat(ctx, base); err == nil {
-		file := filepath.Join(dst, base)
-		return file, objstore.Download(ctx, parent, base, file)
+	if _, err := store.Stat(ctx, base); err == nil {
+		file := filepath.Join(dir, base)
+		return file, objstore.Download(ctx, store, base, file)
 	}
-	if err := fetchPrefix(ctx, parent, base+"/", dst); err != nil {
+	if err := fetchPrefix(ctx, store, base+"/", dir); err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(dst); err != nil {
+	if _, err := os.Stat(dir); err != nil {
 		return "", fmt.Errorf("%w: nothing at %s", objstore.ErrNotFound, uri)
 	}
-	return dst, nil
+	return dir, nil
 }
 
 // fetchPrefix copies every object under prefix into dir, keeping the rest

@@ -5,24 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/objstore"
 )
 
-// run stages a batch's inputs, gives it to the slot's handler under
-// run_invocation_timeout and returns what the handler returned; n learns
-// the batch's items. The malformed rows of a tabular piece are added to the
-// item errors; a piece without a well-formed row does not call the handler.
-func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (Result, error) {
+// run gives a batch to the slot's handler for jr's job, (re)starting the
+// handler first when it needs it, and makes the attempt (RunBatch).
+func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (BatchRun, error) {
 	w := s.w
-	*n = Tally{Items: mb.ItemCount()}
+	run := BatchRun{Tally: Tally{Items: mb.ItemCount()}}
 	if err := s.openHandler(jr); err != nil {
-		return Result{}, err
+		return run, err
 	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	defer cancel()
@@ -32,49 +28,13 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int, n *Tally) (R
 	// it starts the script again and runs init() outside run()'s timeout.
 	start := time.Now()
 	if err := s.handler.Init(ctx); err != nil {
-		return Result{}, asInitError(err)
+		return run, asInitError(err)
 	}
 	if d := time.Since(start); d > time.Millisecond {
 		w.cfg.Metrics.Init(d)
 	}
-	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.Partition}
-	var bad []ItemError
-	if mb.Piece != nil {
-		var err error
-		if bad, err = s.readPiece(ctx, jr, *mb.Piece, b, n); err != nil || b.Table.Rows == 0 {
-			return Result{ItemErrors: bad}, err
-		}
-	} else {
-		cleanup, err := s.stage(ctx, jr, b)
-		defer cleanup()
-		if err != nil {
-			return Result{}, err
-		}
-	}
-	runCtx, cancelRun := context.WithTimeout(ctx, time.Duration(jr.job.Config.RunInvocationTimeout)*time.Second)
-	defer cancelRun()
-	res, err := s.handler.Run(runCtx, b)
-	if err != nil && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && !errors.Is(err, ErrRunTimeout) {
-		err = fmt.Errorf("%w: %w", ErrRunTimeout, err)
-	}
-	res.ItemErrors = append(bad, res.ItemErrors...)
-	return res, err
-}
-
-// readPiece reads a tabular piece into b.Table and counts its rows in n;
-// it returns the malformed rows as item errors.
-func (s *slot) readPiece(ctx context.Context, jr *jobRun, p contracts.Piece, b *Batch, n *Tally) ([]ItemError, error) {
-	store := jr.input
-	if p.Staged {
-		store = jr.staging
-	}
-	t, bad, items, err := ReadTable(ctx, store, p)
-	if err != nil {
-		return nil, err
-	}
-	b.Table = t
-	n.Items, n.Malformed = items, len(bad)
-	return bad, nil
+	in := BatchInput{Input: jr.input, Staging: jr.staging, Scratch: filepath.Join(jr.dir, "slots", strconv.Itoa(s.index), "batch")}
+	return RunBatch(ctx, s.handler, in, mb, attempt, time.Duration(jr.job.Config.RunInvocationTimeout)*time.Second)
 }
 
 // openHandler gives the slot a handler for jr's job, closing the one it
@@ -112,34 +72,6 @@ func (s *slot) openHandler(jr *jobRun) error {
 	}
 	s.handler, s.hJob = h, jr
 	return nil
-}
-
-// stage gives every item a local path: the file itself for a local input,
-// a downloaded copy otherwise.
-func (s *slot) stage(ctx context.Context, jr *jobRun, b *Batch) (func(), error) {
-	b.Paths = make([]string, len(b.Items))
-	lp, local := jr.input.(objstore.LocalPather)
-	dir := filepath.Join(jr.dir, "slots", strconv.Itoa(s.index), "batch")
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	for i, it := range b.Items {
-		if local {
-			if p, ok := lp.LocalPath(it.Key); ok {
-				b.Paths[i] = p
-				continue
-			}
-		}
-		// The key's folders are kept (scripts may read them), cleaned so
-		// that a key with ".." stays inside dir.
-		dst := filepath.Join(dir, strconv.Itoa(i), filepath.FromSlash(path.Clean("/"+it.Key)))
-		if err := objstore.Download(ctx, jr.input, it.Key, dst); err != nil {
-			if objstore.IsTransient(err) || ctx.Err() != nil {
-				return cleanup, &TransientError{Err: err}
-			}
-			return cleanup, &ScriptError{Type: "InputError", Message: fmt.Sprintf("fetching %s: %v", jr.input.URI(it.Key), err)}
-		}
-		b.Paths[i] = dst
-	}
-	return cleanup, nil
 }
 
 func asInitError(err error) error {

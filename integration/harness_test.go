@@ -19,10 +19,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/miniotest"
 	"github.com/parallelrun/prs/internal/objstore"
@@ -92,22 +92,17 @@ func newHarness(t *testing.T) *harness {
 			h.srv.WaitForShutdown()
 		}
 	})
-	nc, err := broker.Connect(broker.ConnectConfig{URL: h.url(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if h.h, err = broker.Setup(ctx, js, broker.SetupConfig{AckWait: 2 * time.Second}); err != nil {
+	f, err := fleet.Open(ctx, fleet.Config{
+		Broker: broker.OpenConfig{Connect: broker.ConnectConfig{URL: h.url()}, Setup: broker.SetupConfig{AckWait: 2 * time.Second}},
+		Stores: h.s3Options(), Worker: "test", Logger: quiet(),
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.nc = nc
-	h.ledger = ledger.New(h.h, &ledger.Stores{Options: h.s3Options()}, "test", quiet())
+	t.Cleanup(f.Close)
+	h.nc, h.h, h.ledger = f.Conn, f.Handles, f.Ledger
 	return h
 }
 

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/parallelrun/prs/internal/bench"
+	"github.com/parallelrun/prs/cmd/prs/internal/bench"
 )
 
 const benchUsage = `Usage: prs bench onnx --model PATH [flags]

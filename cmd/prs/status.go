@@ -13,6 +13,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/joblogs"
 )
 
@@ -30,12 +31,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
+	defer f.Close()
 	if len(rest) == 0 {
 		return listJobs(ctx, f, stdout, stderr)
 	}
 	id := rest[0]
-	st, _, err := f.ledger.State(ctx, id)
+	st, _, err := f.Ledger.State(ctx, id)
 	if err != nil {
 		if errors.Is(err, broker.ErrNoJob) {
 			return fail(stderr, exitUsage, "no job %q", id)
@@ -50,7 +51,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			}
 			return fail(stderr, exitJobFailed, "%v", err)
 		}
-		c, _ := f.h.ReadCounters(ctx, id)
+		c, _ := f.Handles.ReadCounters(ctx, id)
 		printSummary(stdout, id, st, c)
 		printFailures(ctx, f, stdout, id, c)
 		printNote(stdout, id, st, c)
@@ -59,7 +60,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return exitOK
 	}
-	c, err := f.h.ReadCounters(ctx, id)
+	c, err := f.Handles.ReadCounters(ctx, id)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -72,7 +73,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, string(b))
 		return exitOK
 	}
-	if job, err := f.ledger.Job(ctx, id); err == nil {
+	if job, err := f.Ledger.Job(ctx, id); err == nil {
 		fmt.Fprint(stdout, joblogs.Overview(job, st, c, time.Now()))
 	} else {
 		printSummary(stdout, id, st, c)
@@ -92,11 +93,11 @@ func printNote(w io.Writer, jobID string, st contracts.JobState, c contracts.Cou
 }
 
 // printFailures lists the first failed mini-batches with their errors.
-func printFailures(ctx context.Context, f *fleet, w io.Writer, id string, c contracts.Counters) {
+func printFailures(ctx context.Context, f *fleet.Fleet, w io.Writer, id string, c contracts.Counters) {
 	if c.FailedBatches == 0 {
 		return
 	}
-	failed, n, err := f.ledger.FailedOutcomes(ctx, id, 10)
+	failed, n, err := f.Ledger.FailedOutcomes(ctx, id, 10)
 	if err != nil || n == 0 {
 		return
 	}
@@ -114,8 +115,8 @@ func firstLine(s string) string {
 	return s
 }
 
-func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {
-	keys, err := f.h.Jobs.ListKeysFiltered(ctx, contracts.StateWatchPattern)
+func listJobs(ctx context.Context, f *fleet.Fleet, stdout, stderr io.Writer) int {
+	keys, err := f.Handles.Jobs.ListKeysFiltered(ctx, contracts.StateWatchPattern)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -126,7 +127,7 @@ func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {
 	var rows []row
 	for k := range keys.Keys() {
 		id := strings.TrimSuffix(strings.TrimPrefix(k, "job."), ".state")
-		if st, _, err := f.ledger.State(ctx, id); err == nil {
+		if st, _, err := f.Ledger.State(ctx, id); err == nil {
 			rows = append(rows, row{id, st})
 		}
 	}
@@ -153,11 +154,11 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
-	if _, _, err := f.ledger.State(ctx, rest[0]); err != nil {
+	defer f.Close()
+	if _, _, err := f.Ledger.State(ctx, rest[0]); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	changed, err := f.ledger.Stop(ctx, rest[0], contracts.StateCancelled, "cancelled by the user")
+	changed, err := f.Ledger.Stop(ctx, rest[0], contracts.StateCancelled, "cancelled by the user")
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}

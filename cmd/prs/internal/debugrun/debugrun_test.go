@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parallelrun/prs/cmd/prs/internal/debugrun"
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/debugrun"
 	"github.com/parallelrun/prs/internal/ledger"
 )
 
