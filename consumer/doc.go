@@ -10,5 +10,16 @@
 // the attempt, ack with an outcome, retry after a delay, hand back without
 // spending a try, or terminate), attempt (prepare, run the handler, write
 // its rows; decide is asked again) and execute (the decision carried out).
-// Tally is the one rule of succeeded and failed items.
+// Tally is the one rule of succeeded and failed items; RunBatch is the one
+// run path of an attempt (a slot's and prs debug's).
+//
+// # Supported use
+//
+// A Worker is built by cmd/prs (prs worker, prs run): its Config takes an
+// *internal/ledger.Ledger, which only this module can make, so cmd/prs is
+// the only supported way to run a worker. What another module can use is
+// the handler side: Handler and HandlerFunc, Batch, Result and Tally, and
+// the handlers in consumer/entryscript and consumer/onnx with their
+// JobEnv. A handler of your own runs in tests of your own (see
+// ExampleHandlerFunc); a fleet runs the built-in handlers.
 package consumer
