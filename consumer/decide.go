@@ -148,7 +148,7 @@ func decide(f facts) decision {
 	case kindWorkerStopping:
 		return handBack(f, try, "WorkerStopped", "the worker stopped during the attempt", errors.New("worker stopped"))
 	case kindTransient:
-		return handBack(f, try, "Transient", f.err.Error(), f.err)
+		return handBack(f, try, "Transient", errorMessage(f.err), f.err)
 	}
 	switch {
 	case f.recorded:
@@ -203,7 +203,7 @@ func failed(f facts, try int) decision {
 	}
 	d.act, d.backoff, d.record.Result = actAck, 0, contracts.ResultFailed
 	d.note, d.level = "mini-batch failed on its last try", slog.LevelError
-	d.outcome = &contracts.BatchOutcome{Attempt: try, Result: contracts.ResultFailed, Items: n, Failed: n, ErrorType: etype, Error: f.err.Error()}
+	d.outcome = &contracts.BatchOutcome{Attempt: try, Result: contracts.ResultFailed, Items: n, Failed: n, ErrorType: etype, Error: errorMessage(f.err)}
 	return d
 }
 
@@ -238,8 +238,8 @@ func done(f facts, try int) decision {
 	}
 }
 
-// errorMessage is an error's message without its type (which the record
-// holds apart), for a script's error.
+// errorMessage is an error's message without its type, which records and
+// outcomes hold apart (ErrorType): whoever shows both shows it once.
 func errorMessage(err error) string {
 	var se *ScriptError
 	if errors.As(err, &se) && se.Message != "" {
@@ -247,6 +247,9 @@ func errorMessage(err error) string {
 			return ErrRunTimeout.Error()
 		}
 		return se.Message
+	}
+	if te := (*TransientError)(nil); errors.As(err, &te) {
+		return te.Err.Error()
 	}
 	return err.Error()
 }

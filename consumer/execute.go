@@ -87,7 +87,7 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 	held, rev := d.held, d.rev
 	if o := dec.outcome; o != nil {
 		o.Index, o.Worker, o.Host, o.PID = d.mb.Index, w.cfg.Name, w.cfg.Host, os.Getpid()
-		o.Start, o.Seconds, o.FirstItem = rec.Start, rec.Seconds, rec.FirstItem
+		o.Start, o.Seconds, o.FirstItem = rec.Start, rec.Seconds, printable(rec.FirstItem)
 		err := w.retryBroker(w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
 			held, rev, err = l.Record(c, d.mb.JobID, *o)
 			return err

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/joblogs"
@@ -140,14 +141,24 @@ func (l *jobLog) close() {
 	}
 }
 
+// maxLineBytes bounds a line of the user's output in the job's logs: a
+// longer line (or output without line breaks) is cut into lines of at most
+// this many bytes, at a UTF-8 character boundary where there is one nearby.
+// No byte is dropped; only line breaks are added.
+const maxLineBytes = 64 << 10
+
 // lineWriter hands whole lines to its jobLog file, so that the output of
-// several slots' processes sharing one file never mixes within a line.
+// several slots' processes sharing one file never mixes within a line. Its
+// cost is linear in the bytes written, with or without line breaks: each
+// write looks at its own bytes only, and a pending line never grows past
+// maxLineBytes.
 type lineWriter struct {
 	mu   sync.Mutex
 	l    *jobLog
 	key  string
 	tee  io.Writer
-	part []byte
+	part []byte // the pending line, without its newline; at most maxLineBytes
+	out  []byte // the lines of one Write, handed over at once
 }
 
 // lines returns a lineWriter for key that also copies to tee (tee alone
@@ -159,10 +170,27 @@ func (l *jobLog) lines(key string, tee io.Writer) *lineWriter {
 func (w *lineWriter) Write(b []byte) (int, error) {
 	if w.l != nil {
 		w.mu.Lock()
-		w.part = append(w.part, b...)
-		if i := bytes.LastIndexByte(w.part, '\n'); i >= 0 {
-			w.l.append(w.key, w.part[:i+1])
-			w.part = append(w.part[:0], w.part[i+1:]...)
+		w.out = w.out[:0]
+		for rest := b; len(rest) > 0; {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				w.take(rest)
+				break
+			}
+			if len(w.part) == 0 && i <= maxLineBytes {
+				w.out = append(w.out, rest[:i+1]...) // the usual case: no copy into part
+			} else {
+				w.take(rest[:i])
+				w.out = append(append(w.out, w.part...), '\n')
+				w.part = w.part[:0]
+			}
+			rest = rest[i+1:]
+		}
+		if len(w.out) > 0 {
+			w.l.append(w.key, w.out)
+		}
+		if cap(w.out) > 4*maxLineBytes {
+			w.out = nil // do not keep a large buffer for one large write
 		}
 		w.mu.Unlock()
 	}
@@ -170,6 +198,36 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 		return w.tee.Write(b)
 	}
 	return len(b), nil
+}
+
+// take adds seg, which holds no newline, to the pending line, and moves a
+// line of at most maxLineBytes to w.out each time the pending line would
+// grow longer than that.
+func (w *lineWriter) take(seg []byte) {
+	for len(seg) > 0 {
+		room := maxLineBytes + 1 - len(w.part)
+		if len(seg) < room {
+			w.part = append(w.part, seg...)
+			return
+		}
+		w.part = append(w.part, seg[:room]...) // maxLineBytes+1 bytes
+		seg = seg[room:]
+		n := cutAt(w.part)
+		w.out = append(append(w.out, w.part[:n]...), '\n')
+		w.part = append(w.part[:0], w.part[n:]...) // a few bytes
+	}
+}
+
+// cutAt returns where to cut a line longer than maxLineBytes (b holds its
+// first maxLineBytes+1 bytes): before the UTF-8 character that would be
+// split, when its start is among the last few bytes, else at maxLineBytes.
+func cutAt(b []byte) int {
+	for n := maxLineBytes; n > maxLineBytes-utf8.UTFMax; n-- {
+		if utf8.RuneStart(b[n]) {
+			return n
+		}
+	}
+	return maxLineBytes
 }
 
 // Close hands over a last line without its newline.
@@ -236,6 +294,8 @@ func (l *jobLog) flush(ctx context.Context) error {
 // node log, and the traceback of a failure.
 func (l *jobLog) attempt(r contracts.AttemptRecord, traceback string) {
 	r.Job = l.job
+	// A key that is not UTF-8 (a local file name) is shown readably.
+	r.FirstItem, r.Error, traceback = printable(r.FirstItem), printable(r.Error), printable(traceback)
 	b, _ := json.Marshal(r)
 	l.append(contracts.LogWorkerRecords(l.host, l.worker), append(b, '\n'))
 	line := fmt.Sprintf("%s mini-batch %d attempt %d: %d items, %d succeeded, %d failed, %.3fs: %s",
@@ -321,4 +381,23 @@ func (w *Worker) maintain(ctx context.Context, jr *jobRun, ended bool) {
 	if err != nil {
 		w.cfg.Logger.Warn("writing the job's overview", "job", jr.job.ID, "err", err)
 	}
+}
+
+// printable returns s with each byte that is not UTF-8 written as \xNN, as
+// Python shows such a byte in bytes (a file named b"bad\xffname.txt").
+func printable(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

@@ -96,6 +96,14 @@ type Config struct {
 	Handler string `json:"handler"`
 	// Interpreter runs the entry script (default python3).
 	Interpreter string `json:"interpreter"`
+	// EnvironmentVariables are set in the entry script's environment
+	// (ParallelRunConfig's environment_variables). Names PRS_* are
+	// reserved; a PYTHONPATH is appended to prs's own.
+	EnvironmentVariables map[string]string `json:"environment_variables,omitempty"`
+	// EnvironmentPassthrough names variables of the worker's environment
+	// that the entry script gets besides the default allow-list (README):
+	// NAME, or PREFIX* for every name that starts with PREFIX.
+	EnvironmentPassthrough []string `json:"environment_passthrough,omitempty"`
 	// ResourceMonitorInterval is how often, in seconds, workers sample CPU,
 	// memory, disk and GPU use into logs/perf (default 600; 0 turns it off).
 	ResourceMonitorInterval int `json:"resource_monitor_interval"`
@@ -185,6 +193,9 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateEnvironment(); err != nil {
+		return err
+	}
 	for name := range c.SideInputs {
 		if !validName(name) {
 			return invalid("side_inputs", "name %q must use letters, digits, '_' or '-'", name)
@@ -228,6 +239,38 @@ func validName(s string) bool {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validateEnvironment checks environment_variables and
+// environment_passthrough.
+func (c *Config) validateEnvironment() error {
+	for name := range c.EnvironmentVariables {
+		if !validEnvName(name) {
+			return invalid("environment_variables", "%q is not a variable name (letters, digits and '_', not first a digit)", name)
+		}
+		if strings.HasPrefix(name, "PRS_") {
+			return invalid("environment_variables", "%s: names PRS_* are prs's own (the entry-script protocol's)", name)
+		}
+	}
+	for _, p := range c.EnvironmentPassthrough {
+		if p != "*" && !validEnvName(strings.TrimSuffix(p, "*")) { // "*" passes everything: the user's choice
+			return invalid("environment_passthrough", "%q is not a variable name, or a prefix followed by *", p)
+		}
+	}
+	return nil
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
 			return false
 		}
 	}

@@ -46,7 +46,8 @@ func ValidateJobID(id string) error {
 
 // Item is one input object of a mini-batch.
 type Item struct {
-	// Key is relative to the job's input root.
+	// Key is relative to the job's input root; in JSON it is a Name, so
+	// that a local file name that is not UTF-8 keeps its bytes.
 	Key  string `json:"key"`
 	Size int64  `json:"size"`
 	ETag string `json:"etag,omitempty"`
@@ -64,7 +65,7 @@ type MiniBatch struct {
 	Piece *Piece `json:"piece,omitempty"`
 	// Partition maps each partition_keys name to its value for this
 	// mini-batch (run()'s mini_batch_context.partition_key_value).
-	Partition map[string]string `json:"partition,omitempty"`
+	Partition PartitionKeyValue `json:"partition,omitempty"`
 	// ItemsKey, when set, names an object under the job's staging root that
 	// holds Items (a JSON array): a partition_keys group of files too large
 	// for one message. ItemsCount is then the number of items.

@@ -102,6 +102,10 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *string { return &c.Handler })},
 	{Key: "interpreter", Help: "program that runs the entry script",
 		field: top(func(c *Config) *string { return &c.Interpreter })},
+	{Key: "environment_variables", Flag: "environment-variable", Help: "NAME=VALUE set in the entry script's environment (repeatable; names PRS_* are prs's own)",
+		field: top(func(c *Config) *map[string]string { return &c.EnvironmentVariables })},
+	{Key: "environment_passthrough", Comma: true, Help: "comma-separated variables of the worker's environment (NAME, or PREFIX*) the entry script gets besides the default allow-list",
+		field: top(func(c *Config) *[]string { return &c.EnvironmentPassthrough })},
 	{Key: "resource_monitor_interval", Help: "time between CPU, memory, disk and GPU samples in logs/perf; 0 turns them off", Min: 0, Max: MaxResourceMonitorInterval, Unit: "seconds",
 		field: top(func(c *Config) *int { return &c.ResourceMonitorInterval })},
 }

@@ -114,7 +114,7 @@ const (
 // records; a piece travels in its mini-batch message.
 type Piece struct {
 	// Key of the object, relative to the input root (or to the job's
-	// staging root when Staged).
+	// staging root when Staged); in JSON a Name.
 	Key string `json:"key"`
 	// Format of the object.
 	Format TableFormat `json:"format"`

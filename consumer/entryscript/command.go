@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
 )
 
 // sideInputRef matches "{side_inputs.NAME}" in an argument.
@@ -44,17 +45,68 @@ func expandArguments(args []string, sideInputs map[string]string) ([]string, err
 	return out, nil
 }
 
-// environment is the script's environment: the worker's own, with the
-// protocol's variables (PROTOCOL.md) and PYTHONPATH set.
-func environment(env *consumer.JobEnv, shimDir, script string) []string {
-	jobID, level := "", ""
-	if env.Job != nil {
-		jobID, level = env.Job.ID, strings.ToUpper(env.Job.Config.LoggingLevel)
+// allowedNames and allowedPrefixes are the variables of the worker's
+// environment that every entry script gets (README, PROTOCOL.md): what a
+// program needs to find its tools, libraries, locale, temporary folder and
+// GPUs. Nothing else passes, so that no broker or storage credential of the
+// worker (PRS_NATS_PASSWORD, AWS_SECRET_ACCESS_KEY, ...) reaches the script
+// unless the job's environment_passthrough names it.
+var (
+	allowedNames = []string{
+		"PATH", "HOME", "USER", "LOGNAME", "SHELL", "HOSTNAME", "TERM",
+		"LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+		"LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES",
+		"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+		"VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
+		"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+		"XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
 	}
+	allowedPrefixes = []string{"LC_", "PYTHON", "NVIDIA_", "CUDA_", "NCCL_"}
+)
+
+// passes reports whether the worker's variable name goes to the script:
+// it is on the allow-list or matches one of the job's passthrough
+// patterns (NAME, PREFIX*).
+func passes(name string, passthrough []string) bool {
+	if slices.Contains(allowedNames, name) {
+		return true
+	}
+	for _, p := range allowedPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, p := range passthrough {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(name, prefix) || p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// environment is the script's environment: the worker's variables that
+// pass (the allow-list and the job's environment_passthrough), the job's
+// environment_variables over them, and the protocol's variables
+// (PROTOCOL.md) and PYTHONPATH over those.
+func environment(env *consumer.JobEnv, shimDir, script string) []string {
+	var cfg contracts.Config
+	jobID := ""
+	if env.Job != nil {
+		cfg, jobID = env.Job.Config, env.Job.ID
+	}
+	level := strings.ToUpper(cfg.LoggingLevel)
 	if level == "" {
 		level = "INFO"
 	}
-	set := map[string]string{
+	vars := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); passes(k, cfg.EnvironmentPassthrough) {
+			vars[k] = v
+		}
+	}
+	maps.Copy(vars, cfg.EnvironmentVariables)
+	userPath := vars["PYTHONPATH"]
+	maps.Copy(vars, map[string]string{
 		"PRS_PROTOCOL_IN":   "3",
 		"PRS_PROTOCOL_OUT":  "4",
 		"PRS_ENTRY_SCRIPT":  script,
@@ -65,23 +117,17 @@ func environment(env *consumer.JobEnv, shimDir, script string) []string {
 		"PRS_JOB_ID":        jobID,
 		"PRS_LOGGING_LEVEL": level,
 		"PYTHONUNBUFFERED":  "1",
-	}
+	})
 	if shimDir != "" {
 		path := []string{shimDir, filepath.Dir(script)}
-		if old := os.Getenv("PYTHONPATH"); old != "" {
-			path = append(path, old)
+		if userPath != "" {
+			path = append(path, userPath)
 		}
-		set["PYTHONPATH"] = strings.Join(path, string(os.PathListSeparator))
+		vars["PYTHONPATH"] = strings.Join(path, string(os.PathListSeparator))
 	}
-	out := make([]string, 0, len(os.Environ())+len(set))
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := set[k]; !ok {
-			out = append(out, kv)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(set)) {
-		out = append(out, k+"="+set[k])
+	out := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		out = append(out, k+"="+vars[k])
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
 )
 
 // ErrClosed is returned by Init and Run after Close.
@@ -27,6 +28,9 @@ type handler struct {
 
 	// tabular tells init that run() receives DataFrames (pandas is needed).
 	tabular bool
+	// outputFormat tells init how run()'s rows are written (protocol's
+	// output_format).
+	outputFormat string
 
 	mu     sync.Mutex
 	proc   *process // nil until init() succeeded, and again once the process is gone
@@ -85,7 +89,13 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 		return nil, fmt.Errorf("entryscript: interpreter %q: %w", opts.Interpreter, err)
 	}
 
-	h := &handler{opts: opts, script: script, tabular: env.Job != nil && env.Job.Config.Tabular()}
+	h := &handler{opts: opts, script: script, outputFormat: "text"}
+	if env.Job != nil {
+		h.tabular = env.Job.Config.Tabular()
+		if f := env.Job.Config.OutputFormat; f != "" {
+			h.outputFormat = f
+		}
+	}
 	argv := []string{interpreter}
 	if isPython(opts.Interpreter) {
 		if h.shimDir, err = writeShim(); err != nil {
@@ -137,7 +147,7 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 		return &consumer.InitError{Err: fmt.Errorf("start %s: %w", h.cmd.path, err)}
 	}
 	h.log.Debug("entry script process started", "pid", p.pid)
-	resp, err := p.call(ictx, &request{Op: opInit, Tabular: h.tabular})
+	resp, err := p.call(ictx, &request{Op: opInit, Tabular: h.tabular, OutputFormat: h.outputFormat})
 	switch {
 	case err == nil && resp.OK:
 		h.proc = p
@@ -159,7 +169,7 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 		}
 		se := &consumer.ScriptError{
 			Type:    "Timeout",
-			Message: fmt.Sprintf("init() did not return within %s; its process group was killed", time.Since(begin).Round(100*time.Millisecond)),
+			Message: fmt.Sprintf("init() did not return within %s; the script and every process it started were killed", time.Since(begin).Round(100*time.Millisecond)),
 		}
 		h.log.Warn("init() timed out", "pid", p.pid)
 		if inRun && ctx.Err() != nil {
@@ -174,10 +184,14 @@ func (h *handler) ensure(ctx context.Context, inRun bool) error {
 
 // Run calls the script's run() with the batch's local paths, starting the
 // process and calling init() first when no live process has. Its rows are
-// the elements run() returned, as JSON.
+// the elements run() returned: for the default text output each one's
+// str() as a JSON string, as ParallelRunStep writes them; for the other
+// output formats each one as a JSON value; for a DataFrame one JSON array
+// of values per row.
 //
 // An exception in run() is a *consumer.ScriptError, and the process stays.
-// When ctx ends first, the process group is killed, and the error wraps
+// When ctx ends first, the script and every process it started are
+// killed, and the error wraps
 // consumer.ErrRunTimeout and a ScriptError of type "Timeout" (ctx's deadline
 // passed) or ctx's error (ctx was canceled). A process that dies gives a
 // ScriptError of type "Crash" with its exit status and last stderr lines.
@@ -195,9 +209,9 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	if err := h.ensure(ctx, true); err != nil {
 		return consumer.Result{}, err
 	}
-	req := &request{Op: opRun, Batch: &batchRef{JobID: b.JobID, Index: b.Index, Attempt: b.Attempt}, MiniBatch: make([]string, len(b.Paths))} // never nil: "mini_batch":[] for none
+	req := &request{Op: opRun, Batch: &batchRef{JobID: b.JobID, Index: b.Index, Attempt: b.Attempt}, MiniBatch: make([]contracts.Name, len(b.Paths))} // never nil: "mini_batch":[] for none
 	for i, p := range b.Paths {
-		req.MiniBatch[i] = absOrEmpty(p) // the script's working directory is not ours
+		req.MiniBatch[i] = contracts.Name(absOrEmpty(p)) // the script's working directory is not ours
 	}
 	if b.Partition != nil {
 		req.Context = &runContext{PartitionKeyValue: b.Partition}
@@ -205,7 +219,7 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	if t := b.Table; t != nil {
 		req.Table = &wireTable{Format: "records", Columns: t.Columns}
 		if t.Format == "csv" {
-			req.Table.Format, req.Table.CSV = "csv", string(t.CSV)
+			req.Table.Format, req.Table.CSV = "csv", contracts.Name(t.CSV)
 		} else {
 			req.Table.Records = t.Records
 		}
@@ -219,11 +233,11 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 		case errors.Is(err, errExited):
 			p.awaitExit()
 			p.abort()
-			h.log.Warn("entry script process died in run()", "pid", p.pid, "batch", b.Index, "status", p.state)
+			h.log.Warn("entry script process died in run()", "pid", p.pid, "batch", b.Index, "status", p.status)
 			return consumer.Result{}, p.crash("run()")
 		case ctx.Err() != nil:
 			p.abort()
-			h.log.Warn("run() interrupted: process group killed", "pid", p.pid, "batch", b.Index, "err", ctx.Err())
+			h.log.Warn("run() interrupted: the script and its processes killed", "pid", p.pid, "batch", b.Index, "err", ctx.Err())
 			return consumer.Result{}, h.interrupted(ctx, called, true)
 		default:
 			p.abort()
@@ -250,7 +264,7 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 }
 
 // interrupted is Run's error once ctx has ended; killed tells that the
-// process group was killed for it.
+// script's processes were killed for it.
 func (h *handler) interrupted(ctx context.Context, called time.Time, killed bool) error {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("entryscript: run() of %s interrupted: %w", h.script, ctx.Err())
@@ -261,14 +275,14 @@ func (h *handler) interrupted(ctx context.Context, called time.Time, killed bool
 	}
 	msg := fmt.Sprintf("run() did not return within %s", limit)
 	if killed {
-		msg += "; its process group was killed"
+		msg += "; the script and every process it started were killed"
 	}
 	return fmt.Errorf("%w: %w", consumer.ErrRunTimeout, &consumer.ScriptError{Type: "Timeout", Message: msg})
 }
 
 // Close calls the script's shutdown(), when it has one, and waits for the
-// process to exit, all within ShutdownTimeout; then it kills the process
-// group and removes the shim. It returns shutdown()'s exception, if any.
+// process to exit, all within ShutdownTimeout; then it kills the script
+// and every process it started, and removes the shim. It returns shutdown()'s exception, if any.
 func (h *handler) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -303,10 +317,10 @@ func (h *handler) shutdown(p *process) error {
 	case errors.Is(err, errExited):
 		return fmt.Errorf("entryscript: shutdown() of %s: %w", h.script, p.crash("shutdown()"))
 	case ctx.Err() != nil:
-		h.log.Warn("shutdown() timed out: process group killed", "pid", p.pid)
+		h.log.Warn("shutdown() timed out: the script and its processes killed", "pid", p.pid)
 		return fmt.Errorf("entryscript: shutdown() of %s: %w", h.script, &consumer.ScriptError{
 			Type:    "Timeout",
-			Message: fmt.Sprintf("shutdown() did not return within %s; its process group was killed", h.opts.ShutdownTimeout),
+			Message: fmt.Sprintf("shutdown() did not return within %s; the script and every process it started were killed", h.opts.ShutdownTimeout),
 		})
 	default:
 		return fmt.Errorf("entryscript: shutdown() of %s: %w", h.script, err)

@@ -113,6 +113,20 @@ func run(t *testing.T, h consumer.Handler, b *consumer.Batch) []string {
 	return rowStrings(res)
 }
 
+// runText runs b in h within 60 s and returns its rows as the texts they
+// hold, failing the test if a row is not a JSON string (the rows of the
+// default text output are).
+func runText(t *testing.T, h consumer.Handler, b *consumer.Batch) []string {
+	t.Helper()
+	rows := run(t, h, b)
+	for i, r := range rows {
+		if err := json.Unmarshal([]byte(r), &rows[i]); err != nil {
+			t.Fatalf("row %d is %s, not a JSON string", i, r)
+		}
+	}
+	return rows
+}
+
 func rowStrings(res consumer.Result) []string {
 	rows := make([]string, len(res.Rows))
 	for i, r := range res.Rows {

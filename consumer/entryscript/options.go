@@ -25,7 +25,8 @@ type Options struct {
 	// DefaultInitTimeout). Init's context may end it sooner.
 	InitTimeout time.Duration
 	// ShutdownTimeout bounds shutdown() and the process's exit on Close
-	// (default DefaultShutdownTimeout); then the process group is killed.
+	// (default DefaultShutdownTimeout); then the script and every process it
+	// started are killed.
 	ShutdownTimeout time.Duration
 	// Logger receives the handler's own records (default slog.Default()).
 	Logger *slog.Logger

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,12 +25,15 @@ const (
 	// exit by itself before it is killed (so that its own status is reported).
 	exitGrace = time.Second
 	// drainGrace is how long stdout and stderr may stay open after the
-	// process group is dead (held by a process that left the group).
+	// reaper has ended (a safeguard: the reaper kills whoever holds them).
 	drainGrace = 2 * time.Second
 	// tailBytes is how much of the end of stderr a crash report keeps.
 	tailBytes = 8 << 10
 	// tailLines is how many of its last lines a crash report shows.
 	tailLines = 20
+	// reaperGrace is how long the reaper gets to kill the script's tree and
+	// exit before the worker kills the reaper's process group itself.
+	reaperGrace = 10 * time.Second
 )
 
 // errExited is returned by call when the process can no longer answer.
@@ -45,28 +49,33 @@ type command struct {
 	stderr io.Writer
 }
 
-// process is one running script process and the goroutines that serve it.
+// process is one running script process, under its reaper, and the
+// goroutines that serve it.
 type process struct {
-	cmd *exec.Cmd
-	pid int
+	cmd    *exec.Cmd // the reaper
+	pid    int       // the script's
+	reaper int       // the reaper's, also its process group's
 
 	reqW  *os.File // fd 3 of the child, our end
 	respR *os.File // fd 4 of the child, our end
 	outR  *os.File // its stdout, our end
 	errR  *os.File // its stderr, our end
+	lifeW *os.File // the reaper's lifeline: closing it ends the script's tree
+	stat  *bufio.Reader
+	life  sync.Once
 
 	resp   chan []byte   // response lines; closed at EOF of fd 4
-	exited chan struct{} // closed once the process is reaped and its group killed
+	exited chan struct{} // closed once the reaper has ended, and with it the script's tree
 	copied chan struct{} // closed once stdout and stderr are drained
 	quit   chan struct{} // closed by release
 	wg     sync.WaitGroup
 
-	state  *os.ProcessState // set before exited is closed
+	status string // how the script ended ("exit status 3"); set before exited is closed
 	stderr *tail
 }
 
-// start starts the process with fd 3 and fd 4 as its protocol pipes, in a
-// process group of its own.
+// start starts the script under its reaper (reaper.go), with fd 3 and fd 4
+// as its protocol pipes, in a process group of its own.
 func start(c command) (p *process, err error) {
 	var files []*os.File // every pipe end, closed if start fails
 	defer func() {
@@ -76,75 +85,84 @@ func start(c command) (p *process, err error) {
 			}
 		}
 	}()
-	pipe := func() (r, w *os.File, err error) {
-		r, w, err = os.Pipe()
-		if err == nil {
-			files = append(files, r, w)
+	var ends [6][2]*os.File // requests, responses, stdout, stderr, lifeline, status
+	for i := range ends {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
 		}
-		return r, w, err
+		files = append(files, r, w)
+		ends[i] = [2]*os.File{r, w}
 	}
-	reqR, reqW, err := pipe()
-	if err != nil {
-		return nil, err
-	}
-	respR, respW, err := pipe()
-	if err != nil {
-		return nil, err
-	}
-	outR, outW, err := pipe()
-	if err != nil {
-		return nil, err
-	}
-	errR, errW, err := pipe()
-	if err != nil {
-		return nil, err
-	}
+	reqR, reqW := ends[0][0], ends[0][1]
+	respR, respW := ends[1][0], ends[1][1]
+	outR, outW := ends[2][0], ends[2][1]
+	errR, errW := ends[3][0], ends[3][1]
+	lifeR, lifeW := ends[4][0], ends[4][1]
+	statR, statW := ends[5][0], ends[5][1]
 
 	cmd := &exec.Cmd{
-		Path: c.path,
-		Args: c.args,
+		Path: "/proc/self/exe",
+		Args: append([]string{reaperName, c.path}, c.args...),
 		Dir:  c.dir,
-		Env:  c.env,
+		Env:  append(slices.Clip(c.env), reaperEnv+"=1"),
 		// *os.File streams make exec hand the pipes over as they are, with no
-		// copying goroutines of its own: Wait returns when the process exits.
+		// copying goroutines of its own: Wait returns when the reaper exits.
+		Stdin:       lifeR,
 		Stdout:      outW,
 		Stderr:      errW,
-		ExtraFiles:  []*os.File{reqR, respW}, // fd 3, fd 4
+		ExtraFiles:  []*os.File{reqR, respW, statW}, // fd 3, fd 4, fd 5
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	// The child holds its ends now.
-	for _, f := range []*os.File{reqR, respW, outW, errW} {
+	// The reaper holds its ends now.
+	for _, f := range []*os.File{reqR, respW, outW, errW, lifeR, statW} {
 		f.Close()
+	}
+	stat := bufio.NewReader(statR)
+	pid, err := readStarted(stat)
+	if err != nil {
+		lifeW.Close()
+		_ = cmd.Wait()
+		return nil, err
 	}
 
 	p = &process{
 		cmd:    cmd,
-		pid:    cmd.Process.Pid,
+		pid:    pid,
+		reaper: cmd.Process.Pid,
 		reqW:   reqW,
 		respR:  respR,
 		outR:   outR,
 		errR:   errR,
+		lifeW:  lifeW,
+		stat:   stat,
 		resp:   make(chan []byte),
 		exited: make(chan struct{}),
 		copied: make(chan struct{}),
 		quit:   make(chan struct{}),
 		stderr: &tail{w: c.stderr},
 	}
+	p.serve(c.stdout, statR)
+	return p, nil
+}
+
+// serve starts the goroutines of a started process.
+func (p *process) serve(stdout io.Writer, statR *os.File) {
 	var copies sync.WaitGroup
 	copies.Add(2)
 	p.wg.Add(5)
 	go func() {
 		defer p.wg.Done()
 		defer copies.Done()
-		drain(c.stdout, outR)
+		drain(stdout, p.outR)
 	}()
 	go func() {
 		defer p.wg.Done()
 		defer copies.Done()
-		drain(p.stderr, errR)
+		drain(p.stderr, p.errR)
 	}()
 	go func() {
 		defer p.wg.Done()
@@ -157,13 +175,18 @@ func start(c command) (p *process, err error) {
 	}()
 	go func() {
 		defer p.wg.Done()
-		_ = cmd.Wait() // the status is in cmd.ProcessState
-		p.state = cmd.ProcessState
-		// Whatever the script left running in its group goes with it.
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		_ = p.cmd.Wait() // the reaper's end: the script's whole tree is gone
+		if ws, ok := readExit(p.stat); ok {
+			p.status = describe(ws)
+		} else {
+			p.status = "its reaper ended: " + p.cmd.ProcessState.String()
+		}
+		statR.Close()
+		// Whatever is left in the reaper's group goes with it (the reaper
+		// kills the tree itself; this is for a reaper that was killed).
+		_ = syscall.Kill(-p.reaper, syscall.SIGKILL)
 		close(p.exited)
 	}()
-	return p, nil
 }
 
 // drain copies src to dst until src ends. When dst fails, the rest is read
@@ -252,8 +275,9 @@ func decode(line []byte, ok bool) (*response, error) {
 	return &r, nil
 }
 
-// kill kills the process's whole group.
-func (p *process) kill() { _ = syscall.Kill(-p.pid, syscall.SIGKILL) }
+// kill has the reaper kill the script and every process it started: it
+// closes the reaper's lifeline.
+func (p *process) kill() { p.life.Do(func() { p.lifeW.Close() }) }
 
 // stop closes the script's requests (it exits at their end), waits up to
 // grace for it to exit, then kills its group and releases everything.
@@ -270,16 +294,24 @@ func (p *process) stop(grace time.Duration) {
 	p.abort()
 }
 
-// abort kills the process group, waits for it, and releases everything.
+// abort kills the script's tree, waits for it, and releases everything.
 func (p *process) abort() {
 	p.kill()
-	<-p.exited
+	t := time.NewTimer(reaperGrace)
+	select {
+	case <-p.exited:
+	case <-t.C: // a reaper that does not end (stopped?): its group goes
+		_ = syscall.Kill(-p.reaper, syscall.SIGKILL)
+		<-p.exited
+	}
+	t.Stop()
 	p.release()
 }
 
 // release waits for the goroutines of an exited process and closes its pipes.
 func (p *process) release() {
 	p.reqW.Close()
+	p.kill()
 	t := time.NewTimer(drainGrace)
 	select {
 	case <-p.copied:
@@ -308,9 +340,9 @@ func (p *process) awaitExit() {
 
 // crash describes the death of an exited process during phase.
 func (p *process) crash(phase string) *consumer.ScriptError {
-	status := "exited"
-	if p.state != nil {
-		status = p.state.String()
+	status := p.status
+	if status == "" {
+		status = "exited"
 	}
 	lines := p.stderr.lines(tailLines)
 	msg := fmt.Sprintf("the entry script process died during %s (%s)", phase, status)
@@ -328,7 +360,7 @@ func (p *process) crash(phase string) *consumer.ScriptError {
 }
 
 // tail forwards writes to w, until w fails, and keeps the last tailBytes of
-// them.
+// them, at a cost linear in the bytes written.
 type tail struct {
 	w   io.Writer
 	mu  sync.Mutex
@@ -338,10 +370,12 @@ type tail struct {
 func (t *tail) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if over := len(t.buf) - tailBytes; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
+	// At most tailBytes are copied per write, whatever its size.
+	keep := b[max(0, len(b)-tailBytes):]
+	if over := len(t.buf) + len(keep) - tailBytes; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[min(over, len(t.buf)):]...)
 	}
+	t.buf = append(t.buf, keep...)
 	if t.w != nil {
 		if _, err := t.w.Write(b); err != nil {
 			t.w = nil

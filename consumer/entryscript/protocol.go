@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
 )
 
 // Operations of the protocol (PROTOCOL.md).
@@ -17,11 +18,16 @@ const (
 
 // request is one line the worker writes to the script's fd 3.
 type request struct {
-	Op        string    `json:"op"`
-	Batch     *batchRef `json:"batch,omitempty"`
-	MiniBatch []string  `json:"mini_batch,omitzero"` // present, if empty, in run requests
+	Op    string    `json:"op"`
+	Batch *batchRef `json:"batch,omitempty"`
+	// MiniBatch are the local paths; a path that is not UTF-8 keeps its
+	// bytes as \udcXX escapes (contracts.Name).
+	MiniBatch []contracts.Name `json:"mini_batch,omitzero"` // present, if empty, in run requests
 	// Tabular, in an init request, says that run() receives DataFrames.
 	Tabular bool `json:"tabular,omitempty"`
+	// OutputFormat, in an init request, is the job's output_format: "text"
+	// (ParallelRunStep's rows, the default), "csv", "jsonl" or "parquet".
+	OutputFormat string `json:"output_format,omitempty"`
 	// Table, in a run request, holds a tabular mini-batch's rows.
 	Table *wireTable `json:"table,omitempty"`
 	// Context, in a run request, is run()'s mini_batch_context.
@@ -33,13 +39,13 @@ type request struct {
 type wireTable struct {
 	Format  string            `json:"format"`
 	Columns []string          `json:"columns,omitempty"`
-	CSV     string            `json:"csv,omitempty"`
+	CSV     contracts.Name    `json:"csv,omitempty"` // bytes that are not UTF-8 kept
 	Records []json.RawMessage `json:"records,omitempty"`
 }
 
 // runContext is what a run(mini_batch, mini_batch_context) gets.
 type runContext struct {
-	PartitionKeyValue map[string]string `json:"partition_key_value"`
+	PartitionKeyValue contracts.PartitionKeyValue `json:"partition_key_value"`
 }
 
 // batchRef names the attempt a run request belongs to.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -401,67 +400,11 @@ func TestTimeoutStopsTheModel(t *testing.T) {
 	}
 }
 
-// TestCanceledRun cancels Run's context before and while items decode.
-func TestCanceledRun(t *testing.T) {
-	t.Parallel()
-	h := setup(t).handler(t)
-	paths := digitPaths(expected(t))
-
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := h.Run(ctx, batch(paths...))
-	if !errors.Is(err, context.Canceled) || errors.Is(err, consumer.ErrRunTimeout) {
-		t.Fatalf("canceled before Run: %v", err)
-	}
-
-	var many []string
-	for range 50 {
-		many = append(many, paths...)
-	}
-	ctx, cancel = context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err = h.Run(ctx, batch(many...))
-	if !errors.Is(err, consumer.ErrRunTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("deadline while decoding: %v", err)
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("Run returned %v after a deadline of 20ms", took)
-	}
-	if rows := texts(t, run(t, h, batch(paths[:2]...))); len(rows) != 2 {
-		t.Fatalf("rows after a stopped run: %v", rows)
-	}
-}
-
-// TestClose: a closed handler refuses to run; Close twice is fine.
-func TestClose(t *testing.T) {
-	t.Parallel()
-	h := setup(t).handler(t)
-	if err := h.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Run(t.Context(), batch()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Run after Close: %v", err)
-	}
-	if err := h.Init(t.Context()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Init after Close: %v", err)
-	}
-}
-
-// TestFactory builds the handler through the factory, without Init: Run
-// opens the session itself.
-func TestFactory(t *testing.T) {
+// TestFactoryChecksTheJob: a job without onnx settings builds no handler.
+// (The factory's common behaviour is in TestHandlerConformance.)
+func TestFactoryChecksTheJob(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	h, err := Factory(Options{Library: b.lib, Logger: slog.New(slog.DiscardHandler)})(t.Context(), b.env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ds := expected(t)[:1]
-	if rows := texts(t, run(t, h, batch(digitPaths(ds)...))); len(rows) != 1 || rows[0] != ds[0].file+": "+ds[0].prediction {
-		t.Fatalf("rows %v", rows)
-	}
 	b.env.Job.Config.ONNX = nil
 	if _, err := Factory(Options{})(t.Context(), b.env); err == nil {
 		t.Fatal("a job without onnx settings was accepted")

@@ -32,7 +32,7 @@ var azureFields = map[string]azureField{
 	"tags":                         {ignore: "prs keeps no tags"},
 	"compute":                      {ignore: "the workers are the machines that run prs worker (prs run: this one)"},
 	"identity":                     {ignore: "storage credentials come from the standard AWS chain"},
-	"environment_variables":        {key: "environment_variables", ignore: "set the variables in the workers' environment"},
+	"environment_variables":        {key: "environment_variables"},
 	"inputs":                       {keep: true},
 	"outputs":                      {keep: true},
 	"input_data":                   {keep: true},

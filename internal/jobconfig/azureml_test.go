@@ -148,15 +148,16 @@ func TestAzureMLFileJob(t *testing.T) {
 	want.ProcessCountPerNode, want.RunMaxTry, want.RunInvocationTimeout = 2, 3, 60
 	want.SourceDirectory, want.EntryScript = filepath.Join(dir, "script"), "digit_identification.py"
 	want.Arguments = []string{"--model", "{side_inputs.score_model}"}
+	want.EnvironmentVariables = map[string]string{"AZUREML_PARALLEL_EXAMPLE": "3a_yaml"}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("mapped to\n%+v\nwant\n%+v", c, want)
 	}
-	for _, field := range []string{"$schema", "compute", "environment_variables", "task.environment", "inputs.job_data_path.mode", "inputs.score_model.mode", "outputs.job_output_file.mode"} {
+	for _, field := range []string{"$schema", "compute", "task.environment", "inputs.job_data_path.mode", "inputs.score_model.mode", "outputs.job_output_file.mode"} {
 		if n := countPrefix(warnings, field+": does not apply"); n != 1 {
 			t.Errorf("%d warnings for %s in %q", n, field, warnings)
 		}
 	}
-	if len(warnings) != 7 {
+	if len(warnings) != 6 {
 		t.Errorf("warnings: %q", warnings)
 	}
 	if err := c.Validate(); err != nil {

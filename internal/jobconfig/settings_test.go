@@ -166,7 +166,7 @@ environment_variables: {A: "1"}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NodeCount != 4 || len(warnings) != 4 {
+	if c.NodeCount != 4 || len(warnings) != 3 || c.EnvironmentVariables["A"] != "1" {
 		t.Fatalf("node_count %d, warnings %q", c.NodeCount, warnings)
 	}
 	for _, w := range warnings {

@@ -14,11 +14,10 @@ import (
 // prs accepts and does not use, each with why: a configuration carried over
 // as it is runs, with one warning for each.
 var ignoredKeys = map[string]string{
-	"environment":           "prs runs the entry script with interpreter (default python3) on each worker: install the script's packages there",
-	"compute_target":        "the workers are the machines that run prs worker (prs run: this one)",
-	"description":           "prs keeps no description; name the job with --job-id",
-	"name":                  "ParallelRunStep's step name; prs names the job with --job-id",
-	"environment_variables": "set the variables in the workers' environment",
+	"environment":    "prs runs the entry script with interpreter (default python3) on each worker: install the script's packages there",
+	"compute_target": "the workers are the machines that run prs worker (prs run: this one)",
+	"description":    "prs keeps no description; name the job with --job-id",
+	"name":           "ParallelRunStep's step name; prs names the job with --job-id",
 }
 
 // decodeMapping reads the keys of a mapping under prefix ("" or "onnx.")

@@ -31,8 +31,8 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 	fmt.Fprintf(&b, "Job %s: %s\n", job.ID, st.State)
 	fmt.Fprintf(&b, "Updated %s\n\n", now.UTC().Format(time.RFC3339))
 	total := st.TotalBatches
-	fmt.Fprintf(&b, "Mini-batches: %d created, %d done (%d succeeded, %d failed), %d retries\n",
-		total, c.Done, c.Done-c.FailedBatches, c.FailedBatches, c.Retried)
+	fmt.Fprintf(&b, "Mini-batches: %d created, %d done (%d succeeded, %d failed), %s\n",
+		total, c.Done, c.Done-c.FailedBatches, c.FailedBatches, count(c.Retried, "retry", "retries"))
 	switch {
 	case st.TotalItems >= 0:
 		fmt.Fprintf(&b, "Items: %d in all, %d succeeded, %d failed\n", st.TotalItems, c.ItemsSucceeded, c.ItemsFailed)
@@ -58,8 +58,8 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 		}
 	}
 	b.WriteString("\nThresholds:\n")
-	fmt.Fprintf(&b, "  error_threshold: %s\n", limit(cfg.ErrorThreshold, c.ItemsFailed, "failed items"))
-	fmt.Fprintf(&b, "  allowed_failed_count: %s\n", limit(cfg.AllowedFailedCount, c.FailedBatches, "failed mini-batches"))
+	fmt.Fprintf(&b, "  error_threshold: %s\n", limit(cfg.ErrorThreshold, c.ItemsFailed, "failed item", "failed items"))
+	fmt.Fprintf(&b, "  allowed_failed_count: %s\n", limit(cfg.AllowedFailedCount, c.FailedBatches, "failed mini-batch", "failed mini-batches"))
 	pct := 0.0
 	if total > 0 {
 		pct = 100 * float64(c.FailedBatches) / float64(total)
@@ -81,11 +81,26 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 	return b.String()
 }
 
-func limit(threshold int, now int64, what string) string {
-	if threshold < 0 {
-		return fmt.Sprintf("unset (%d %s)", now, what)
+// limit describes a count against its threshold: how many more are
+// tolerated, or by how many it was exceeded.
+func limit(threshold int, now int64, one, many string) string {
+	n := count(now, one, many)
+	switch left := int64(threshold) - now; {
+	case threshold < 0:
+		return fmt.Sprintf("unset (%s)", n)
+	case left >= 0:
+		return fmt.Sprintf("%d (%s; %d more tolerated)", threshold, n, left)
+	default:
+		return fmt.Sprintf("%d (%s; exceeded by %d)", threshold, n, -left)
 	}
-	return fmt.Sprintf("%d (%d %s, %d to go)", threshold, now, what, int64(threshold)-now)
+}
+
+// count is n with the singular or plural noun: "1 retry", "2 retries".
+func count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // Records reads the job's attempt records from every worker's records,
@@ -237,7 +252,7 @@ func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 		b.WriteString("No errors.\n")
 		return b.Bytes()
 	}
-	fmt.Fprintf(&b, "%d kinds of error\n", len(order))
+	fmt.Fprintln(&b, count(int64(len(order)), "kind of error", "kinds of error"))
 	for _, g := range order {
 		fmt.Fprintf(&b, "\n%d x %s: %s\n", g.count, g.typ, g.msg)
 		fmt.Fprintf(&b, "  first seen: mini-batch %d attempt %d (first file %s) on %s at %s\n",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/tabular"
 )
 
@@ -35,12 +36,16 @@ func Body(format string, columns []string, rows []json.RawMessage) ([]byte, erro
 	return buf.Bytes(), nil
 }
 
-// textLines writes each row on its own line: a JSON string as its text, any
-// other value as compact JSON (the append_row file's historic form).
+// textLines writes each row on its own line: a JSON string as its text
+// (a \udcXX escape as the byte it stands for: contracts.Name), any other
+// value as compact JSON.
 func textLines(buf *bytes.Buffer, rows []json.RawMessage) error {
 	for i, r := range rows {
-		var s string
-		if len(r) > 0 && r[0] == '"' && json.Unmarshal(r, &s) == nil {
+		if len(r) > 0 && r[0] == '"' {
+			s, err := contracts.UnquoteName(r)
+			if err != nil {
+				return rowError(i, "not a valid JSON string: %v", err)
+			}
 			buf.WriteString(s)
 		} else if err := json.Compact(buf, r); err != nil {
 			return rowError(i, "not valid JSON: %v", err)
@@ -139,7 +144,12 @@ func cell(v []byte, python bool) string {
 	}
 	switch v[0] {
 	case '"':
-		var s string
+		if python { // the text output keeps the bytes of \udcXX escapes
+			if s, err := contracts.UnquoteName(v); err == nil {
+				return s
+			}
+		}
+		var s string // CSV and Parquet are UTF-8: U+FFFD for such a byte
 		if json.Unmarshal(v, &s) == nil {
 			return s
 		}

@@ -163,3 +163,20 @@ func TestBodyErrors(t *testing.T) {
 		t.Errorf("Body(CSV upper case) = %v, want ErrUnknownFormat", err)
 	}
 }
+
+// TestTextKeepsBytesThatAreNotUTF8: an escape \udcXX in a string row or a
+// DataFrame value is written to the text output as the byte it stands for.
+func TestTextKeepsBytesThatAreNotUTF8(t *testing.T) {
+	got, err := Body(Text, nil, []json.RawMessage{json.RawMessage(`"bad\udcffname.txt"`), json.RawMessage(`"caf\u00e9"`)})
+	if err != nil || string(got) != "bad\xffname.txt\ncafé\n" {
+		t.Errorf("rows: %q, %v", got, err)
+	}
+	got, err = Body(Text, []string{"file", "n"}, []json.RawMessage{json.RawMessage(`["bad\udcffname.txt",1]`)})
+	if err != nil || string(got) != "bad\xffname.txt 1\n" {
+		t.Errorf("DataFrame rows: %q, %v", got, err)
+	}
+	got, err = Body(JSONL, nil, []json.RawMessage{json.RawMessage(`"bad\udcffname.txt"`)})
+	if err != nil || string(got) != `{"result":"bad\udcffname.txt"}`+"\n" {
+		t.Errorf("JSON Lines rows: %q, %v", got, err)
+	}
+}

@@ -32,6 +32,11 @@
 // compact JSON. A row of one empty field is written as "" so that it does
 // not read back as a blank line. Final copies the bodies unchanged.
 //
+// A string's escape \udc80-\udcff stands for a byte that is not UTF-8
+// (contracts.Name: a local file name may hold one, and the entry-script
+// shim writes bytes run() returned so): the text output writes that byte,
+// JSON Lines keeps the escape, CSV and Parquet (UTF-8 formats) write U+FFFD.
+//
 // # CSV, JSON Lines and Parquet
 //
 // For these formats a body is JSON Lines: one JSON object per row, with

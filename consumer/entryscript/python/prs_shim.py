@@ -37,20 +37,39 @@ def _protocol_error(message):
     return {"ok": False, "error": {"type": "ProtocolError", "message": message, "traceback": ""}}
 
 
+def _text(value):
+    """A row of the default text output, as ParallelRunStep writes it: str()
+    of the element; bytes decoded as UTF-8, a byte that is not UTF-8 kept
+    as it is (surrogateescape, so that the worker writes that byte)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return str(value)
+
+
 def _jsonable(value):
-    """Converts one element of run()'s result to a JSON value."""
+    """Converts one element of run()'s result to a JSON value (output_format
+    csv, jsonl or parquet)."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
     if isinstance(value, dict):
         return {k if isinstance(k, str) else str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item"):
-        return _jsonable(value.item())
+    if type(value).__module__ == "numpy":
+        if getattr(value, "ndim", 0) >= 1:  # an array: a list of its elements
+            return [_jsonable(v) for v in value]
+        if str(getattr(value, "dtype", "")) in ("float32", "float16"):
+            return _jsonable(float(str(value)))  # as it prints: 0.1
+        if hasattr(value, "item"):
+            return _jsonable(value.item())
     return str(value)
 
 
@@ -58,8 +77,9 @@ def _cell(value):
     """Converts one DataFrame value to a JSON value, at full precision:
     missing values (None, NaN, NaT, NA) become null, numpy scalars and
     arrays their Python values (float32 as the number it prints as), bytes
-    UTF-8 text, Decimal a number, timestamps and durations ISO 8601 text;
-    lists, tuples and dicts are converted value by value."""
+    UTF-8 text (a byte that is not UTF-8 kept, as surrogateescape does),
+    Decimal a number, timestamps and durations ISO 8601 text; lists, tuples
+    and dicts are converted value by value."""
     if value is None:
         return None
     module = type(value).__module__
@@ -77,7 +97,7 @@ def _cell(value):
     if type(value).__name__ in ("NaTType", "NAType"):
         return None
     if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", errors="replace")
+        return bytes(value).decode("utf-8", "surrogateescape")
     if type(value).__name__ == "Decimal":
         return float(value)
     if isinstance(value, dict):
@@ -89,12 +109,29 @@ def _cell(value):
     return _jsonable(value)
 
 
-def _rows(result):
+def _elements(result):
+    """The elements of what run() returned, one per successful item: a list
+    or tuple as it is, a numpy array (or a pandas Series) as the list of its
+    first-axis elements. Anything else is a TypeError."""
+    if isinstance(result, (list, tuple)):
+        return result
+    module = type(result).__module__.split(".")[0]
+    if module == "numpy" and type(result).__name__ == "ndarray" and result.ndim >= 1:
+        return list(result)
+    if module == "pandas" and type(result).__name__ == "Series":
+        return list(result)
+    raise TypeError(
+        "run() must return a list (or a tuple, a numpy array, a pandas Series or "
+        "DataFrame) with one element per successful item, but it returned %s" % type(result).__name__
+    )
+
+
+def _rows(result, output_format):
     """Converts run()'s result to (rows, columns): one row per successful
     item; columns is None unless run() returned a DataFrame, whose rows are
-    then lists of values (the worker writes them as output_format says)."""
-    if isinstance(result, (list, tuple)):
-        return [_jsonable(v) for v in result], None
+    then lists of values (the worker writes them as output_format says).
+    Other rows are str() of each element for the default text output, as
+    ParallelRunStep writes them, and JSON values for the other formats."""
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(result, pandas.DataFrame):
         columns = []
@@ -106,10 +143,8 @@ def _rows(result):
                 columns.append([_cell(v) for v in series.tolist()])
         rows = [list(r) for r in zip(*columns)] if columns else [[] for _ in range(len(result))]
         return rows, [str(c) for c in result.columns]
-    raise TypeError(
-        "run() must return a list (or a tuple, or a pandas DataFrame) with one "
-        "element per successful item, but it returned %s" % type(result).__name__
-    )
+    convert = _text if output_format == "text" else _jsonable
+    return [convert(v) for v in _elements(result)], None
 
 
 def _load(path):
@@ -188,7 +223,13 @@ def _dataframe(table):
     pandas = _import_pandas()
     columns = table.get("columns") or None
     if table.get("format") == "csv":
-        return pandas.read_csv(io.StringIO(table.get("csv") or ""))
+        # A byte that is not UTF-8 comes as surrogateescape makes it, and
+        # stays so in the DataFrame's strings.
+        data = (table.get("csv") or "").encode("utf-8", "surrogateescape")
+        try:
+            return pandas.read_csv(io.BytesIO(data), encoding="utf-8", encoding_errors="surrogateescape")
+        except TypeError:  # a pandas older than 1.3: no encoding_errors
+            return pandas.read_csv(io.StringIO(data.decode("utf-8", "replace")))
     return pandas.DataFrame(table.get("records") or [], columns=columns)
 
 
@@ -197,8 +238,10 @@ class _Script:
         self.path = path
         self.module = None
         self.context = None
+        self.output_format = "text"
 
-    def init(self, tabular=False):
+    def init(self, tabular=False, output_format="text"):
+        self.output_format = output_format or "text"
         if tabular:
             _import_pandas()
         module = _load(self.path)
@@ -229,7 +272,7 @@ class _Script:
                 result = self.module.run(mini_batch, ctx)
         else:
             result = self.module.run(mini_batch)
-        rows, columns = _rows(result)
+        rows, columns = _rows(result, self.output_format)
         return {"ok": True, "rows": rows, "columns": columns}
 
     def shutdown(self):
@@ -242,7 +285,7 @@ class _Script:
 def _serve(script, op, request):
     try:
         if op == "init":
-            return script.init(bool(request.get("tabular")))
+            return script.init(bool(request.get("tabular")), request.get("output_format") or "text")
         if op == "run":
             return script.run(request)
         if op == "shutdown":
@@ -262,9 +305,17 @@ def _flush_user_streams():
 
 def _encode(response):
     try:
-        return json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except BaseException as exc:  # a row that json cannot write (a cycle, say)
-        return json.dumps(_error(exc), ensure_ascii=False).encode("utf-8")
+        response = _error(exc)
+        text = json.dumps(response, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate: a byte that is not UTF-8 in a file name or in
+        # bytes run() returned (surrogateescape). ASCII JSON writes it as the
+        # escape \udcXX, which the worker turns back into that byte.
+        return json.dumps(response, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def main():
@@ -290,7 +341,9 @@ def main():
         if not line:
             return 0  # the worker closed the pipe
         try:
-            request = json.loads(line)
+            # A byte that is not UTF-8 becomes what surrogateescape makes of
+            # it, as the \udcXX escapes of names do.
+            request = json.loads(line.decode("utf-8", "surrogateescape"))
         except ValueError as exc:
             request = exc
         if isinstance(request, dict):

@@ -20,7 +20,10 @@ _LOGGER_NAME = "azureml_user.parallel_run"
 def _logger():
     logger = logging.getLogger(_LOGGER_NAME)
     if not getattr(logger, "_prs_configured", False):
-        fmt = logging.Formatter("%(asctime)s|%(levelname)s|%(name)s|%(message)s")
+        # The agent (WORKER.SLOT) tells apart the slots whose records share
+        # a worker's file.
+        agent = os.environ.get("PRS_AGENT_NAME", "").replace("%", "%%")
+        fmt = logging.Formatter("%(asctime)s|%(levelname)s|%(name)s|" + agent + "|%(message)s")
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(fmt)
         logger.addHandler(handler)
