@@ -74,7 +74,7 @@ func (s *slot) learn(d *delivery) {
 		}
 		return
 	}
-	f.maxTry = d.jr.job.Config.RunMaxTry
+	f.maxTry, f.isolate = d.jr.job.Config.RunMaxTry, d.jr.job.Config.IsolateFailures
 	if d.jr.stopped() {
 		f.kind = kindJobStopped
 		return
@@ -94,6 +94,12 @@ func (s *slot) learn(d *delivery) {
 	if err == nil && f.delivered > 1 {
 		err = w.retryBroker(w.ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
 			d.held, d.rev, f.recorded, err = l.Outcome(c, d.mb.JobID, d.mb.Index)
+			return err
+		})
+	}
+	if err == nil && !f.recorded && f.isolate {
+		err = w.retryBroker(w.ctx, "reading the isolation", opTimeout, func(c context.Context) (err error) {
+			f.isolatedAt, err = l.Isolation(c, d.mb.JobID, d.mb.Index)
 			return err
 		})
 	}
@@ -119,6 +125,7 @@ func (s *slot) attempt(d *delivery) {
 	if err != nil {
 		err = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, d.mb.JobID, err)}
 	} else {
+		f.ran = true
 		start := time.Now()
 		run, err = s.run(d.jr, d.mb, f.try())
 		f.tally = run.Tally
@@ -146,10 +153,12 @@ func (s *slot) prepare(d *delivery) error {
 	})
 }
 
-// keepRows notes the items the handler says failed and writes the rows it
-// returned under the attempt's own key.
+// keepRows tallies the rows the handler returned (an attempt's, or an
+// isolation's parts' together), notes the items it says failed and writes
+// the rows under the attempt's own key.
 func (s *slot) keepRows(d *delivery, res Result) {
 	w, f, cfg := s.w, &d.f, &d.jr.job.Config
+	f.tally.Rows = len(res.Rows)
 	for _, ie := range res.ItemErrors {
 		key := ie.Item
 		if ie.Index >= 0 && ie.Index < len(d.mb.Items) {

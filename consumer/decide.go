@@ -81,6 +81,32 @@ type facts struct {
 	itemErrors []string
 	// rowsKey is where the attempt's rows were written ("" when none were).
 	rowsKey string
+
+	// isolate is the job's isolate_failures; isolatedAt is the try on
+	// which the batch's isolation began (0: none did), read for a
+	// redelivery.
+	isolate    bool
+	isolatedAt int
+	// ran is set once the attempt reached the handler (the job was
+	// prepared): only a failure there may be isolated.
+	ran bool
+	// isolated is set once the isolation ran: parts are the records of its
+	// run() calls, extraCalls how many it made.
+	isolated   bool
+	parts      []partRecord
+	extraCalls int
+}
+
+// isolates tells whether the attempt's failure is isolated: run() raised
+// or timed out on the last try of a job with isolate_failures.
+func (f facts) isolates(try int) bool {
+	return f.isolate && f.ran && !f.isolated && try >= f.maxTry && (f.kind == kindScript || f.kind == kindTimeout)
+}
+
+// resumesIsolation tells whether a delivery past the last try takes up an
+// isolation lost with its worker: it may, run_max_try times.
+func (f facts) resumesIsolation(try int) bool {
+	return f.isolatedAt > 0 && try <= f.isolatedAt+f.maxTry
 }
 
 // maxInfraFailures caps the deliveries that storage or broker errors may
@@ -109,6 +135,10 @@ const (
 	actHandBack
 	// actTerm: TermWithReason; the message is dropped.
 	actTerm
+	// actIsolate: run() failed on the last try (or an isolation was lost
+	// with its worker): run the batch again in parts (isolate.go) and
+	// decide again.
+	actIsolate
 )
 
 // decision is a message's fate.
@@ -125,6 +155,9 @@ type decision struct {
 	record contracts.AttemptRecord
 	// traceback goes with the record into the worker's tracebacks.
 	traceback string
+	// parts are the records of an isolation's run() calls, logged before
+	// the record.
+	parts []partRecord
 	// outcome is what actAck records, less its index and worker; nil keeps
 	// the outcome recorded already.
 	outcome *contracts.BatchOutcome
@@ -153,12 +186,16 @@ func decide(f facts) decision {
 	switch {
 	case f.recorded:
 		return decision{act: actAck, try: try}
+	case !f.tried && try > f.maxTry && f.resumesIsolation(try):
+		return decision{act: actIsolate, try: try, note: "taking up an isolation lost with its worker", level: slog.LevelWarn}
 	case !f.tried && try > f.maxTry:
 		return outOfTries(f)
 	case !f.tried:
 		return decision{act: actRun, try: try}
 	case f.kind == kindNone || f.kind == kindOutput:
 		return done(f, try)
+	case f.isolates(try):
+		return decision{act: actIsolate, try: try, err: f.err, note: "mini-batch failed on its last try; isolating the items that fail", level: slog.LevelWarn}
 	default:
 		return failed(f, try)
 	}
@@ -176,15 +213,21 @@ func handBack(f facts, try int, etype, msg string, cause error) decision {
 
 // outOfTries fails a batch whose last tries were lost with their workers:
 // its record is the row of the last try, which its worker could not write.
+// That is try run_max_try, or, for a batch whose isolation was taken up
+// run_max_try times, the last of those.
 func outOfTries(f facts) decision {
 	n := f.tally.Items
 	const lost = "the batch's worker was lost on its last try"
+	last, detail := f.maxTry, fmt.Sprintf("%s (%d of %d)", lost, f.maxTry, f.maxTry)
+	if f.isolatedAt > 0 {
+		last = f.isolatedAt + f.maxTry
+		detail = fmt.Sprintf("%s (try %d: its isolation began on try %d and was taken up %d times)", lost, last, f.isolatedAt, f.maxTry)
+	}
 	return decision{
-		act: actAck, try: f.maxTry,
-		record: contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: lost},
-		outcome: &contracts.BatchOutcome{Attempt: f.maxTry, Result: contracts.ResultLost, Items: n, Failed: n, ErrorType: "MaxTriesExceeded",
-			Error: fmt.Sprintf("%s (%d of %d)", lost, f.maxTry, f.maxTry)},
-		note: "mini-batch out of tries", level: slog.LevelWarn,
+		act: actAck, try: last,
+		record:  contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: lost},
+		outcome: &contracts.BatchOutcome{Attempt: last, Result: contracts.ResultLost, Items: n, Failed: n, ErrorType: "MaxTriesExceeded", Error: detail},
+		note:    "mini-batch out of tries", level: slog.LevelWarn,
 	}
 }
 
@@ -233,8 +276,9 @@ func done(f facts, try int) decision {
 		tb = strings.Join(f.itemErrors, "\n") + "\n"
 	}
 	return decision{
-		act: actAck, try: try, outcome: &o, traceback: tb,
-		record: contracts.AttemptRecord{Items: t.Items, Succeeded: o.Succeeded, Failed: o.Failed, Result: result, ErrorType: o.ErrorType, Error: o.Error},
+		act: actAck, try: try, outcome: &o, traceback: tb, parts: f.parts,
+		record: contracts.AttemptRecord{Items: t.Items, Succeeded: o.Succeeded, Failed: o.Failed, Result: result, ErrorType: o.ErrorType, Error: o.Error,
+			ExtraCalls: f.extraCalls},
 	}
 }
 

@@ -175,27 +175,36 @@ func TestTallyCountsEachItemOnce(t *testing.T) {
 	t.Parallel()
 	for items := 0; items <= 6; items++ {
 		for malformed := 0; malformed <= items; malformed++ {
-			for rows := 0; rows <= 3*items+2; rows++ {
-				tl := Tally{Items: items, Malformed: malformed, Rows: rows}
-				s, f := tl.Succeeded(), tl.Failed()
-				if s+f != items || s > items-malformed || f < malformed || s < 0 {
-					t.Fatalf("%+v: %d succeeded, %d failed", tl, s, f)
-				}
-				if tl.Extra() != max(0, rows-(items-malformed)) {
-					t.Fatalf("%+v: Extra %d", tl, tl.Extra())
-				}
-				typ, _ := tl.Note()
-				want := ""
-				if rows < items-malformed {
-					want = "PartialResult"
-				} else if rows > items-malformed {
-					want = "ExtraRows"
-				}
-				if typ != want {
-					t.Fatalf("%+v: Note %q, want %q", tl, typ, want)
+			for raised := 0; raised <= items-malformed; raised++ {
+				for rows := 0; rows <= 3*items+2; rows++ {
+					tallyOnce(t, Tally{Items: items, Malformed: malformed, Raised: raised, Rows: rows})
 				}
 			}
 		}
+	}
+}
+
+// tallyOnce checks one Tally: every item counted once, the items that
+// failed alone and the malformed rows failed whatever the rows.
+func tallyOnce(t *testing.T, tl Tally) {
+	t.Helper()
+	returned := tl.Items - tl.Malformed - tl.Raised
+	s, f := tl.Succeeded(), tl.Failed()
+	if s+f != tl.Items || s > returned || f < tl.Malformed+tl.Raised || s < 0 {
+		t.Fatalf("%+v: %d succeeded, %d failed", tl, s, f)
+	}
+	if tl.Extra() != max(0, tl.Rows-returned) {
+		t.Fatalf("%+v: Extra %d", tl, tl.Extra())
+	}
+	typ, _ := tl.Note()
+	want := ""
+	if tl.Rows < returned {
+		want = "PartialResult"
+	} else if tl.Rows > returned {
+		want = "ExtraRows"
+	}
+	if typ != want {
+		t.Fatalf("%+v: Note %q, want %q", tl, typ, want)
 	}
 }
 
@@ -205,4 +214,93 @@ func describe(d decision) string {
 		s += fmt.Sprintf(" outcome=%+v", *d.outcome)
 	}
 	return s
+}
+
+// TestDecideIsolation covers isolate_failures: which failures are
+// isolated, an isolation taken up after its worker died, and the outcome
+// of an isolated attempt.
+func TestDecideIsolation(t *testing.T) {
+	t.Parallel()
+	script := &ScriptError{Type: "ValueError", Message: "bad input"}
+	timeout := fmt.Errorf("%w: %w", ErrRunTimeout, &ScriptError{Type: "Timeout", Message: "killed"})
+	ran := func(delivered int, kind errKind, err error) facts {
+		return facts{delivered: delivered, maxTry: 2, tried: true, ran: true, isolate: true, tally: Tally{Items: 10}, kind: kind, err: err}
+	}
+	off := ran(2, kindScript, script)
+	off.isolate = false
+	notRan := ran(2, kindScript, &ScriptError{Type: "PrepareError", Message: "no source"})
+	notRan.ran = false
+	part := partRecord{rec: contracts.AttemptRecord{Part: "item 3", Items: 1, Failed: 1, Result: contracts.ResultFailed, ErrorType: "ValueError", Error: "bad input"}, traceback: "tb"}
+	isolated := ran(2, kindNone, nil)
+	isolated.isolated, isolated.parts, isolated.extraCalls = true, []partRecord{part}, 8
+	isolated.tally.Raised, isolated.tally.Rows, isolated.rowsKey = 1, 9, "results/0/2-w.jsonl"
+	isolated.itemErrors = []string{"f3.txt: ValueError: bad input"}
+	flaky := ran(2, kindNone, nil)
+	flaky.isolated, flaky.extraCalls, flaky.tally.Rows, flaky.rowsKey = true, 2, 10, "results/0/2-w.jsonl"
+	loadFailed := ran(2, kindScript, &ScriptError{Type: "InputError", Message: "gone"})
+	loadFailed.isolated = true
+	resumed := func(delivered, at int) facts {
+		return facts{delivered: delivered, maxTry: 2, isolate: true, isolatedAt: at, tally: Tally{Items: 10}}
+	}
+	isolate := func(try int) decision { return decision{act: actIsolate, try: try} }
+
+	for _, tc := range []struct {
+		name string
+		f    facts
+		want decision
+	}{
+		{"run() raising on the last try is isolated", ran(2, kindScript, script), isolate(2)},
+		{"run() timing out on the last try is isolated", ran(2, kindTimeout, timeout), isolate(2)},
+		{"a failure before the last try is retried", ran(1, kindScript, script),
+			decision{act: actRetry, try: 1, backoff: 1,
+				record: contracts.AttemptRecord{Items: 10, Failed: 10, Result: contracts.ResultRetried, ErrorType: "ValueError", Error: "bad input"}}},
+		{"without isolate_failures the batch fails", off,
+			decision{act: actAck, try: 2,
+				record:  contracts.AttemptRecord{Items: 10, Failed: 10, Result: contracts.ResultFailed, ErrorType: "ValueError", Error: "bad input"},
+				outcome: &contracts.BatchOutcome{Attempt: 2, Result: contracts.ResultFailed, Items: 10, Failed: 10, ErrorType: "ValueError", Error: "bad input"}}},
+		{"init() failing is not isolated", ran(2, kindInit, &InitError{Err: script}),
+			decision{act: actAck, try: 2,
+				record:  contracts.AttemptRecord{Items: 10, Failed: 10, Result: contracts.ResultFailed, ErrorType: "ValueError", Error: "bad input"},
+				outcome: &contracts.BatchOutcome{Attempt: 2, Result: contracts.ResultFailed, Items: 10, Failed: 10, ErrorType: "ValueError", Error: "bad input"}}},
+		{"a job that cannot be prepared is not isolated", notRan,
+			decision{act: actAck, try: 2,
+				record:  contracts.AttemptRecord{Items: 10, Failed: 10, Result: contracts.ResultFailed, ErrorType: "PrepareError", Error: "no source"},
+				outcome: &contracts.BatchOutcome{Attempt: 2, Result: contracts.ResultFailed, Items: 10, Failed: 10, ErrorType: "PrepareError", Error: "no source"}}},
+		{"storage failing during the isolation hands back", func() facts {
+			f := ran(2, kindTransient, &TransientError{Err: errors.New("503")})
+			f.isolated = true
+			return f
+		}(),
+			decision{act: actHandBack, try: 2, backoff: 2,
+				record: contracts.AttemptRecord{Items: 10, Result: contracts.ResultTransient, ErrorType: "Transient", Error: "503"}}},
+		{"an isolation whose batch cannot be loaded fails the batch", loadFailed,
+			decision{act: actAck, try: 2,
+				record:  contracts.AttemptRecord{Items: 10, Failed: 10, Result: contracts.ResultFailed, ErrorType: "InputError", Error: "gone"},
+				outcome: &contracts.BatchOutcome{Attempt: 2, Result: contracts.ResultFailed, Items: 10, Failed: 10, ErrorType: "InputError", Error: "gone"}}},
+		{"isolated: only the item that failed alone fails", isolated,
+			decision{act: actAck, try: 2, traceback: "f3.txt: ValueError: bad input\n", parts: []partRecord{part},
+				record: contracts.AttemptRecord{Items: 10, Succeeded: 9, Failed: 1, Result: contracts.ResultPartial, ErrorType: "ItemError",
+					Error: "1 of 10 items failed; first: f3.txt: ValueError: bad input", ExtraCalls: 8},
+				outcome: &contracts.BatchOutcome{Attempt: 2, Result: contracts.ResultPartial, Items: 10, Succeeded: 9, Failed: 1, ResultKey: "results/0/2-w.jsonl", ErrorType: "ItemError",
+					Error: "1 of 10 items failed; first: f3.txt: ValueError: bad input"}}},
+		{"isolated with no item failing: the batch succeeded", flaky,
+			decision{act: actAck, try: 2,
+				record:  contracts.AttemptRecord{Items: 10, Succeeded: 10, Result: contracts.ResultSucceeded, ExtraCalls: 2},
+				outcome: &contracts.BatchOutcome{Attempt: 2, Result: contracts.ResultSucceeded, OK: true, Items: 10, Succeeded: 10, ResultKey: "results/0/2-w.jsonl"}}},
+		{"a redelivery after an isolation lost with its worker isolates again", resumed(3, 2), isolate(3)},
+		{"... up to run_max_try more deliveries", resumed(4, 2), isolate(4)},
+		{"... then the batch is out of tries, lost on the last of those", resumed(5, 2),
+			decision{act: actAck, try: 4,
+				record: contracts.AttemptRecord{Items: 10, Failed: 10, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: "the batch's worker was lost on its last try"},
+				outcome: &contracts.BatchOutcome{Attempt: 4, Result: contracts.ResultLost, Items: 10, Failed: 10, ErrorType: "MaxTriesExceeded",
+					Error: "the batch's worker was lost on its last try (try 4: its isolation began on try 2 and was taken up 2 times)"}}},
+		{"a recorded outcome holds over an isolation begun", func() facts { f := resumed(3, 2); f.recorded = true; return f }(),
+			decision{act: actAck, try: 3}},
+	} {
+		got := decide(tc.f)
+		got.note, got.level, got.err = "", 0, nil
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s:\n got  %+v\n want %+v", tc.name, describe(got), describe(tc.want))
+		}
+	}
 }

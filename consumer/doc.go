@@ -10,8 +10,13 @@
 // the attempt, ack with an outcome, retry after a delay, hand back without
 // spending a try, or terminate), attempt (prepare, run the handler, write
 // its rows; decide is asked again) and execute (the decision carried out).
-// Tally is the one rule of succeeded and failed items; RunBatch is the one
-// run path of an attempt (a slot's and prs debug's).
+// With isolate_failures, a run() that fails on the last try makes decide
+// say isolate: the slot runs the batch again in parts (isolate.go, the
+// bisection in isolation.go, the parts of a Batch in parts.go) and decide is
+// asked a last time. Tally is the one rule of succeeded and failed items;
+// RunBatch is the one run path of an attempt (a slot's and prs debug's);
+// an isolation's parts go through its two steps (the batch loaded once,
+// each part run under run_invocation_timeout).
 //
 // # Supported use
 //

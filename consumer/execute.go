@@ -28,7 +28,7 @@ func (s *slot) execute(d *delivery, dec decision) {
 	}
 	rec := s.record(d, dec)
 	if rec.Result != "" && dec.act != actAck {
-		s.logAttempt(d, rec, dec.traceback)
+		s.logAttempt(d, dec, rec)
 	}
 	switch dec.act {
 	case actTerm:
@@ -42,6 +42,8 @@ func (s *slot) execute(d *delivery, dec decision) {
 		_ = d.msg.NakWithDelay(s.w.retryPolicy().Delay(dec.backoff))
 	case actAck:
 		s.ack(d, dec, rec)
+	case actIsolate:
+		// Nothing to do with the message: the slot isolates, then decides again.
 	}
 }
 
@@ -66,16 +68,24 @@ func (s *slot) record(d *delivery, dec decision) contracts.AttemptRecord {
 }
 
 // logAttempt adds an attempt's record to the worker's share of the job's
-// logs.
-func (s *slot) logAttempt(d *delivery, rec contracts.AttemptRecord, traceback string) {
+// logs, after the records of its isolation's parts (dec.parts), which it
+// completes with where the attempt ran.
+func (s *slot) logAttempt(d *delivery, dec decision, rec contracts.AttemptRecord) {
 	// A batch out of tries was never prepared here: its record needs the
 	// job's logs, which prepare opens.
 	if !d.f.tried && s.w.prepare(s.w.ctx, d.jr) != nil {
 		return
 	}
-	if l := d.jr.log.Load(); l != nil {
-		l.attempt(rec, traceback)
+	l := d.jr.log.Load()
+	if l == nil {
+		return
 	}
+	for _, p := range dec.parts {
+		pr := p.rec
+		pr.Job, pr.Index, pr.Attempt, pr.Worker, pr.Host, pr.PID = rec.Job, rec.Index, rec.Attempt, rec.Worker, rec.Host, rec.PID
+		l.attempt(pr, p.traceback)
+	}
+	l.attempt(rec, dec.traceback)
 }
 
 // ack records the decision's outcome (none: the one recorded already
@@ -87,7 +97,7 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 	held, rev := d.held, d.rev
 	if o := dec.outcome; o != nil {
 		o.Index, o.Worker, o.Host, o.PID = d.mb.Index, w.cfg.Name, w.cfg.Host, os.Getpid()
-		o.Start, o.Seconds, o.FirstItem = rec.Start, rec.Seconds, printable(rec.FirstItem)
+		o.Start, o.Seconds, o.FirstItem, o.ExtraCalls = rec.Start, rec.Seconds, printable(rec.FirstItem), rec.ExtraCalls
 		err := w.retryBroker(w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
 			held, rev, err = l.Record(c, d.mb.JobID, *o)
 			return err
@@ -95,7 +105,8 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 		if err != nil {
 			// The batch comes back and runs this try again.
 			rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "Transient", "recording the outcome: "+err.Error()
-			s.logAttempt(d, rec, "")
+			dec.traceback = ""
+			s.logAttempt(d, dec, rec)
 			s.handBack(d, err, 0)
 			return
 		}
@@ -105,7 +116,7 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 		} else {
 			rec.Result = contracts.ResultDuplicate
 		}
-		s.logAttempt(d, rec, dec.traceback)
+		s.logAttempt(d, dec, rec)
 	}
 	var done int64
 	if err := w.retryBroker(w.ctx, "counting the outcome", opTimeout, func(c context.Context) (err error) {

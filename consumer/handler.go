@@ -44,6 +44,15 @@ type Table struct {
 	Records []json.RawMessage
 	// Rows is the number of well-formed rows (the ones the handler gets).
 	Rows int
+	// FirstIndex is the place of the first row in the mini-batch's table,
+	// from 0: 0 for a mini-batch; for a part of one that isolate_failures
+	// runs alone, where the part starts, so that its rows keep their
+	// numbers (the DataFrame's index, "row N of the mini-batch").
+	FirstIndex int
+
+	// refs locate each row in its file, to name a row that fails alone
+	// (ReadTable sets them; a part has its own rows' refs).
+	refs []rowRef
 }
 
 // Result is what a handler returns for a batch.

@@ -298,21 +298,31 @@ func (l *jobLog) attempt(r contracts.AttemptRecord, traceback string) {
 	r.FirstItem, r.Error, traceback = printable(r.FirstItem), printable(r.Error), printable(traceback)
 	b, _ := json.Marshal(r)
 	l.append(contracts.LogWorkerRecords(l.host, l.worker), append(b, '\n'))
-	line := fmt.Sprintf("%s mini-batch %d attempt %d: %d items, %d succeeded, %d failed, %.3fs: %s",
-		r.Start.UTC().Format(time.RFC3339Nano), r.Index, r.Attempt, r.Items, r.Succeeded, r.Failed, r.Seconds, r.Result)
+	// A part of an isolation names its items: "mini-batch 3 attempt 1, items 0-24".
+	what := fmt.Sprintf("mini-batch %d attempt %d", r.Index, r.Attempt)
+	if r.Part != "" {
+		what += ", " + r.Part
+	}
+	line := fmt.Sprintf("%s %s: %d items, %d succeeded, %d failed, %.3fs: %s",
+		r.Start.UTC().Format(time.RFC3339Nano), what, r.Items, r.Succeeded, r.Failed, r.Seconds, r.Result)
+	if r.ExtraCalls > 0 {
+		line += fmt.Sprintf(" after isolating with %d extra run() calls", r.ExtraCalls)
+	}
 	if r.ErrorType != "" {
 		line += fmt.Sprintf(" (%s: %s)", r.ErrorType, strings.ReplaceAll(r.Error, "\n", " "))
 	}
 	l.append(contracts.LogNode(l.host, l.worker), []byte(line+"\n"))
 	// A succeeded mini-batch may still hold failed items (malformed rows).
-	if r.ErrorType != "" && (r.Result != contracts.ResultSucceeded || traceback != "") {
+	// A part that was split again has no traceback of its own: its items'
+	// records have theirs.
+	if r.ErrorType != "" && r.Result != contracts.ResultSplit && (r.Result != contracts.ResultSucceeded || traceback != "") {
 		tb := traceback
 		if tb == "" {
 			tb = r.ErrorType + ": " + r.Error
 		}
 		l.append(contracts.LogTracebacks(l.host, l.worker), fmt.Appendf(nil,
-			"=== mini-batch %d attempt %d (first file %s) at %s: %s\n%s\n\n",
-			r.Index, r.Attempt, r.FirstItem, r.Start.UTC().Format(time.RFC3339), r.ErrorType, strings.TrimRight(tb, "\n")))
+			"=== %s (first file %s) at %s: %s\n%s\n\n",
+			what, r.FirstItem, r.Start.UTC().Format(time.RFC3339), r.ErrorType, strings.TrimRight(tb, "\n")))
 	}
 }
 

@@ -15,26 +15,58 @@ import (
 // run gives a batch to the slot's handler for jr's job, (re)starting the
 // handler first when it needs it, and makes the attempt (RunBatch).
 func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (BatchRun, error) {
-	w := s.w
 	run := BatchRun{Tally: Tally{Items: mb.ItemCount()}}
 	if err := s.openHandler(jr); err != nil {
 		return run, err
 	}
-	ctx, cancel := context.WithCancel(w.ctx)
+	ctx, cancel := s.jobContext(jr)
 	defer cancel()
+	if err := s.init(ctx); err != nil {
+		return run, err
+	}
+	return RunBatch(ctx, s.handler, s.batchInput(jr), mb, attempt, runTimeout(jr))
+}
+
+// batchInput is where the slot reads jr's mini-batches from, and its
+// scratch folder for copies.
+func (s *slot) batchInput(jr *jobRun) BatchInput {
+	return BatchInput{Input: jr.input, Staging: jr.staging, Scratch: filepath.Join(jr.dir, "slots", strconv.Itoa(s.index), "batch")}
+}
+
+// runTimeout is jr's run_invocation_timeout.
+func runTimeout(jr *jobRun) time.Duration {
+	return time.Duration(jr.job.Config.RunInvocationTimeout) * time.Second
+}
+
+// jobContext is the context of running a batch of jr: it ends with the
+// worker or when the job stops.
+func (s *slot) jobContext(jr *jobRun) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(s.w.ctx)
 	stop := context.AfterFunc(jr.ctx, cancel)
-	defer stop()
-	// Init is a no-op while the handler is ready; after a timeout or a crash
-	// it starts the script again and runs init() outside run()'s timeout.
+	return ctx, func() { stop(); cancel() }
+}
+
+// init readies the slot's handler. Init is a no-op while the handler is
+// ready; after a timeout or a crash it starts the script again and runs
+// init() outside run()'s timeout.
+func (s *slot) init(ctx context.Context) error {
 	start := time.Now()
 	if err := s.handler.Init(ctx); err != nil {
-		return run, asInitError(err)
+		return asInitError(err)
 	}
 	if d := time.Since(start); d > time.Millisecond {
-		w.cfg.Metrics.Init(d)
+		s.w.cfg.Metrics.Init(d)
 	}
-	in := BatchInput{Input: jr.input, Staging: jr.staging, Scratch: filepath.Join(jr.dir, "slots", strconv.Itoa(s.index), "batch")}
-	return RunBatch(ctx, s.handler, in, mb, attempt, time.Duration(jr.job.Config.RunInvocationTimeout)*time.Second)
+	return nil
+}
+
+// invoke runs b, a part of an isolation, with the slot's handler: after
+// init, under run_invocation_timeout (init() is not timed with it).
+func (s *slot) invoke(ctx context.Context, jr *jobRun, b *Batch) (Result, error) {
+	if err := s.init(ctx); err != nil {
+		return Result{}, err
+	}
+	return runHandler(ctx, s.handler, b, runTimeout(jr))
 }
 
 // openHandler gives the slot a handler for jr's job, closing the one it

@@ -49,46 +49,70 @@ type BatchRun struct {
 // *TransientError when trying again may help, else a *ScriptError of type
 // InputError.
 func RunBatch(ctx context.Context, h Handler, in BatchInput, mb contracts.MiniBatch, attempt int, timeout time.Duration) (BatchRun, error) {
-	run := BatchRun{Tally: Tally{Items: mb.ItemCount()}}
-	b := &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.Partition}
-	var bad []ItemError
-	if mb.Piece != nil {
-		store := in.Input
-		if mb.Piece.Staged {
-			store = in.Staging
-		}
-		t, malformed, items, err := ReadTable(ctx, store, *mb.Piece)
-		if err != nil {
-			return run, err
-		}
-		b.Table, bad = t, malformed
-		run.Tally.Items, run.Tally.Malformed = items, len(malformed)
-		if t.Rows == 0 {
-			run.Result.ItemErrors = bad
-			return run, nil
-		}
-	} else {
-		if in.Scratch != "" {
-			defer func() { _ = os.RemoveAll(in.Scratch) }()
-		}
-		if err := stage(ctx, in, b); err != nil {
-			return run, err
-		}
+	b, bad, n, cleanup, err := loadBatch(ctx, in, mb, attempt)
+	defer cleanup()
+	run := BatchRun{Tally: n}
+	if err != nil {
+		return run, err
 	}
-	runCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if b == nil {
+		run.Result.ItemErrors = bad
+		return run, nil
+	}
 	start := time.Now()
-	res, err := h.Run(runCtx, b)
+	res, err := runHandler(ctx, h, b, timeout)
 	run.Ran, run.Took = true, time.Since(start)
-	if err != nil && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && !errors.Is(err, ErrRunTimeout) {
-		err = fmt.Errorf("%w: %w", ErrRunTimeout, err)
-	}
 	res.ItemErrors = append(bad, res.ItemErrors...)
 	run.Result = res
 	if err == nil {
 		run.Tally.Rows = len(res.Rows)
 	}
 	return run, err
+}
+
+// loadBatch makes mb the Batch its handler runs, RunBatch's first step
+// (an isolation cuts the Batch into parts): a tabular piece's well-formed
+// rows, its malformed rows returned as item errors (the Batch is nil when
+// none is well formed), or every item at a local path. n counts the items
+// (a piece's once it is read); cleanup removes the copies.
+func loadBatch(ctx context.Context, in BatchInput, mb contracts.MiniBatch, attempt int) (b *Batch, bad []ItemError, n Tally, cleanup func(), err error) {
+	cleanup, n = func() {}, Tally{Items: mb.ItemCount()}
+	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.Partition}
+	if mb.Piece == nil {
+		if in.Scratch != "" {
+			cleanup = func() { _ = os.RemoveAll(in.Scratch) }
+		}
+		if err := stage(ctx, in, b); err != nil {
+			return nil, nil, n, cleanup, err
+		}
+		return b, nil, n, cleanup, nil
+	}
+	store := in.Input
+	if mb.Piece.Staged {
+		store = in.Staging
+	}
+	t, malformed, items, err := ReadTable(ctx, store, *mb.Piece)
+	if err != nil {
+		return nil, nil, n, cleanup, err
+	}
+	n.Items, n.Malformed = items, len(malformed)
+	if t.Rows == 0 {
+		return nil, malformed, n, cleanup, nil
+	}
+	b.Table = t
+	return b, malformed, n, cleanup, nil
+}
+
+// runHandler runs b with h under timeout, RunBatch's second step (and each
+// part's of an isolation); passing the timeout is ErrRunTimeout.
+func runHandler(ctx context.Context, h Handler, b *Batch, timeout time.Duration) (Result, error) {
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := h.Run(runCtx, b)
+	if err != nil && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && !errors.Is(err, ErrRunTimeout) {
+		err = fmt.Errorf("%w: %w", ErrRunTimeout, err)
+	}
+	return res, err
 }
 
 // stage gives every item a local path: the file itself for a local input,

@@ -84,6 +84,11 @@ func (s *slot) handle(msg jetstream.Msg) {
 		s.attempt(d)
 		dec = decide(d.f)
 	}
+	if dec.act == actIsolate {
+		s.execute(d, dec) // logs why
+		s.isolate(d)
+		dec = decide(d.f)
+	}
 	s.execute(d, dec)
 }
 

@@ -31,6 +31,7 @@ func ReadTable(ctx context.Context, store objstore.Store, p contracts.Piece) (t 
 		}
 	}
 	counts, err := tabular.ReadPiece(ctx, tabular.Ranges(store), p, func(r tabular.Record) error {
+		t.refs = append(t.refs, rowRef{key: p.Key, row: r.Row, offset: r.Offset})
 		if cw != nil {
 			return cw.Write(r.Fields)
 		}
@@ -54,12 +55,23 @@ func ReadTable(ctx context.Context, store objstore.Store, p contracts.Piece) (t 
 
 // rowName names a malformed row for the logs: "data.csv: row 17".
 func rowName(re *tabular.RowError) string {
-	switch {
-	case re.Row > 0:
-		return fmt.Sprintf("%s: row %d", re.Key, re.Row)
-	default:
-		return fmt.Sprintf("%s: line at byte %d", re.Key, re.Offset)
+	return rowRef{key: re.Key, row: re.Row, offset: re.Offset}.String()
+}
+
+// rowRef locates a row in its file: its 1-based row number (0 when
+// unknown: JSON Lines) and its byte offset.
+type rowRef struct {
+	key         string
+	row, offset int64
+}
+
+// String names the row for the logs: "data.csv: row 17", "data.jsonl:
+// line at byte 1024".
+func (r rowRef) String() string {
+	if r.row > 0 {
+		return fmt.Sprintf("%s: row %d", r.key, r.row)
 	}
+	return fmt.Sprintf("%s: line at byte %d", r.key, r.offset)
 }
 
 // tableError sorts the error of reading a piece: storage trouble is

@@ -81,6 +81,16 @@ type Config struct {
 	// RunMaxTry is the number of attempts per mini-batch (default 3), counting
 	// attempts lost to a dead worker.
 	RunMaxTry int `json:"run_max_try"`
+	// IsolateFailures makes a mini-batch whose run() raises or times out on
+	// its last try run again in halves, recursively, until the items that
+	// still fail are single items: the other items' rows are kept and only
+	// the failing items fail (default false: the whole mini-batch fails, as
+	// in ParallelRunStep).
+	IsolateFailures bool `json:"isolate_failures,omitempty"`
+	// IsolateMaxCalls caps the extra run() calls of one mini-batch's
+	// isolation (0: DefaultIsolateMaxCalls); the items still undecided when
+	// it is reached fail together.
+	IsolateMaxCalls int `json:"isolate_max_calls,omitempty"`
 	// ProcessCountPerNode is the number of concurrent slots per worker (default 1).
 	ProcessCountPerNode int `json:"process_count_per_node"`
 	// NodeCount is, in prs run, the number of local worker processes, each
@@ -109,6 +119,19 @@ type Config struct {
 	ResourceMonitorInterval int `json:"resource_monitor_interval"`
 	// ONNX holds the settings of handler onnx.
 	ONNX *ONNXConfig `json:"onnx,omitempty"`
+}
+
+// DefaultIsolateMaxCalls is isolate_max_calls when it is not set: enough
+// to isolate 5 bad items in a mini-batch of 64 (2·k·log2 n = 60 calls).
+const DefaultIsolateMaxCalls = 64
+
+// IsolateCalls is the cap of the extra run() calls of one mini-batch's
+// isolation: isolate_max_calls, or its default.
+func (c *Config) IsolateCalls() int {
+	if c.IsolateMaxCalls <= 0 {
+		return DefaultIsolateMaxCalls
+	}
+	return c.IsolateMaxCalls
 }
 
 // DefaultConfig returns a Config holding every default.

@@ -131,6 +131,9 @@ type BatchOutcome struct {
 	Start     time.Time `json:"start,omitzero"`
 	Seconds   float64   `json:"seconds,omitempty"`
 	FirstItem string    `json:"first_item,omitempty"`
+	// ExtraCalls is the number of run() calls an isolation
+	// (isolate_failures) added to the attempt, as its AttemptRecord has it.
+	ExtraCalls int `json:"extra_calls,omitempty"`
 	// Counted is set once the outcome's counter increments have been accepted.
 	Counted  bool      `json:"counted,omitempty"`
 	Finished time.Time `json:"finished"`

@@ -17,6 +17,9 @@ const (
 	// recorded first (a delivery taken over after its ack wait); its rows
 	// are not used.
 	ResultDuplicate = "duplicate"
+	// ResultSplit is a part of an isolation (isolate_failures) whose run()
+	// failed: it was run again in halves, whose rows decide its items.
+	ResultSplit = "split"
 )
 
 // Counts reports whether an attempt with this result can be its
@@ -48,6 +51,14 @@ type AttemptRecord struct {
 	Error     string    `json:"error,omitempty"`
 	// FirstItem is the key of the batch's first item (where an error was seen).
 	FirstItem string `json:"first_item,omitempty"`
+	// Part is set on the record of one run() of an isolation
+	// (isolate_failures): which of the mini-batch's items it ran, by their
+	// 0-based places ("items 0-24", "item 17"). Such records come before
+	// their attempt's own record, whose Part is empty.
+	Part string `json:"part,omitempty"`
+	// ExtraCalls is, on an isolated attempt's own record, the number of
+	// run() calls its isolation added to the attempt's first.
+	ExtraCalls int `json:"extra_calls,omitempty"`
 }
 
 // Log layout under a job's output, as ParallelRunStep users know it.

@@ -56,6 +56,14 @@ func DeliveriesKey(jobID string, index int64) string {
 	return fmt.Sprintf("job.%s.deliveries.%d", jobID, index)
 }
 
+// IsolationKey marks a mini-batch whose isolation (isolate_failures) began:
+// it holds the try on which it began, so that a redelivery after the
+// worker died during the isolation isolates again instead of failing out of
+// tries.
+func IsolationKey(jobID string, index int64) string {
+	return fmt.Sprintf("job.%s.isolate.%d", jobID, index)
+}
+
 // FinalizeKey is the finaliser's claim.
 func FinalizeKey(jobID string) string { return "job." + jobID + ".finalize" }
 

@@ -14,6 +14,9 @@ const (
 	MaxRunInvocationTimeout = 259200
 	// MaxRunMaxTry bounds run_max_try.
 	MaxRunMaxTry = 100
+	// MaxIsolateCalls bounds isolate_max_calls: isolating every item of the
+	// largest mini-batch of files takes about twice its 10000 items.
+	MaxIsolateCalls = 100000
 	// MaxProcessCountPerNode bounds process_count_per_node (slots).
 	MaxProcessCountPerNode = 1024
 	// MaxNodeCount bounds node_count.
@@ -90,6 +93,10 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *int { return &c.RunInvocationTimeout })},
 	{Key: "run_max_try", Help: "attempts per mini-batch, counting attempts lost to a dead worker", Min: 1, Max: MaxRunMaxTry,
 		field: top(func(c *Config) *int { return &c.RunMaxTry })},
+	{Key: "isolate_failures", Help: "a mini-batch whose run() fails on its last try is run again in halves until single items fail alone; the other items' rows are kept (default false: the whole mini-batch fails, as in ParallelRunStep)",
+		field: top(func(c *Config) *bool { return &c.IsolateFailures })},
+	{Key: "isolate_max_calls", Help: "most extra run() calls of one mini-batch's isolation (default 64); the items still undecided then fail together", Min: 1, Max: MaxIsolateCalls, ZeroDefault: true,
+		field: top(func(c *Config) *int { return &c.IsolateMaxCalls })},
 	{Key: "process_count_per_node", Help: "concurrent slots per worker of prs run (a fleet worker uses --slots)", Min: 1, Max: MaxProcessCountPerNode,
 		field: top(func(c *Config) *int { return &c.ProcessCountPerNode })},
 	{Key: "node_count", Help: "prs run: local worker processes, each with process_count_per_node slots; a fleet records it as the job's desired number of workers", Min: 1, Max: MaxNodeCount,

@@ -217,7 +217,7 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 		req.Context = &runContext{PartitionKeyValue: b.Partition}
 	}
 	if t := b.Table; t != nil {
-		req.Table = &wireTable{Format: "records", Columns: t.Columns}
+		req.Table = &wireTable{Format: "records", Columns: t.Columns, FirstIndex: t.FirstIndex}
 		if t.Format == "csv" {
 			req.Table.Format, req.Table.CSV = "csv", contracts.Name(t.CSV)
 		} else {

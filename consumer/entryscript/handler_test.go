@@ -534,6 +534,34 @@ def run(mini_batch, mini_batch_context):
 	}
 }
 
+// TestTablePartsKeepTheirIndex: a part of a mini-batch's table that
+// isolate_failures runs alone reaches run() with the DataFrame index of its
+// rows in the whole (FirstIndex), for CSV text and records alike; a whole
+// table starts at 0.
+func TestTablePartsKeepTheirIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t, `
+def run(mini_batch):
+    return ["%s:%s" % (i, row["id"]) for i, row in mini_batch.iterrows()]
+`)
+	b.env.Job.Config.InputFormat = "auto"
+	h := b.handler(t, Options{Interpreter: pandastest.Python(t)})
+	for _, tc := range []struct {
+		table *consumer.Table
+		want  []string
+	}{
+		{&consumer.Table{Format: "csv", Columns: []string{"id"}, CSV: []byte("id\n7\n8\n"), Rows: 2, FirstIndex: 25}, []string{`"25:7"`, `"26:8"`}},
+		{&consumer.Table{Format: "jsonl", Records: []json.RawMessage{[]byte(`{"id":3}`)}, Rows: 1, FirstIndex: 4}, []string{`"4:3"`}},
+		{&consumer.Table{Format: "csv", Columns: []string{"id"}, CSV: []byte("id\n1\n"), Rows: 1}, []string{`"0:1"`}},
+	} {
+		bt := batch()
+		bt.Paths, bt.Table = nil, tc.table
+		if got := run(t, h, bt); !slices.Equal(got, tc.want) {
+			t.Errorf("table from %d: %v, want %v", tc.table.FirstIndex, got, tc.want)
+		}
+	}
+}
+
 // TestMiniBatchContextByTheSignature: the context goes to a second
 // positional parameter or a keyword-only mini_batch_context, never to a
 // second parameter that has a default and another meaning.

@@ -41,6 +41,9 @@ type wireTable struct {
 	Columns []string          `json:"columns,omitempty"`
 	CSV     contracts.Name    `json:"csv,omitempty"` // bytes that are not UTF-8 kept
 	Records []json.RawMessage `json:"records,omitempty"`
+	// FirstIndex is the DataFrame index of the first row: 0 but for a part
+	// of a mini-batch run alone (isolate_failures).
+	FirstIndex int `json:"first_index,omitempty"`
 }
 
 // runContext is what a run(mini_batch, mini_batch_context) gets.

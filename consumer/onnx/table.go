@@ -168,6 +168,9 @@ type items interface {
 type tableRows struct {
 	p   *plan
 	key string // the piece's object key, "" when unknown
+	// first is the place of the first row in the mini-batch's table (a
+	// part of it run alone by isolate_failures starts past 0).
+	first int
 	// CSV: the records, and for each feature column the index of its field.
 	records [][]string
 	fields  []int
@@ -184,7 +187,7 @@ type tableRows struct {
 // mini-batch's error: every row would fail alike.
 func newTableRows(p *plan, b *consumer.Batch) (*tableRows, error) {
 	t := b.Table
-	r := &tableRows{p: p, idField: -1}
+	r := &tableRows{p: p, idField: -1, first: t.FirstIndex}
 	if len(b.Items) == 1 {
 		r.key = b.Items[0].Key
 	}
@@ -342,7 +345,7 @@ func (r *tableRows) name(i int) string { return r.id(i) }
 // failed names row i: "data.csv: row 12 of the mini-batch", with its id
 // when it has one ("data.csv: a-17 (row 12 of the mini-batch)").
 func (r *tableRows) failed(i int, err error) consumer.ItemError {
-	item := fmt.Sprintf("row %d of the mini-batch", i+1)
+	item := fmt.Sprintf("row %d of the mini-batch", r.first+i+1)
 	if id := r.id(i); id != "" {
 		item = fmt.Sprintf("%s (%s)", id, item)
 	}

@@ -22,6 +22,12 @@ def init():
     p.add_argument("--state", default="")
     p.add_argument("--sleep", type=float, default=0)
     p.add_argument("--skip-suffix", default="")
+    # Files that make run() raise, or hang, whenever its mini-batch holds them.
+    p.add_argument("--raise-on", default="")
+    p.add_argument("--hang-on", default="")
+    # The first run() of fewer files than this (a part of an isolation)
+    # writes its pid to blocked.log and waits until its worker is gone.
+    p.add_argument("--block-part", type=int, default=0)
     args, _ = p.parse_known_args()
     if args.state:
         log_line("init.log", str(os.getpid()))
@@ -39,6 +45,16 @@ def once(key):
     return True
 
 
+def block():
+    """Waits until the worker that started this process is gone."""
+    parent = os.getppid()
+    log_line("blocked.log", str(os.getpid()))
+    deadline = time.time() + 120
+    while os.getppid() == parent and time.time() < deadline:
+        time.sleep(0.05)
+    raise SystemExit("the worker is gone")
+
+
 def run(mini_batch):
     names = [os.path.basename(p) for p in mini_batch]
     key = names[0]
@@ -50,6 +66,13 @@ def run(mini_batch):
         raise RuntimeError("fails once: " + key)
     if args.mode == "always-fail":
         raise ValueError("always fails: " + key)
+    if args.block_part and len(names) < args.block_part and once("block-part"):
+        block()
+    if any(n in args.hang_on.split(",") for n in names):
+        time.sleep(3600)
+    for n in names:
+        if n in args.raise_on.split(","):
+            raise ValueError("cannot read " + n)
     if args.mode == "hang-once" and key.endswith("00.txt") and once(key):
         child = subprocess.Popen(["sleep", "3600"])
         log_line("hung.log", "%d %d" % (os.getpid(), child.pid))

@@ -136,7 +136,8 @@ func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts
 // attempt (the one the outcome names): the record of the worker that made
 // it when that survived, else the row the outcome holds, since a worker
 // that dies loses its unflushed records. The rows of other attempts
-// (retried, transient, duplicate) come from the records alone.
+// (retried, transient, duplicate) and of an isolation's parts come from
+// the records alone.
 func ReportRows(jobID string, recs []contracts.AttemptRecord, outcomes []contracts.BatchOutcome) []contracts.AttemptRecord {
 	counted := make(map[int64]contracts.BatchOutcome, len(outcomes))
 	for _, o := range outcomes {
@@ -145,7 +146,7 @@ func ReportRows(jobID string, recs []contracts.AttemptRecord, outcomes []contrac
 	rows := make([]contracts.AttemptRecord, 0, len(recs)+len(outcomes))
 	have := make(map[int64]bool, len(outcomes))
 	for _, r := range recs {
-		if o, ok := counted[r.Index]; ok && r.Attempt == o.Attempt && r.Worker == o.Worker && contracts.Counts(r.Result) {
+		if o, ok := counted[r.Index]; ok && r.Part == "" && r.Attempt == o.Attempt && r.Worker == o.Worker && contracts.Counts(r.Result) {
 			if have[r.Index] {
 				continue // the counted attempt has one row
 			}
@@ -185,12 +186,14 @@ func OutcomeRow(jobID string, o contracts.BatchOutcome) contracts.AttemptRecord 
 	return contracts.AttemptRecord{
 		Job: jobID, Index: o.Index, Attempt: o.Attempt, Worker: o.Worker, Host: o.Host, PID: o.PID,
 		Items: o.Items, Succeeded: o.Succeeded, Failed: o.Failed, Start: start, Seconds: o.Seconds,
-		Result: result, ErrorType: o.ErrorType, Error: o.Error, FirstItem: o.FirstItem,
+		Result: result, ErrorType: o.ErrorType, Error: o.Error, FirstItem: o.FirstItem, ExtraCalls: o.ExtraCalls,
 	}
 }
 
-// sortRows orders rows by mini-batch, attempt and start: a transient row
-// (which spends no try) comes before the row of the try it gave back.
+// sortRows orders rows by mini-batch and attempt; within an attempt, a
+// transient row (which spends no try) comes before the row of the try it
+// gave back, then the rows of an isolation's parts, then the attempt's own
+// row, each by start.
 func sortRows(rows []contracts.AttemptRecord) {
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
@@ -200,21 +203,42 @@ func sortRows(rows []contracts.AttemptRecord) {
 		if a.Attempt != b.Attempt {
 			return a.Attempt < b.Attempt
 		}
+		if ra, rb := rowRank(a), rowRank(b); ra != rb {
+			return ra < rb
+		}
 		return a.Start.Before(b.Start)
 	})
 }
 
-// Report renders processed_mini-batches.csv.
+// rowRank places a row within its attempt: transient, part, own.
+func rowRank(r contracts.AttemptRecord) int {
+	switch {
+	case r.Result == contracts.ResultTransient:
+		return 0
+	case r.Part != "":
+		return 1
+	}
+	return 2
+}
+
+// Report renders processed_mini-batches.csv. The columns part and
+// extra_calls (isolate_failures) come last: a part's row names its items
+// ("items 0-24"), an isolated attempt's row the run() calls it added.
 func Report(recs []contracts.AttemptRecord) []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"mini_batch", "attempt", "worker", "host", "pid", "items", "succeeded", "failed", "start", "seconds", "result", "error_type", "error"})
+	_ = w.Write([]string{"mini_batch", "attempt", "worker", "host", "pid", "items", "succeeded", "failed", "start", "seconds", "result", "error_type", "error",
+		"part", "extra_calls"})
 	for _, r := range recs {
+		extra := ""
+		if r.ExtraCalls > 0 {
+			extra = strconv.Itoa(r.ExtraCalls)
+		}
 		_ = w.Write([]string{
 			strconv.FormatInt(r.Index, 10), strconv.Itoa(r.Attempt), r.Worker, r.Host, strconv.Itoa(r.PID),
 			strconv.Itoa(r.Items), strconv.Itoa(r.Succeeded), strconv.Itoa(r.Failed),
 			r.Start.UTC().Format(time.RFC3339Nano), strconv.FormatFloat(r.Seconds, 'f', 3, 64),
-			r.Result, r.ErrorType, firstLine(r.Error),
+			r.Result, r.ErrorType, firstLine(r.Error), r.Part, extra,
 		})
 	}
 	w.Flush()
@@ -222,18 +246,24 @@ func Report(recs []contracts.AttemptRecord) []byte {
 }
 
 // ErrorSummary renders error.txt: errors grouped by type and message, most
-// frequent first, with where each was first seen and where its tracebacks are.
+// frequent first, with where each was first seen and where its tracebacks
+// are. With isolate_failures the items that failed alone are counted and
+// named, each once: the parts that were split again are left out, and so
+// is the isolated attempt's own record (which sums its items up) unless it
+// holds failures that no part names (malformed rows).
 func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 	type group struct {
 		typ, msg         string
 		count            int
 		first            contracts.AttemptRecord
 		tracebackFolders map[string]bool
+		items            []string
 	}
+	named := namedByParts(recs)
 	groups := map[string]*group{}
 	var order []*group
 	for _, r := range recs {
-		if r.ErrorType == "" {
+		if n, isolated := named[attemptOf(r)]; r.ErrorType == "" || r.Result == contracts.ResultSplit || (r.Part == "" && isolated && r.Failed <= n) {
 			continue
 		}
 		k := r.ErrorType + "\x00" + firstLine(r.Error)
@@ -245,6 +275,9 @@ func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 		}
 		g.count++
 		g.tracebackFolders[contracts.LogTracebacks(r.Host, r.Worker)] = true
+		if r.Part != "" && r.Result == contracts.ResultFailed {
+			g.items = append(g.items, partItems(r))
+		}
 	}
 	sort.SliceStable(order, func(i, j int) bool { return order[i].count > order[j].count })
 	var b bytes.Buffer
@@ -257,6 +290,7 @@ func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 		fmt.Fprintf(&b, "\n%d x %s: %s\n", g.count, g.typ, g.msg)
 		fmt.Fprintf(&b, "  first seen: mini-batch %d attempt %d (first file %s) on %s at %s\n",
 			g.first.Index, g.first.Attempt, g.first.FirstItem, g.first.Worker, g.first.Start.UTC().Format(time.RFC3339))
+		writeItems(&b, g.items)
 		var files []string
 		for f := range g.tracebackFolders {
 			files = append(files, f)
@@ -265,6 +299,52 @@ func ErrorSummary(recs []contracts.AttemptRecord) []byte {
 		fmt.Fprintf(&b, "  tracebacks: %s\n", strings.Join(files, ", "))
 	}
 	return b.Bytes()
+}
+
+// attempt names one attempt of a mini-batch on a worker.
+type attempt struct {
+	index  int64
+	try    int
+	worker string
+}
+
+func attemptOf(r contracts.AttemptRecord) attempt { return attempt{r.Index, r.Attempt, r.Worker} }
+
+// namedByParts maps each attempt that has records of parts to the number
+// of failed items its parts name.
+func namedByParts(recs []contracts.AttemptRecord) map[attempt]int {
+	m := map[attempt]int{}
+	for _, r := range recs {
+		if r.Part != "" {
+			m[attemptOf(r)] += r.Failed
+		}
+	}
+	return m
+}
+
+// partItems names the failed items of a part's record: "f00017.txt
+// (mini-batch 3)", or the first and how many more.
+func partItems(r contracts.AttemptRecord) string {
+	if r.Items > 1 {
+		return fmt.Sprintf("%s and %d more (mini-batch %d, %s)", r.FirstItem, r.Items-1, r.Index, r.Part)
+	}
+	return fmt.Sprintf("%s (mini-batch %d)", r.FirstItem, r.Index)
+}
+
+// maxNamedItems bounds the items error.txt names for one error.
+const maxNamedItems = 20
+
+// writeItems names the items that failed alone with an error.
+func writeItems(b *bytes.Buffer, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	more := ""
+	if len(items) > maxNamedItems {
+		more = fmt.Sprintf(", and %d more", len(items)-maxNamedItems)
+		items = items[:maxNamedItems]
+	}
+	fmt.Fprintf(b, "  failed items: %s%s\n", strings.Join(items, ", "), more)
 }
 
 func firstLine(s string) string {

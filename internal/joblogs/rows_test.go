@@ -68,3 +68,48 @@ func TestReportRowsHoldOneCountedRowPerMiniBatch(t *testing.T) {
 		t.Fatalf("an outcome without a start is dated by its finish: %v", rows[8].Start)
 	}
 }
+
+// An isolation's parts (isolate_failures) are rows of their own, never
+// taken for the counted attempt's row: they come after the rows of a
+// transient delivery of the same try and before the attempt's own row,
+// which the outcome gives (with its extra calls) when its worker died.
+func TestReportRowsKeepAnIsolationsParts(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	part := func(i int64, worker, result, name string, items, failed, start int) contracts.AttemptRecord {
+		return contracts.AttemptRecord{Job: "j", Index: i, Attempt: 1, Worker: worker, Result: result, Part: name, Items: items, Failed: failed, Start: at(start)}
+	}
+	own := func(i int64, worker string, start int) contracts.AttemptRecord {
+		return contracts.AttemptRecord{Job: "j", Index: i, Attempt: 1, Worker: worker, Result: contracts.ResultPartial, Items: 4, Succeeded: 3, Failed: 1,
+			Start: at(start), ExtraCalls: 4}
+	}
+	recs := []contracts.AttemptRecord{
+		// 0: every record survived; the first part began with the attempt.
+		own(0, "a", 10),
+		part(0, "a", contracts.ResultSplit, "items 0-3", 4, 0, 10), part(0, "a", contracts.ResultSucceeded, "items 0-1", 2, 0, 11),
+		part(0, "a", contracts.ResultSplit, "items 2-3", 2, 0, 12), part(0, "a", contracts.ResultFailed, "item 2", 1, 1, 13),
+		part(0, "a", contracts.ResultSucceeded, "item 3", 1, 0, 14),
+		{Job: "j", Index: 0, Attempt: 1, Worker: "b", Result: contracts.ResultTransient, Items: 4, Start: at(1)},
+		// 1: the parts were flushed, the attempt's own record was not.
+		part(1, "c", contracts.ResultSplit, "items 0-3", 4, 0, 20), part(1, "c", contracts.ResultFailed, "item 0", 1, 1, 21),
+	}
+	outcomes := []contracts.BatchOutcome{
+		{Index: 0, Attempt: 1, Worker: "a", Result: contracts.ResultPartial, Items: 4, Succeeded: 3, Failed: 1, ExtraCalls: 4},
+		{Index: 1, Attempt: 1, Worker: "c", Result: contracts.ResultPartial, Items: 4, Succeeded: 3, Failed: 1, ExtraCalls: 2, Start: at(20)},
+	}
+	rows := joblogs.ReportRows("j", recs, outcomes)
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%d/%s/%s/%s/%d", r.Index, r.Worker, r.Result, r.Part, r.ExtraCalls))
+	}
+	want := []string{
+		"0/b/transient//0",
+		"0/a/split/items 0-3/0", "0/a/succeeded/items 0-1/0", "0/a/split/items 2-3/0", "0/a/failed/item 2/0", "0/a/succeeded/item 3/0",
+		"0/a/partial//4",
+		"1/c/split/items 0-3/0", "1/c/failed/item 0/0",
+		"1/c/partial//2",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rows\n %q\nwant\n %q", got, want)
+	}
+}

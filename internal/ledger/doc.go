@@ -19,6 +19,12 @@
 // outcome record names the key of the attempt that won, and the finaliser
 // reads only those, in mini-batch order.
 //
+// Isolation (isolate_failures): the parts of an isolated mini-batch are
+// run by one delivery, which writes their rows once, under its own key, and
+// records one outcome; BeginIsolation marks that an isolation began, so that
+// a redelivery whose worker died during it isolates again instead of
+// failing out of tries.
+//
 // Exactly-once finalisation: the job is recorded with its total before any
 // mini-batch is published, and the worker that sees the done counter reach
 // that total (or a producer resuming a job whose batches all ended) claims

@@ -231,3 +231,37 @@ func (l *Ledger) FailedOutcomes(ctx context.Context, jobID string, limit int) ([
 	}
 	return out, n, nil
 }
+
+// BeginIsolation marks that a mini-batch's isolation (isolate_failures)
+// began on try; a mark already there holds. It returns the try of the mark
+// that holds.
+func (l *Ledger) BeginIsolation(ctx context.Context, jobID string, index int64, try int) (int, error) {
+	key := contracts.IsolationKey(jobID, index)
+	if _, err := l.B.Jobs.Create(ctx, key, fmt.Appendf(nil, "%d", try)); err == nil {
+		return try, nil
+	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("marking the isolation of batch %d of job %s: %w", index, jobID, err)
+	}
+	began, err := l.Isolation(ctx, jobID, index)
+	if err == nil && began == 0 {
+		err = fmt.Errorf("marking the isolation of batch %d of job %s: the mark vanished", index, jobID)
+	}
+	return began, err
+}
+
+// Isolation reads the try on which a mini-batch's isolation began, 0 when
+// none did.
+func (l *Ledger) Isolation(ctx context.Context, jobID string, index int64) (int, error) {
+	e, err := l.B.Jobs.Get(ctx, contracts.IsolationKey(jobID, index))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the isolation of batch %d of job %s: %w", index, jobID, err)
+	}
+	var try int
+	if _, err := fmt.Sscan(string(e.Value()), &try); err != nil {
+		return 0, fmt.Errorf("reading the isolation of batch %d of job %s: %w", index, jobID, err)
+	}
+	return try, nil
+}

@@ -219,7 +219,8 @@ def _import_pandas():
 
 
 def _dataframe(table):
-    """Builds run()'s DataFrame from a tabular mini-batch."""
+    """Builds run()'s DataFrame from a tabular mini-batch. A part of one
+    (isolate_failures) keeps its rows' index: it starts at first_index."""
     pandas = _import_pandas()
     columns = table.get("columns") or None
     if table.get("format") == "csv":
@@ -227,10 +228,15 @@ def _dataframe(table):
         # stays so in the DataFrame's strings.
         data = (table.get("csv") or "").encode("utf-8", "surrogateescape")
         try:
-            return pandas.read_csv(io.BytesIO(data), encoding="utf-8", encoding_errors="surrogateescape")
+            frame = pandas.read_csv(io.BytesIO(data), encoding="utf-8", encoding_errors="surrogateescape")
         except TypeError:  # a pandas older than 1.3: no encoding_errors
-            return pandas.read_csv(io.StringIO(data.decode("utf-8", "replace")))
-    return pandas.DataFrame(table.get("records") or [], columns=columns)
+            frame = pandas.read_csv(io.StringIO(data.decode("utf-8", "replace")))
+    else:
+        frame = pandas.DataFrame(table.get("records") or [], columns=columns)
+    first = table.get("first_index") or 0
+    if first:
+        frame.index = pandas.RangeIndex(first, first + len(frame))
+    return frame
 
 
 class _Script:
