@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"os"
 	"time"
 
@@ -150,19 +151,18 @@ func (s *slot) finalize(d *delivery, done int64) error {
 	return nil
 }
 
-// doubleAck acks a message and waits for the server, a few times over; a
-// lost ack only brings the message back, and its outcome is recorded.
+// doubleAck acks a message and waits for the server, trying again for a
+// while (retry.Do); a lost ack only brings the message back, and its
+// outcome is recorded.
 func doubleAck(ctx context.Context, msg jetstream.Msg) {
-	for try := 0; ; try++ {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := msg.DoubleAck(actx)
-		cancel()
-		if err == nil || try == 5 || ctx.Err() != nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	_ = retry.Do(ctx, ackPolicy, retry.Options{
+		Timeout:   5 * time.Second,
+		Retryable: func(err error) bool { return !errors.Is(err, jetstream.ErrMsgAlreadyAckd) },
+	}, msg.DoubleAck)
 }
+
+// ackPolicy spaces the tries of an ack.
+var ackPolicy = retry.Policy{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, MaxElapsed: 30 * time.Second}
 
 // handBack sends a message back after an error of storage or the broker,
 // without spending the user's run_max_try; the delay grows with n.
