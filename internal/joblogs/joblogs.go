@@ -58,13 +58,9 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 		}
 	}
 	b.WriteString("\nThresholds:\n")
-	fmt.Fprintf(&b, "  error_threshold: %s\n", limit(cfg.ErrorThreshold, c.ItemsFailed, "failed item", "failed items"))
-	fmt.Fprintf(&b, "  allowed_failed_count: %s\n", limit(cfg.AllowedFailedCount, c.FailedBatches, "failed mini-batch", "failed mini-batches"))
-	pct := 0.0
-	if total > 0 {
-		pct = 100 * float64(c.FailedBatches) / float64(total)
+	for _, t := range contracts.Thresholds(cfg, c, st) {
+		fmt.Fprintf(&b, "  %s: %s\n", t.Key, limit(t))
 	}
-	fmt.Fprintf(&b, "  allowed_failed_percent: %v%% (now %.1f%% of mini-batches failed)\n", cfg.AllowedFailedPercent, pct)
 	if st.Terminal() {
 		fmt.Fprintf(&b, "\nResult: %s\n", st.State)
 		if st.Reason != "" {
@@ -81,17 +77,24 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 	return b.String()
 }
 
-// limit describes a count against its threshold: how many more are
-// tolerated, or by how many it was exceeded.
-func limit(threshold int, now int64, one, many string) string {
-	n := count(now, one, many)
-	switch left := int64(threshold) - now; {
-	case threshold < 0:
+// limit describes a threshold against what it measures (the same measure
+// the ledger judges by): how many more failures it tolerates, or by how
+// many it was exceeded; the percentage, against the share failed so far.
+func limit(t contracts.Threshold) string {
+	if t.Key == "allowed_failed_percent" {
+		return fmt.Sprintf("%v%% (now %.1f%% of mini-batches failed)", t.Limit, t.Now)
+	}
+	n := count(t.Failed, "failed item", "failed items")
+	if t.Key == "allowed_failed_count" {
+		n = count(t.Failed, "failed mini-batch", "failed mini-batches")
+	}
+	switch left := int64(t.Limit) - t.Failed; {
+	case !t.Set:
 		return fmt.Sprintf("unset (%s)", n)
-	case left >= 0:
-		return fmt.Sprintf("%d (%s; %d more tolerated)", threshold, n, left)
+	case !t.Exceeded():
+		return fmt.Sprintf("%d (%s; %d more tolerated)", int64(t.Limit), n, left)
 	default:
-		return fmt.Sprintf("%d (%s; exceeded by %d)", threshold, n, -left)
+		return fmt.Sprintf("%d (%s; exceeded by %d)", int64(t.Limit), n, -left)
 	}
 }
 
