@@ -2,6 +2,7 @@ package codeshape_test
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -60,6 +61,26 @@ func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
 	for _, p := range pkgs {
 		if !strings.Contains(layout, "`"+p+"`") && !strings.Contains(layout, "`"+p+"/`") {
 			t.Errorf("README's layout does not name %s", p)
+		}
+	}
+}
+
+// Every path README's layout names is in the tree: the section is kept
+// true in both directions.
+func TestReadmeLayoutNamesOnlyWhatExists(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, _ := strings.Cut(string(readme), "\n## Layout\n")
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	named := regexp.MustCompile("`([a-z][a-z0-9_./-]*/[a-z0-9_./-]*)`").FindAllStringSubmatch(layout, -1)
+	if len(named) < 20 {
+		t.Fatalf("only %d paths found in the layout", len(named))
+	}
+	for _, m := range named {
+		if _, err := os.Stat("../../" + m[1]); err != nil {
+			t.Errorf("README's layout names %s, which is not in the tree", m[1])
 		}
 	}
 }
