@@ -20,6 +20,7 @@ import (
 	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/partition"
 	"github.com/parallelrun/prs/internal/resultfmt"
 	"github.com/parallelrun/prs/internal/tabular"
 )
@@ -181,11 +182,17 @@ func scriptPath(c *contracts.Config) (string, error) {
 
 // firstBatch plans the mini-batch prs debug runs: the first limit files
 // (default mini_batch_size) of a file input, or the first piece of the
-// first object of a tabular input (at most mini_batch_size).
+// first object of a tabular input (at most mini_batch_size). With
+// partition_keys, a file input's first mini-batch is its first group, as
+// the producer groups it (its first limit files when limit is set), with
+// the group's values.
 func firstBatch(ctx context.Context, c *contracts.Config, input objstore.Store, limit int) (contracts.MiniBatch, error) {
 	mb := contracts.MiniBatch{JobID: "debug"}
 	if c.Tabular() {
 		return firstPiece(ctx, c, input)
+	}
+	if len(c.PartitionKeys) > 0 {
+		return firstGroup(ctx, c, input, limit)
 	}
 	if limit <= 0 {
 		limit, _ = c.FilesPerBatch()
@@ -205,6 +212,26 @@ func firstBatch(ctx context.Context, c *contracts.Config, input objstore.Store, 
 		return mb, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no files in %s", input.URI(""))}
 	}
 	return mb, nil
+}
+
+// firstGroup plans the first partition_keys group of a file input.
+func firstGroup(ctx context.Context, c *contracts.Config, input objstore.Store, limit int) (contracts.MiniBatch, error) {
+	groups, err := partition.FileGroups(ctx, input, c)
+	var fe *contracts.FieldError
+	if err != nil && !errors.As(err, &fe) {
+		err = &contracts.FieldError{Field: "input", Err: err}
+	}
+	if err != nil {
+		return contracts.MiniBatch{}, err
+	}
+	if len(groups) == 0 {
+		return contracts.MiniBatch{}, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no files in %s", input.URI(""))}
+	}
+	g := groups[0]
+	if limit > 0 && len(g.Items) > limit {
+		g.Items = g.Items[:limit]
+	}
+	return contracts.MiniBatch{JobID: "debug", Items: g.Items, Partition: g.Values}, nil
 }
 
 // firstPiece plans the first piece of the first object of a tabular input
