@@ -3,7 +3,6 @@ package consumer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,14 +37,12 @@ type delivery struct {
 // open reads a message: its mini-batch and how often it was delivered.
 func (s *slot) open(msg jetstream.Msg) *delivery {
 	d := &delivery{msg: msg, log: s.w.cfg.Logger}
-	if err := json.Unmarshal(msg.Data(), &d.mb); err != nil {
-		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("not a mini-batch message: %w (subject %s)", err, msg.Subject())
+	mb, err := contracts.DecodeMiniBatch(msg.Data())
+	if err != nil {
+		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("%w (subject %s)", err, msg.Subject())
 		return d
 	}
-	if d.mb.JobID == "" {
-		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("not a mini-batch message: no job id (subject %s)", msg.Subject())
-		return d
-	}
+	d.mb = mb
 	d.log = d.log.With("job", d.mb.JobID, "batch", d.mb.Index)
 	meta, err := msg.Metadata()
 	if err != nil {

@@ -178,6 +178,9 @@ func invalid(field, format string, args ...any) error {
 // not built in passes when it is no near misspelling of one (a handler
 // plugged in through the Go API); YAML and flags accept built-in ones only.
 func (c *Config) Validate() error {
+	if err := c.checkText(); err != nil {
+		return err
+	}
 	if strings.TrimSpace(c.Input) == "" {
 		return invalid("input", "is required")
 	}

@@ -47,7 +47,7 @@ func (c *Config) BytesPerBatch() (int64, error) {
 	}
 	n, err := ParseSize(c.MiniBatchSize)
 	if err != nil {
-		return 0, &FieldError{Field: "mini_batch_size", Err: err}
+		return 0, &FieldError{Field: "mini_batch_size", Err: sizeError{err}}
 	}
 	return n, nil
 }
@@ -59,7 +59,7 @@ func (c *Config) PartitionMaxBytes() (int64, error) {
 	}
 	n, err := ParseSize(c.PartitionMaxSize)
 	if err != nil {
-		return 0, &FieldError{Field: "partition_max_size", Err: err}
+		return 0, &FieldError{Field: "partition_max_size", Err: sizeError{err}}
 	}
 	return n, nil
 }
@@ -125,6 +125,14 @@ func (c *Config) ResolveInputFormat(l InputListing) error {
 	return invalid("input_format", "mini_batch_size %q is a size, which is for a tabular input, but input %q is not one: %s; set input_format (csv, jsonl, parquet or auto, with include to pick the tables) to read tables, or give mini_batch_size a number of files",
 		c.MiniBatchSize, c.Input, what)
 }
+
+// sizeError is a size setting that ParseSize refused: it wraps ErrInvalid
+// (as every validation error does) and ErrInvalidSize, and reads as
+// ParseSize's message.
+type sizeError struct{ err error }
+
+func (e sizeError) Error() string   { return e.err.Error() }
+func (e sizeError) Unwrap() []error { return []error{ErrInvalid, e.err} }
 
 // validateInput checks the settings that depend on the input's kind.
 func (c *Config) validateInput() error {

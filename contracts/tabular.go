@@ -87,14 +87,16 @@ func (c *Config) SplitSingleFileInput() {
 	}
 }
 
-// globEscape quotes the characters that path.Match treats as patterns.
+// globEscape quotes the characters that path.Match treats as patterns. It
+// works on bytes, so that a name that is not UTF-8 keeps its bytes (and
+// path.Match compares literal bytes as they are).
 func globEscape(s string) string {
 	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[\`, r) {
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(`*?[\`, s[i]) >= 0 {
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(s[i])
 	}
 	return b.String()
 }

@@ -22,7 +22,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/fleet"
+	prsfleet "github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/miniotest"
 	"github.com/parallelrun/prs/internal/objstore"
@@ -74,9 +74,17 @@ type harness struct {
 	bucket   string
 	state    string // the script's marker files
 	ackWait  string
+	mio      *miniotest.Server
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessOn(t, minio)
+}
+
+// newHarnessOn is newHarness on a MinIO server of its own, such as one the
+// test restarts.
+func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,7 +92,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: minio.NewBucket(t), state: t.TempDir(), ackWait: "2s"}
+	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: mio.NewBucket(t), state: t.TempDir(), ackWait: "2s", mio: mio}
 	h.startNATS()
 	t.Cleanup(func() {
 		if h.srv != nil {
@@ -94,7 +102,7 @@ func newHarness(t *testing.T) *harness {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	f, err := fleet.Open(ctx, fleet.Config{
+	f, err := prsfleet.Open(ctx, prsfleet.Config{
 		Broker: broker.OpenConfig{Connect: broker.ConnectConfig{URL: h.url()}, Setup: broker.SetupConfig{AckWait: 2 * time.Second}},
 		Stores: h.s3Options(), Worker: "test", Logger: quiet(),
 	})
@@ -128,8 +136,16 @@ func (h *harness) restartNATS(down time.Duration) {
 	h.startNATS()
 }
 
+// s3srv is the harness's MinIO server: its own, or the one of the package.
+func (h *harness) s3srv() *miniotest.Server {
+	if h.mio != nil {
+		return h.mio
+	}
+	return minio
+}
+
 func (h *harness) s3Options() objstore.Options {
-	return objstore.Options{S3Endpoint: minio.Endpoint(), AccessKey: minio.AccessKey(), SecretKey: minio.SecretKey(), Logger: quiet()}
+	return objstore.Options{S3Endpoint: h.s3srv().Endpoint(), AccessKey: h.s3srv().AccessKey(), SecretKey: h.s3srv().SecretKey(), Logger: quiet()}
 }
 
 func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + prefix }
@@ -137,8 +153,8 @@ func (h *harness) s3(prefix string) string { return "s3://" + h.bucket + "/" + p
 // env is the environment of prs processes: S3 credentials and endpoint.
 func (h *harness) env() []string {
 	return append(os.Environ(),
-		"AWS_ACCESS_KEY_ID="+minio.AccessKey(), "AWS_SECRET_ACCESS_KEY="+minio.SecretKey(),
-		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+minio.Endpoint(), "PRS_NATS_URL="+h.url(),
+		"AWS_ACCESS_KEY_ID="+h.s3srv().AccessKey(), "AWS_SECRET_ACCESS_KEY="+h.s3srv().SecretKey(),
+		"AWS_REGION=us-east-1", "PRS_S3_ENDPOINT="+h.s3srv().Endpoint(), "PRS_NATS_URL="+h.url(),
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
 }

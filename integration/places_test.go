@@ -6,13 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/parallelrun/prs/internal/objstore"
 )
 
 // runLocal runs prs run of the integration script over input into output
@@ -42,78 +39,6 @@ func snapshot(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// TestOwnNamesAndPlacesAreRefused: names and places that collide with
-// prs's own are refused at submit (exit 2) with a message naming the key
-// and the place, and nothing is written.
-func TestOwnNamesAndPlacesAreRefused(t *testing.T) {
-	h := newHarness(t)
-	h.upload("in", 3)
-	dir := t.TempDir()
-	in := mkdir(t, filepath.Join(dir, "in"))
-	writeFile(t, in, "a.txt", []byte("a"))
-	prev := mkdir(t, filepath.Join(dir, "prev", "logs"))
-	writeFile(t, prev, "a.txt", []byte("a"))
-	afile := writeFile(t, dir, "afile.txt", []byte("not a folder"))
-	withFolder := mkdir(t, filepath.Join(dir, "withfolder"))
-	mkdir(t, filepath.Join(withFolder, "results"))
-
-	cases := []struct {
-		name          string
-		input, output string // output "" = a fresh local folder
-		args          []string
-		want          []string
-	}{
-		{"final file named .prs", in, "", []string{"--append-row-file-name", ".prs"}, []string{"append_row_file_name", ".prs"}},
-		{"final file named .prs.lock", in, "", []string{"--append-row-file-name", ".prs.lock"}, []string{"append_row_file_name", ".prs.lock"}},
-		{"final file named logs", in, "", []string{"--append-row-file-name", "logs"}, []string{"append_row_file_name", "logs"}},
-		{"final file named Logs", in, "", []string{"--append-row-file-name", "Logs"}, []string{"append_row_file_name", "Logs"}},
-		{"output is the input", in, in, nil, []string{"output", in, "is the input folder"}},
-		{"output is the input, said otherwise", in, "file://" + in + "/", nil, []string{"output", "is the input folder"}},
-		{"S3 output is the S3 input", h.s3("in"), h.s3("in/"), nil, []string{"output", "is the input folder"}},
-		{"input inside the output's logs", prev, filepath.Join(dir, "prev"), nil, []string{"input", "inside logs"}},
-		{"output is a file", in, afile, nil, []string{"output", afile, "is a file, not a folder"}},
-		{"output under a file", in, filepath.Join(afile, "out"), nil, []string{"output", afile, "is a file"}},
-		{"final file is a folder", in, withFolder, []string{"--append-row-file-name", "results"}, []string{"append_row_file_name", "results", "is a folder"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out := tc.output
-			if out == "" {
-				out = filepath.Join(t.TempDir(), "out")
-			}
-			before := snapshot(t, dir)
-			stdout, stderr, code := h.runLocal(tc.input, out, tc.args...)
-			if code != 2 {
-				t.Fatalf("exit %d, want 2\nstdout: %s\nstderr: %s", code, stdout, stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Fatalf("error does not mention %q:\n%s", w, errorLine(stderr))
-				}
-			}
-			t.Logf("%s: %s", tc.name, errorLine(stderr))
-			if after := snapshot(t, dir); !slices.Equal(before, after) {
-				t.Fatalf("files were written:\nbefore %q\nafter  %q", before, after)
-			}
-			if !strings.HasPrefix(out, "s3://") && !strings.HasPrefix(out, dir) && !strings.HasPrefix(out, "file://") {
-				if _, err := os.Stat(out); !os.IsNotExist(err) {
-					t.Fatalf("the output %s was written (%v)", out, err)
-				}
-			}
-		})
-	}
-	s, err := objstore.Open(context.Background(), h.s3(""), h.s3Options())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = s.List(context.Background(), "", func(o objstore.ObjectInfo) error {
-		if !strings.HasPrefix(o.Key, "in/f") {
-			t.Errorf("unexpected object %s", o.Key)
-		}
-		return nil
-	})
 }
 
 // TestOutputInsideInputIsLeftOut: an output folder inside the input folder

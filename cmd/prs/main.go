@@ -7,6 +7,7 @@
 //	prs worker   a fleet member
 //	prs status   a job's state and counters, or the list of jobs
 //	prs cancel   stop a job
+//	prs exporter the queue as Prometheus metrics, for autoscalers
 package main
 
 import (
@@ -39,6 +40,7 @@ Usage:
   prs debug   [flags] [-- script arguments]   run init() and one mini-batch here, in the foreground
   prs logs    [flags] JOB                     show a job's overview and errors, or a worker's logs (--worker, --follow)
   prs bench   onnx --model PATH [flags]       measure a model alone and in the whole pipeline
+  prs exporter [flags]                        serve the queue (waiting, in flight, desired workers) as Prometheus metrics
 
 Run "prs COMMAND -h" for a command's flags.
 `
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
 		"run": cmdRun, "submit": cmdSubmit, "debug": cmdDebug, "logs": cmdLogs, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
-		"bench": cmdBench,
+		"bench": cmdBench, "exporter": cmdExporter,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

@@ -27,17 +27,24 @@ import (
 	"github.com/parallelrun/prs/producer"
 )
 
-// common holds the flags every command shares: how to reach NATS and S3.
-type common struct {
+// natsFlags are how to reach NATS and how to log: the flags of every
+// command, prs exporter's included.
+type natsFlags struct {
 	nats                  *string
 	user, password, token *string
 	creds, nkey           *string
 	tlsCA, tlsCert, key   *string
-	s3Endpoint, s3Region  *string
-	ackWait               *time.Duration
-	replicas              *int
 	logLevel, logFormat   *string
-	metrics               *string
+}
+
+// common holds the flags the fleet's commands share: NATS, S3, the
+// fleet's shape and the metrics address.
+type common struct {
+	*natsFlags
+	s3Endpoint, s3Region *string
+	ackWait              *time.Duration
+	replicas             *int
+	metrics              *string
 }
 
 // exporter serves the Prometheus metrics when --metrics-addr is set and
@@ -58,23 +65,45 @@ func (c *common) exporter(ctx context.Context, log *slog.Logger) (consumer.Metri
 
 func addCommon(fs *flag.FlagSet) *common {
 	return &common{
-		nats:       secretVar(fs, "nats", "PRS_NATS_URL", "NATS server `URL`s, comma-separated", redact.URL),
-		user:       envVar(fs, "nats-user", "PRS_NATS_USER", "NATS `user`"),
-		password:   secretVar(fs, "nats-password", "PRS_NATS_PASSWORD", "NATS `password` (with --nats-user)", nil),
-		token:      secretVar(fs, "nats-token", "PRS_NATS_TOKEN", "NATS `token`", nil),
-		creds:      envVar(fs, "nats-creds", "PRS_NATS_CREDS", "NATS credentials `file` (a user JWT and its nkey seed)"),
-		nkey:       envVar(fs, "nats-nkey", "PRS_NATS_NKEY", "NATS nkey seed `file`"),
-		tlsCA:      envVar(fs, "nats-tls-ca", "PRS_NATS_TLS_CA", "CA certificate `file` to trust for NATS TLS (turns TLS on)"),
-		tlsCert:    envVar(fs, "nats-tls-cert", "PRS_NATS_TLS_CERT", "client certificate `file` for NATS TLS (with --nats-tls-key)"),
-		key:        envVar(fs, "nats-tls-key", "PRS_NATS_TLS_KEY", "client key `file` for NATS TLS"),
+		natsFlags:  addNATS(fs),
 		s3Endpoint: secretVar(fs, "s3-endpoint", "PRS_S3_ENDPOINT", "S3 endpoint `URL` such as http://127.0.0.1:9000, path-style; credentials come from the standard AWS chain", redact.URL),
 		s3Region:   fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region"),
 		ackWait:    fs.Duration("ack-wait", 0, "set the fleet's ack wait: how long a mini-batch may go without its worker's heartbeat before another worker takes it (default: keep it; 30s when the queue is first made)"),
 		replicas:   fs.Int("replicas", 1, "JetStream replicas of the streams and the bucket when prs first makes them (3 in production)"),
-		logLevel:   fs.String("log-level", "", "prs's own log level: DEBUG, INFO, WARNING (default the job's logging_level, else INFO)"),
-		logFormat:  fs.String("log-format", "text", "prs's own logs: text or json"),
 		metrics:    fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9090; default off)"),
 	}
+}
+
+func addNATS(fs *flag.FlagSet) *natsFlags {
+	return &natsFlags{
+		nats:      secretVar(fs, "nats", "PRS_NATS_URL", "NATS server `URL`s, comma-separated", redact.URL),
+		user:      envVar(fs, "nats-user", "PRS_NATS_USER", "NATS `user`"),
+		password:  secretVar(fs, "nats-password", "PRS_NATS_PASSWORD", "NATS `password` (with --nats-user)", nil),
+		token:     secretVar(fs, "nats-token", "PRS_NATS_TOKEN", "NATS `token`", nil),
+		creds:     envVar(fs, "nats-creds", "PRS_NATS_CREDS", "NATS credentials `file` (a user JWT and its nkey seed)"),
+		nkey:      envVar(fs, "nats-nkey", "PRS_NATS_NKEY", "NATS nkey seed `file`"),
+		tlsCA:     envVar(fs, "nats-tls-ca", "PRS_NATS_TLS_CA", "CA certificate `file` to trust for NATS TLS (turns TLS on)"),
+		tlsCert:   envVar(fs, "nats-tls-cert", "PRS_NATS_TLS_CERT", "client certificate `file` for NATS TLS (with --nats-tls-key)"),
+		key:       envVar(fs, "nats-tls-key", "PRS_NATS_TLS_KEY", "client key `file` for NATS TLS"),
+		logLevel:  fs.String("log-level", "", "prs's own log level: DEBUG, INFO, WARNING (default the job's logging_level, else INFO)"),
+		logFormat: fs.String("log-format", "text", "prs's own logs: text or json"),
+	}
+}
+
+// connectConfig is the connection to --nats; it checks the flags that go
+// together.
+func (c *natsFlags) connectConfig(log *slog.Logger) (broker.ConnectConfig, error) {
+	cc := broker.ConnectConfig{
+		URL: *c.nats, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds, NkeyFile: *c.nkey,
+		TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,
+	}
+	if cc.URL != "" && *c.password != "" && *c.user == "" {
+		return cc, fmt.Errorf("--nats-password needs --nats-user")
+	}
+	if cc.URL != "" && (*c.tlsCert == "") != (*c.key == "") {
+		return cc, fmt.Errorf("--nats-tls-cert and --nats-tls-key go together")
+	}
+	return cc, nil
 }
 
 func envOr(k, def string) string {
@@ -102,24 +131,15 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // connect reaches NATS (starting the embedded server when embedded is set
 // and --nats is empty), sets up the streams and opens the ledger: a fleet.
 func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet.Fleet, error) {
-	url := *c.nats
-	if url != "" && *c.password != "" && *c.user == "" {
-		return nil, fmt.Errorf("--nats-password needs --nats-user")
+	cc, err := c.connectConfig(log)
+	if err != nil {
+		return nil, err
 	}
-	if url != "" && (*c.tlsCert == "") != (*c.key == "") {
-		return nil, fmt.Errorf("--nats-tls-cert and --nats-tls-key go together")
-	}
-	if url == "" && !embedded {
+	if cc.URL == "" && !embedded {
 		return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
 	}
 	cfg := fleet.Config{
-		Broker: broker.OpenConfig{
-			Connect: broker.ConnectConfig{
-				URL: url, User: *c.user, Password: *c.password, Token: *c.token, CredsFile: *c.creds, NkeyFile: *c.nkey,
-				TLSCA: *c.tlsCA, TLSCert: *c.tlsCert, TLSKey: *c.key, Name: "prs", Logger: log,
-			},
-			Setup: broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas},
-		},
+		Broker: broker.OpenConfig{Connect: cc, Setup: broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas}},
 		Stores: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log},
 		Worker: workerName(), Logger: log,
 	}

@@ -265,7 +265,11 @@ func decode(line []byte, ok bool) (*response, error) {
 		return nil, errExited
 	}
 	var r response
-	if err := json.Unmarshal(line, &r); err != nil {
+	err := json.Unmarshal(line, &r)
+	if t := bytes.TrimLeft(line, " \t\r\n"); err == nil && (len(t) == 0 || t[0] != '{') {
+		err = errors.New("not a JSON object") // null decodes into nothing
+	}
+	if err != nil {
 		const most = 200
 		if len(line) > most {
 			line = line[:most]

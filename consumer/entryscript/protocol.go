@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
@@ -87,7 +88,11 @@ func (r *response) scriptError() *consumer.ScriptError {
 	return e
 }
 
-// compactRows returns the rows of a run response as compact JSON.
+// compactRows returns the rows of a run response as compact JSON, in UTF-8:
+// bytes that are not UTF-8 (which can only be inside strings, since JSON
+// syntax outside them is ASCII) become U+FFFD, as encoding/json decodes
+// them, so that the output files hold valid JSON text whatever a script
+// wrote.
 func (r *response) compactRows() ([]json.RawMessage, error) {
 	rows := make([]json.RawMessage, len(r.Rows))
 	for i, raw := range r.Rows {
@@ -96,8 +101,27 @@ func (r *response) compactRows() ([]json.RawMessage, error) {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
 		rows[i] = b.Bytes()
+		if !utf8.Valid(rows[i]) {
+			rows[i] = validUTF8(rows[i])
+		}
 	}
 	return rows, nil
+}
+
+// validUTF8 replaces each byte of b that is not part of a UTF-8 sequence by
+// U+FFFD, one for one as encoding/json does.
+func validUTF8(b []byte) []byte {
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
 }
 
 // protocolError is a response line that breaks the protocol.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	_ "image/gif" // registers GIF
 	_ "image/jpeg"
 	_ "image/png"
@@ -58,6 +59,14 @@ func (p *plan) decodeImage(path string, s *scratch) ([]uint8, error) {
 	img, format, err := image.Decode(&s.rd)
 	if err != nil {
 		return nil, fmt.Errorf("decoding the %s image: %w", format, err)
+	}
+	if screen := image.Rect(0, 0, cfg.Width, cfg.Height); img.Bounds() != screen {
+		// A GIF's first frame may cover part of its screen only: place it
+		// on a screen-sized canvas, black around it, as the file says.
+		canvas := image.NewNRGBA(screen)
+		draw.Draw(canvas, screen, image.NewUniform(color.Black), image.Point{}, draw.Src)
+		draw.Draw(canvas, img.Bounds(), img, img.Bounds().Min, draw.Over)
+		img = canvas
 	}
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	s.pix = toPixels(img, p.gray, s.pix)

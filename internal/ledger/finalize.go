@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/resultfmt"
 	"github.com/parallelrun/prs/internal/retry"
 )
@@ -176,20 +177,8 @@ func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	for i := int64(0); i < total; i++ {
-		o, _, ok, err := l.Outcome(ctx, job.ID, i)
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			return "", fmt.Errorf("finalising job %s: batch %d has no recorded outcome", job.ID, i)
-		}
-		if o.ResultKey == "" {
-			continue
-		}
-		if err := copyObject(ctx, f, staging, o.ResultKey); err != nil {
-			return "", fmt.Errorf("finalising job %s: rows of batch %d: %w", job.ID, i, err)
-		}
+	if err := l.copyRows(ctx, f, job, staging, total); err != nil {
+		return "", err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", err
@@ -220,14 +209,44 @@ func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64
 	return out.URI(name), nil
 }
 
-func copyObject(ctx context.Context, w io.Writer, s interface {
-	Get(context.Context, string) (io.ReadCloser, error)
-}, key string) error {
-	rc, err := s.Get(ctx, key)
-	if err != nil {
-		return err
+// copyRows writes the rows of every batch's recorded outcome to w in batch
+// order, reading l.FinalWindow outcomes and row objects ahead.
+func (l *Ledger) copyRows(ctx context.Context, w io.Writer, job *contracts.Job, staging objstore.Store, total int64) error {
+	fetch := func(ctx context.Context, i int64) (io.ReadCloser, error) {
+		o, _, ok, err := l.Outcome(ctx, job.ID, i)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("finalising job %s: batch %d has no recorded outcome", job.ID, i)
+		}
+		if o.ResultKey == "" {
+			return nil, nil
+		}
+		rc, err := staging.Get(ctx, o.ResultKey)
+		if err != nil {
+			return nil, fmt.Errorf("finalising job %s: rows of batch %d: %w", job.ID, i, err)
+		}
+		return rc, nil
 	}
-	defer rc.Close()
-	_, err = io.Copy(w, rc)
-	return err
+	use := func(i int64, rc io.ReadCloser) error {
+		if rc == nil {
+			return nil
+		}
+		defer rc.Close()
+		if _, err := io.Copy(w, rc); err != nil {
+			return fmt.Errorf("finalising job %s: rows of batch %d: %w", job.ID, i, err)
+		}
+		return nil
+	}
+	release := func(rc io.ReadCloser) {
+		if rc != nil {
+			rc.Close()
+		}
+	}
+	window := l.FinalWindow
+	if window <= 0 {
+		window = defaultFinalWindow
+	}
+	return inOrder(ctx, total, window, fetch, use, release)
 }

@@ -24,6 +24,9 @@ type Ledger struct {
 	Worker string
 	// Lease is how long a finalize claim holds without renewal (default 30s).
 	Lease time.Duration
+	// FinalWindow is how many mini-batches finalisation reads ahead of the
+	// one it writes (default 32; 1 reads one at a time).
+	FinalWindow int
 }
 
 // New returns a Ledger; log may be nil.

@@ -19,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newLedger(t *testing.T) *Ledger {
+func newLedger(t testing.TB) *Ledger {
 	t.Helper()
 	_, h := brokertest.Start(t, broker.SetupConfig{})
 	l := New(h, &Stores{}, "w1", nil)
@@ -28,7 +28,7 @@ func newLedger(t *testing.T) *Ledger {
 }
 
 // addJob records a sealed running job of total batches, writing to out.
-func addJob(t *testing.T, l *Ledger, id string, total int64, out string) *contracts.Job {
+func addJob(t testing.TB, l *Ledger, id string, total int64, out string) *contracts.Job {
 	t.Helper()
 	c := contracts.DefaultConfig()
 	c.Output = out

@@ -23,13 +23,17 @@ type PathFormat struct {
 // relative to the input root. Errors wrap [ErrBadFormat] and quote s: empty,
 // unbalanced or nested braces, an empty name or one with characters other
 // than letters, digits and '_', a name used twice, two placeholders with
-// nothing between them ("{a}{b}", which no key could split), invalid UTF-8.
+// nothing between them ("{a}{b}", which no key could split), invalid UTF-8,
+// more than [MaxFormatBytes].
 func ParseFormat(s string) (*PathFormat, error) {
 	bad := func(why string, args ...any) (*PathFormat, error) {
 		return nil, fmt.Errorf("%w %q: %s", ErrBadFormat, s, fmt.Sprintf(why, args...))
 	}
 	if !utf8.ValidString(s) {
 		return bad("not valid UTF-8")
+	}
+	if len(s) > MaxFormatBytes {
+		return bad("longer than %d bytes", MaxFormatBytes)
 	}
 	body := strings.TrimPrefix(s, "/")
 	if body == "" {
@@ -80,8 +84,16 @@ func ParseFormat(s string) (*PathFormat, error) {
 	}
 	re.WriteString(regexp.QuoteMeta(literal.String()))
 	re.WriteString("$")
-	return &PathFormat{raw: s, names: names, re: regexp.MustCompile(re.String())}, nil
+	compiled, err := regexp.Compile(re.String())
+	if err != nil { // not expected within MaxFormatBytes, but never a panic
+		return bad("%v", err)
+	}
+	return &PathFormat{raw: s, names: names, re: compiled}, nil
 }
+
+// MaxFormatBytes bounds a partition_format: a path pattern, far shorter
+// than this, that becomes a regular expression (which has a size limit).
+const MaxFormatBytes = 4096
 
 // checkName accepts placeholder names: one or more letters, digits and '_'.
 func checkName(name string) error {

@@ -3,6 +3,7 @@ package tabular
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,12 @@ func openParquet(ctx context.Context, r RangeReader, key string, size int64, opt
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := parquet.OpenFile(ra, size, opts...)
+	ra = footerGuard{ra, size}
+	var f *parquet.File
+	err = noPanic(func() (err error) {
+		f, err = parquet.OpenFile(ra, size, opts...)
+		return err
+	})
 	if err != nil {
 		closeFn()
 		if ctx.Err() != nil || errors.Is(err, ErrChanged) || errors.Is(err, objstore.ErrNotFound) {
@@ -42,16 +48,38 @@ func openParquet(ctx context.Context, r RangeReader, key string, size int64, opt
 	return f, closeFn, nil
 }
 
-// rowGroupBytes is the stored (compressed) size of a row group.
-func rowGroupBytes(rg *format.RowGroup) int64 {
+// footerGuard refuses the read of a Parquet file's last bytes when the
+// footer length they end with cannot fit in the file: parquet-go allocates
+// a buffer of that length (up to 4 GiB, for a file of a few bytes) before it
+// reads the footer.
+type footerGuard struct {
+	io.ReaderAt
+	size int64
+}
+
+func (g footerGuard) ReadAt(p []byte, off int64) (int, error) {
+	n, err := g.ReaderAt.ReadAt(p, off)
+	if n >= 8 && off+int64(n) == g.size {
+		// "PAR1", 4 bytes, the footer, its length (4 bytes), "PAR1".
+		if length := int64(binary.LittleEndian.Uint32(p[n-8:])); length > g.size-12 {
+			return 0, fmt.Errorf("a footer of %d bytes does not fit in the file's %d bytes", length, g.size)
+		}
+	}
+	return n, err
+}
+
+// rowGroupBytes is the stored (compressed) size of a row group, at most
+// the file's size: a corrupt footer may claim any size, and the number of
+// pieces follows it.
+func rowGroupBytes(rg *format.RowGroup, fileSize int64) int64 {
 	if rg.TotalCompressedSize > 0 {
-		return rg.TotalCompressedSize
+		return min(rg.TotalCompressedSize, fileSize)
 	}
 	var n int64
 	for i := range rg.Columns {
-		n += rg.Columns[i].MetaData.TotalCompressedSize
+		n += rg.Columns[i].MetaData.TotalCompressedSize // each checked to lie in the file
 	}
-	return n
+	return min(n, fileSize)
 }
 
 // checkParquet rejects metadata that cannot describe this file: row counts
@@ -120,7 +148,7 @@ func planParquet(ctx context.Context, r RangeReader, obj objstore.ObjectInfo, pi
 		return piece(g, packStart, packEnd)
 	}
 	for g := range md.RowGroups {
-		rows, size := md.RowGroups[g].NumRows, rowGroupBytes(&md.RowGroups[g])
+		rows, size := md.RowGroups[g].NumRows, rowGroupBytes(&md.RowGroups[g], obj.Size)
 		lo := base
 		base += rows
 		if rows == 0 {
@@ -197,24 +225,47 @@ func readParquet(ctx context.Context, r RangeReader, p Piece, fn func(Record) er
 // errRows marks an error of the Parquet row reader.
 var errRows = errors.New("reading rows")
 
+// noPanic calls fn, a call into parquet-go, and turns its panic into an
+// error: parquet-go panics on some corrupt files (a slice bound read from
+// the file), and a hostile file must fail its object or piece, not take
+// down the producer or the worker.
+func noPanic(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the Parquet reader failed: %v", r)
+		}
+	}()
+	return fn()
+}
+
 // readRowRange calls each for the rows [lo, hi) of row group rg (indexes
 // within the row group).
 func readRowRange(ctx context.Context, rg parquet.RowGroup, g int, lo, hi int64, buf []parquet.Row, each func(int64, parquet.Row) error) error {
-	rows := rg.Rows()
-	defer rows.Close()
-	if err := rows.SeekToRow(lo); err != nil {
+	var rows parquet.Rows
+	if err := noPanic(func() error { rows = rg.Rows(); return nil }); err != nil {
+		return fmt.Errorf("%w: %v", errRows, err)
+	}
+	defer noPanic(rows.Close)
+	if err := noPanic(func() error { return rows.SeekToRow(lo) }); err != nil {
 		return fmt.Errorf("%w: seek to row %d: %v", errRows, lo, err)
 	}
 	for i := lo; i < hi; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := rows.ReadRows(buf[:min(int64(len(buf)), hi-i)])
+		var n int
+		err := noPanic(func() (err error) {
+			n, err = rows.ReadRows(buf[:min(int64(len(buf)), hi-i)])
+			return err
+		})
 		for _, row := range buf[:n] {
 			if err := each(i, row); err != nil {
 				return err
 			}
 			i++
+		}
+		if n == 0 && err == nil {
+			return fmt.Errorf("%w: row group %d: the reader gave no row at row %d", errRows, g, i) // not a loop forever
 		}
 		if err == io.EOF && i < hi {
 			return fmt.Errorf("%w: row group %d ends after %d rows, the footer says more", errRows, g, i)
