@@ -1,6 +1,9 @@
 package contracts
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // HandlerONNX scores with the built-in ONNX Runtime handler.
 const HandlerONNX = "onnx"
@@ -28,6 +31,16 @@ type ONNXConfig struct {
 	// IntraOpThreads and InterOpThreads of each session (default 0: ORT's own).
 	IntraOpThreads int `json:"intra_op_threads,omitempty"`
 	InterOpThreads int `json:"inter_op_threads,omitempty"`
+	// IOBinding runs the model through an ONNX Runtime I/O binding of the
+	// handler's input and output tensors instead of Run (default false). It
+	// needs a float32 output whose shape is fixed but for the batch, and a
+	// model run in progress is not stopped by run_invocation_timeout or a
+	// cancel (the binding API takes no run options): the mini-batch ends
+	// when that run does.
+	IOBinding bool `json:"io_binding,omitempty"`
+	// CUDA holds options of the CUDA execution provider, for
+	// execution_provider cuda or tensorrt (whose CUDA fallback they tune).
+	CUDA CUDAOptions `json:"cuda,omitzero"`
 	// Labels names a side input (or a path or URI) with one label per line,
 	// for argmax and topk rows.
 	Labels string `json:"labels,omitempty"`
@@ -35,6 +48,49 @@ type ONNXConfig struct {
 	Preprocess Preprocess `json:"preprocess"`
 	// Postprocess says how an output becomes a row.
 	Postprocess Postprocess `json:"postprocess"`
+}
+
+// CUDA execution provider options of onnx.cuda (ONNX Runtime's names).
+const (
+	CuDNNExhaustive = "EXHAUSTIVE"
+	CuDNNHeuristic  = "HEURISTIC"
+	CuDNNDefault    = "DEFAULT"
+
+	ArenaNextPowerOfTwo  = "kNextPowerOfTwo"
+	ArenaSameAsRequested = "kSameAsRequested"
+)
+
+// CUDAOptions are ONNX Runtime's CUDA provider options that a job may set;
+// zero values leave ONNX Runtime's defaults.
+type CUDAOptions struct {
+	// PreferNHWC lets the provider run convolutions in NHWC layout inside
+	// the model (prefer_nhwc; the input keeps preprocess.layout).
+	PreferNHWC bool `json:"prefer_nhwc,omitempty"`
+	// CuDNNConvAlgoSearch is how cuDNN picks a convolution algorithm:
+	// EXHAUSTIVE (ONNX Runtime's default: benchmark each on the first
+	// runs), HEURISTIC or DEFAULT.
+	CuDNNConvAlgoSearch string `json:"cudnn_conv_algo_search,omitempty"`
+	// ArenaExtendStrategy is how the device memory arena grows:
+	// kNextPowerOfTwo (ONNX Runtime's default) or kSameAsRequested.
+	ArenaExtendStrategy string `json:"arena_extend_strategy,omitempty"`
+	// GPUMemLimit bounds the device memory arena, a size such as 8GB
+	// (default: no bound).
+	GPUMemLimit string `json:"gpu_mem_limit,omitempty"`
+}
+
+// set names the first option that is set, "" for none.
+func (o CUDAOptions) set() string {
+	switch {
+	case o.PreferNHWC:
+		return "prefer_nhwc"
+	case o.CuDNNConvAlgoSearch != "":
+		return "cudnn_conv_algo_search"
+	case o.ArenaExtendStrategy != "":
+		return "arena_extend_strategy"
+	case o.GPUMemLimit != "":
+		return "gpu_mem_limit"
+	}
+	return ""
 }
 
 // Preprocess declares how items become model input.
@@ -63,6 +119,10 @@ type Preprocess struct {
 	Layout string `json:"layout,omitempty"`
 	// DType is float32 (default) or uint8.
 	DType string `json:"dtype,omitempty"`
+	// JPEGDecoder decodes JPEG images: auto (default: libjpeg-turbo where
+	// the worker has it, else Go's image/jpeg), std (Go's) or turbo
+	// (libjpeg-turbo, which the worker must have).
+	JPEGDecoder string `json:"jpeg_decoder,omitempty"`
 	// Columns are the feature columns of tabular rows, in model order
 	// (required with kind tabular): their count is the number of values of
 	// one item of the model input.
@@ -118,6 +178,24 @@ func (c *Config) validateONNX() error {
 	for _, s := range p.Std {
 		if s == 0 {
 			return invalid("onnx.preprocess.std", "must not hold 0")
+		}
+	}
+	return o.validateCUDA()
+}
+
+// validateCUDA checks onnx.cuda: its options need a provider that uses
+// CUDA, and gpu_mem_limit is a size.
+func (o *ONNXConfig) validateCUDA() error {
+	key := o.CUDA.set()
+	if key == "" {
+		return nil
+	}
+	if p := o.ExecutionProvider; p == "" || p == "cpu" {
+		return invalid("onnx.cuda."+key, "is an option of the CUDA execution provider, and this job runs on the CPU: set execution_provider cuda or tensorrt, or remove onnx.cuda")
+	}
+	if o.CUDA.GPUMemLimit != "" {
+		if _, err := ParseSize(o.CUDA.GPUMemLimit); err != nil {
+			return &FieldError{Field: "onnx.cuda.gpu_mem_limit", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/parallelrun/prs/cmd/prs/internal/bench"
+	"github.com/parallelrun/prs/contracts"
 )
 
 const benchUsage = `Usage: prs bench onnx --model PATH [flags]
@@ -22,6 +24,10 @@ pre-built tensors (raw), the whole pipeline's (prs run's machinery in this
 process: embedded JetStream, producer, worker, rows), their ratio, and the
 decoding rate. Flags:
 `
+
+// benchCUDAKeys are the onnx.cuda settings that prs bench onnx takes as
+// --cuda-* flags.
+var benchCUDAKeys = []string{"prefer_nhwc", "cudnn_conv_algo_search", "arena_extend_strategy", "gpu_mem_limit"}
 
 // cmdBench is prs bench onnx: flags to bench.Config, the report to stdout.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -48,6 +54,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&c.ExecutionProvider, "execution-provider", def.ExecutionProvider, "cpu or cuda")
 	devices := fs.String("device-ids", "0", "onnx.device_ids, comma-separated; the raw stage uses the first")
 	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", 0, "onnx.intra_op_threads (0: ONNX Runtime's default)")
+	imageSize := fs.String("image-size", "", "the JPEG files' WIDTHxHEIGHT, such as 500x375 (default size x size; another size needs --resize-to)")
+	fs.IntVar(&c.ResizeTo, "resize-to", 0, "onnx.preprocess.resize shorter_side: the shorter side's size before the centre crop of size x size, such as 256 (0: resize none)")
+	fs.StringVar(&c.JPEGDecoder, "jpeg-decoder", "", "onnx.preprocess.jpeg_decoder: auto, std or turbo (default auto)")
+	fs.BoolVar(&c.IOBinding, "io-binding", false, "onnx.io_binding of the handler and pipeline stages")
+	cudaFlags := map[string]*string{}
+	for _, k := range benchCUDAKeys {
+		cudaFlags[k] = fs.String("cuda-"+strings.ReplaceAll(k, "_", "-"), "", "onnx.cuda."+k+" (execution-provider cuda)")
+	}
 	fs.StringVar(&c.Library, "library", "", "the ONNX Runtime library (default $PRS_ORT_LIB, then lib/libonnxruntime.so.1)")
 	fs.StringVar(&c.WorkDir, "work-dir", "", "folder for the benchmark's own folder of images, JetStream files and output (default the system's temporary folder)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the benchmark's folder")
@@ -67,6 +81,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail(stderr, exitUsage, "bench onnx: --device-ids must be comma-separated integers, got %q", *devices)
 		}
 		c.DeviceIDs = append(c.DeviceIDs, d)
+	}
+	if err := benchOptions(&c, *imageSize, benchCUDAKeys, cudaFlags); err != nil {
+		return fail(stderr, exitUsage, "bench onnx: %v", err)
 	}
 	lv := slog.LevelWarn
 	if err := lv.UnmarshalText([]byte(strings.TrimSuffix(strings.ToUpper(*logLevel), "ING"))); err != nil {
@@ -93,4 +110,41 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	return exitOK
+}
+
+// benchOptions sets c's image size (WIDTHxHEIGHT) and onnx.cuda options
+// from their flags, read as the job's settings are.
+func benchOptions(c *bench.Config, imageSize string, cudaKeys []string, cudaFlags map[string]*string) error {
+	if imageSize != "" {
+		w, h, ok := strings.Cut(imageSize, "x")
+		var err error
+		if ok {
+			if c.ImageWidth, err = strconv.Atoi(w); err == nil {
+				c.ImageHeight, err = strconv.Atoi(h)
+			}
+		}
+		if !ok || err != nil {
+			return fmt.Errorf("--image-size must be WIDTHxHEIGHT, such as 500x375, got %q", imageSize)
+		}
+	}
+	for _, k := range cudaKeys {
+		if *cudaFlags[k] == "" {
+			continue
+		}
+		job := contracts.Config{ONNX: &contracts.ONNXConfig{}}
+		s, _ := contracts.LookupSetting("onnx.cuda." + k)
+		err := s.Set(&job, *cudaFlags[k])
+		if err == nil {
+			err = s.Check(&job)
+		}
+		if err != nil {
+			return fmt.Errorf("--cuda-%s: %w", strings.ReplaceAll(k, "_", "-"), err)
+		}
+		o, in := &c.CUDA, job.ONNX.CUDA
+		o.PreferNHWC = o.PreferNHWC || in.PreferNHWC
+		o.CuDNNConvAlgoSearch = cmp.Or(in.CuDNNConvAlgoSearch, o.CuDNNConvAlgoSearch)
+		o.ArenaExtendStrategy = cmp.Or(in.ArenaExtendStrategy, o.ArenaExtendStrategy)
+		o.GPUMemLimit = cmp.Or(in.GPUMemLimit, o.GPUMemLimit)
+	}
+	return nil
 }

@@ -9,7 +9,11 @@
 // onnx.model_batch_size (default 32) and decodes the items of model batch
 // k+1 in parallel goroutines (Options.DecodeWorkers, default GOMAXPROCS)
 // while the model runs model batch k. A model whose batch dimension is fixed gets batches of exactly
-// that size, padded with zeros.
+// that size, padded with zeros. The two input buffers and the output
+// buffer are the session's, with ORT tensors over them kept per size of
+// model batch; onnx.io_binding binds them through an ORT I/O binding
+// instead of passing them to Run, and onnx.cuda passes CUDA provider
+// options through (session.go).
 //
 // # Items
 //
@@ -23,7 +27,10 @@
 // resize none takes images of exactly size; exact resizes to size;
 // shorter_side resizes the shorter side to resize_to and crops the centre
 // to size (torchvision's Resize + CenterCrop). Resizing is PIL's
-// antialiased bilinear, rounded to 8 bits. Each value then becomes
+// antialiased bilinear, rounded to 8 bits. JPEG files go to libjpeg-turbo
+// where it loads (turbo.go, onnx.preprocess.jpeg_decoder), which decodes
+// them in the DCT domain at 1/2, 1/4 or 1/8 when that still covers the
+// resize's size, and to Go's image/jpeg otherwise. Each value then becomes
 // (v*scale - mean[c]) / std[c] (scale default 1/255 for float32, 1 for
 // uint8), in layout nchw or nhwc. size defaults to the model input's fixed
 // height and width.

@@ -108,6 +108,20 @@ func (h *handler) open() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	decoder := "none"
+	if p.kind == kindImage {
+		lib, fallback, err := jpegDecoder(h.cfg.Preprocess.JPEGDecoder)
+		if err != nil {
+			return nil, err
+		}
+		p.turbo, decoder = lib, "go"
+		if lib != nil {
+			decoder = "libjpeg-turbo " + lib.Path()
+		}
+		if fallback != nil {
+			h.log.Info("JPEG images decode with Go's image/jpeg: libjpeg-turbo did not load", "err", fallback, "hint", TurboJPEGHint)
+		}
+	}
 	if p.fixedBatch > 0 && h.cfg.ModelBatchSize > 0 && h.cfg.ModelBatchSize != p.fixedBatch {
 		h.log.Warn("the model's batch dimension is fixed: model_batch_size does not apply",
 			"model_batch_size", h.cfg.ModelBatchSize, "batch", p.fixedBatch)
@@ -137,7 +151,8 @@ func (h *handler) open() (*session, error) {
 		return nil, err
 	}
 	h.log.Info("ONNX Runtime session ready", "model", h.model, "plan", p.String(),
-		"execution_provider", provider(h.cfg), "device", h.device, "library", h.opts.Library, "ort", ort.GetVersion())
+		"execution_provider", provider(h.cfg), "device", h.device, "library", h.opts.Library, "ort", ort.GetVersion(),
+		"jpeg_decoder", decoder, "io_binding", p.ioBinding)
 	return s, nil
 }
 

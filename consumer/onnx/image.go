@@ -14,6 +14,8 @@ import (
 
 	_ "golang.org/x/image/bmp" // registers BMP
 	_ "golang.org/x/image/webp"
+
+	"github.com/parallelrun/prs/internal/turbojpeg"
 )
 
 // maxImagePixels bounds the pixels of an image the handler decodes, against
@@ -31,29 +33,35 @@ type scratch struct {
 	pix  []uint8 // decoded pixels, height x width x channels
 	res  []uint8 // resized pixels
 	tmp  []uint8 // the horizontal pass of a resize
-	hc   coeffs  // resize coefficients, kept while sizes repeat
+	acc  []int   // one row of the vertical pass, in fixed point
+	rgb  []uint8 // a JPEG decoded as RGB for a grayscale plan
+	tj   *turbojpeg.Decoder
+	hc   coeffs // resize coefficients, kept while sizes repeat
 	vc   coeffs
 	vals [][]byte // a JSON row's feature values
 }
 
 // decodeImage reads the image at path into s.pix as p.height x p.width x
-// p.channels bytes, resizing and cropping as the plan says.
+// p.channels bytes, resizing and cropping as the plan says. A JPEG file
+// goes to libjpeg-turbo when the plan has it (see turbo.go); one that
+// library does not take, and every other file, to Go's decoders.
 func (p *plan) decodeImage(path string, s *scratch) ([]uint8, error) {
 	var err error
 	if s.file, err = readFile(path, s.file); err != nil {
 		return nil, err
+	}
+	if p.turbo != nil && isJPEG(s.file) {
+		if pix, ok, err := p.decodeTurbo(s); ok {
+			return pix, err
+		}
 	}
 	s.rd.Reset(s.file)
 	cfg, _, err := image.DecodeConfig(&s.rd)
 	if err != nil {
 		return nil, fmt.Errorf("not a PNG, JPEG, GIF, BMP or WebP image: %w", err)
 	}
-	if cfg.Width < 1 || cfg.Height < 1 || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return nil, fmt.Errorf("image of %dx%d pixels (width x height) is empty or larger than %d pixels", cfg.Width, cfg.Height, maxImagePixels)
-	}
-	if p.resize == "none" && (cfg.Width != p.width || cfg.Height != p.height) {
-		return nil, fmt.Errorf("%w: image is %dx%d (width x height), the model takes %dx%d; set onnx.preprocess.resize to exact or shorter_side",
-			errImageSize, cfg.Width, cfg.Height, p.width, p.height)
+	if err := p.checkSize(cfg.Width, cfg.Height); err != nil {
+		return nil, err
 	}
 	s.rd.Reset(s.file)
 	img, format, err := image.Decode(&s.rd)
@@ -70,24 +78,62 @@ func (p *plan) decodeImage(path string, s *scratch) ([]uint8, error) {
 	}
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	s.pix = toPixels(img, p.gray, s.pix)
+	return p.resizeImage(s, s.pix, w, h, w, h, turbojpeg.Factor{Num: 1, Denom: 1}), nil
+}
+
+// checkSize refuses an image of w x h pixels that is too large, or that
+// does not have the model's size under resize none.
+func (p *plan) checkSize(w, h int) error {
+	if w < 1 || h < 1 || int64(w)*int64(h) > maxImagePixels {
+		return fmt.Errorf("image of %dx%d pixels (width x height) is empty or larger than %d pixels", w, h, maxImagePixels)
+	}
+	if p.resize == "none" && (w != p.width || h != p.height) {
+		return fmt.Errorf("%w: image is %dx%d (width x height), the model takes %dx%d; set onnx.preprocess.resize to exact or shorter_side",
+			errImageSize, w, h, p.width, p.height)
+	}
+	return nil
+}
+
+// target is the size (full width and height) that an image of w x h
+// pixels is resized to before the crop: p's size for resize exact, the
+// shorter side at resize_to for shorter_side, w x h for none.
+func (p *plan) target(w, h int) (fw, fh int) {
 	switch p.resize {
 	case "exact":
-		if w == p.width && h == p.height {
-			return s.pix, nil
-		}
-		return s.resize(s.pix, w, h, p.channels, p.width, p.height, 0, 0, p.width, p.height), nil
+		return p.width, p.height
 	case "shorter_side":
-		fw, fh := p.resizeTo, p.resizeTo
+		fw, fh = p.resizeTo, p.resizeTo
 		if w <= h {
 			fh = int(float64(p.resizeTo) * float64(h) / float64(w))
 		} else {
 			fw = int(float64(p.resizeTo) * float64(w) / float64(h))
 		}
-		top := int(math.RoundToEven(float64(fh-p.height) / 2))
-		left := int(math.RoundToEven(float64(fw-p.width) / 2))
-		return s.resize(s.pix, w, h, p.channels, fw, fh, left, top, p.width, p.height), nil
+		return fw, fh
 	}
-	return s.pix, nil
+	return w, h
+}
+
+// resizeImage resizes and crops pix, w x h pixels decoded at scale f from
+// an image of ow x oh pixels (f is 1/1 and w x h is ow x oh without a
+// scaled decode), as the plan says.
+func (p *plan) resizeImage(s *scratch, pix []uint8, w, h, ow, oh int, f turbojpeg.Factor) []uint8 {
+	fw, fh := p.target(ow, oh)
+	switch {
+	case p.resize == "none":
+		return pix
+	case p.resize == "exact" && f.Num == f.Denom && w == fw && h == fh:
+		return pix
+	}
+	left, top := 0, 0
+	if p.resize == "shorter_side" {
+		top = int(math.RoundToEven(float64(fh-p.height) / 2))
+		left = int(math.RoundToEven(float64(fw-p.width) / 2))
+	}
+	// A scaled image's pixel covers Denom/Num pixels of the image: its
+	// extent in its own pixels is the image's size times the factor.
+	ew := float64(ow) * float64(f.Num) / float64(f.Denom)
+	eh := float64(oh) * float64(f.Num) / float64(f.Denom)
+	return s.resize(pix, w, h, ew, eh, p.channels, fw, fh, left, top, p.width, p.height)
 }
 
 // toPixels converts img to 8-bit grayscale or RGB, row by row, into buf.
@@ -184,6 +230,13 @@ func (p *plan) store(pix []uint8, f32 []float32, u8 []uint8) {
 			for ch := 0; ch < c; ch++ {
 				f32[i+ch] = p.lut32[ch][pix[i+ch]]
 			}
+		}
+	case f32 != nil && c == 3: // rgb nchw: one pass, three planes
+		r, g, b := f32[:hw], f32[hw:2*hw], f32[2*hw:3*hw]
+		l0, l1, l2 := &p.lut32[0], &p.lut32[1], &p.lut32[2]
+		for i := range r {
+			px := pix[3*i : 3*i+3 : 3*i+3]
+			r[i], g[i], b[i] = l0[px[0]], l1[px[1]], l2[px[2]]
 		}
 	case f32 != nil:
 		for ch := 0; ch < c; ch++ {

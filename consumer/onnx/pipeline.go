@@ -19,6 +19,7 @@ type session struct {
 	post    *post
 	sess    *ort.DynamicAdvancedSession
 	runOpts *ort.RunOptions
+	binding *ort.IoBinding // onnx.io_binding; nil without
 	// terminated says runOpts' terminate flag is set: a Run was stopped.
 	terminated bool
 	workers    int
@@ -27,17 +28,71 @@ type session struct {
 	// the model reads model batch k from the other.
 	bufs    [2]*inputBuf
 	out     []float32 // the output of one model batch, when ORT can write to it
-	outFull ort.Value // a tensor over out for a whole model batch
+	outs    tensors   // tensors over out, by number of items
 	conv    []float32 // an output of another element type, as float32
 	topTmp  []int
 	scratch sync.Pool // *scratch
+	// made counts the tensors the session has made over its buffers.
+	made int
 }
 
 // inputBuf holds the input of one model batch.
 type inputBuf struct {
-	f32  []float32
-	u8   []uint8
-	full ort.Value // a tensor over the whole buffer
+	f32 []float32
+	u8  []uint8
+	ts  tensors // tensors over the buffer, by number of items
+}
+
+// maxTensors bounds the tensors kept per buffer: the full model batch and
+// the few shorter ones that mini-batches end with.
+const maxTensors = 4
+
+// tensors keeps ORT tensors over one buffer, by number of items, so that a
+// model batch of a size seen before reuses its tensor.
+type tensors struct {
+	byN map[int]ort.Value
+}
+
+// get returns the tensor of n items, made by mk when there is none; the
+// tensor stays valid until the next get of another size or destroy.
+func (t *tensors) get(n int, mk func(n int) (ort.Value, error)) (ort.Value, bool, error) {
+	if v, ok := t.byN[n]; ok {
+		return v, false, nil
+	}
+	v, err := mk(n)
+	if err != nil {
+		return nil, false, err
+	}
+	if t.byN == nil {
+		t.byN = map[int]ort.Value{}
+	}
+	if len(t.byN) >= maxTensors { // keep the full batch's alone
+		full := t.full()
+		for k, old := range t.byN {
+			if k != full {
+				_ = old.Destroy()
+				delete(t.byN, k)
+			}
+		}
+	}
+	t.byN[n] = v
+	return v, true, nil
+}
+
+// full is the largest size kept.
+func (t *tensors) full() int {
+	m := 0
+	for k := range t.byN {
+		m = max(m, k)
+	}
+	return m
+}
+
+func (t *tensors) destroy() {
+	for _, v := range t.byN {
+		_ = v.Destroy()
+	}
+	t.byN = nil
 }
 
 func newSessionState(p *plan, post *post, sess *ort.DynamicAdvancedSession, workers int) (*session, error) {
@@ -47,42 +102,79 @@ func newSessionState(p *plan, post *post, sess *ort.DynamicAdvancedSession, work
 	if s.runOpts, err = ort.NewRunOptions(); err != nil {
 		return nil, fmt.Errorf("onnx: run options: %w", err)
 	}
+	if p.ioBinding {
+		if s.binding, err = sess.CreateIoBinding(); err != nil {
+			_ = s.close()
+			return nil, fmt.Errorf("onnx: I/O binding: %w", err)
+		}
+	}
 	for i := range s.bufs {
 		b := &inputBuf{}
 		n := p.batch * p.itemLen
 		if p.elem == ort.TensorElementDataTypeFloat {
 			b.f32 = make([]float32, n)
-			b.full, err = ort.NewTensor(p.inputShape(p.batch), b.f32)
 		} else {
 			b.u8 = make([]uint8, n)
-			b.full, err = ort.NewTensor(p.inputShape(p.batch), b.u8)
-		}
-		if err != nil {
-			_ = s.close()
-			return nil, fmt.Errorf("onnx: input tensor %v: %w", p.inputShape(p.batch), err)
 		}
 		s.bufs[i] = b
+		if _, err := s.inputTensor(b, p.batch); err != nil {
+			_ = s.close()
+			return nil, err
+		}
 	}
 	if p.outFloat && p.outLen > 0 {
 		s.out = make([]float32, p.batch*p.outLen)
-		t, err := ort.NewTensor(p.outputShape(p.batch), s.out)
-		if err != nil {
+		if _, err := s.outputTensor(p.batch); err != nil {
 			_ = s.close()
-			return nil, fmt.Errorf("onnx: output tensor %v: %w", p.outputShape(p.batch), err)
+			return nil, err
 		}
-		s.outFull = t
 	}
 	return s, nil
 }
 
+// inputTensor is the tensor over b's first n items.
+func (s *session) inputTensor(b *inputBuf, n int) (ort.Value, error) {
+	p := s.plan
+	v, made, err := b.ts.get(n, func(n int) (ort.Value, error) {
+		if b.f32 != nil {
+			return ort.NewTensor(p.inputShape(n), b.f32[:n*p.itemLen])
+		}
+		return ort.NewTensor(p.inputShape(n), b.u8[:n*p.itemLen])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("onnx: input tensor %v: %w", p.inputShape(n), err)
+	}
+	if made {
+		s.made++
+	}
+	return v, nil
+}
+
+// outputTensor is the tensor over the output of n items (only when the
+// output is float32 of a fixed shape).
+func (s *session) outputTensor(n int) (ort.Value, error) {
+	p := s.plan
+	v, made, err := s.outs.get(n, func(n int) (ort.Value, error) {
+		return ort.NewTensor(p.outputShape(n), s.out[:n*p.outLen])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("onnx: output tensor %v: %w", p.outputShape(n), err)
+	}
+	if made {
+		s.made++
+	}
+	return v, nil
+}
+
 func (s *session) close() error {
 	for _, b := range s.bufs {
-		if b != nil && b.full != nil {
-			_ = b.full.Destroy()
+		if b != nil {
+			b.ts.destroy()
 		}
 	}
-	if s.outFull != nil {
-		_ = s.outFull.Destroy()
+	s.outs.destroy()
+	if s.binding != nil {
+		_ = s.binding.Destroy()
 	}
 	if s.runOpts != nil {
 		_ = s.runOpts.Destroy()
@@ -102,26 +194,6 @@ func (b *inputBuf) item(p *plan, i int) ([]float32, []uint8) {
 		return b.f32[lo:hi], nil
 	}
 	return nil, b.u8[lo:hi]
-}
-
-// tensor returns a tensor over the first n items, and what frees it.
-func (b *inputBuf) tensor(p *plan, n int) (ort.Value, func(), error) {
-	if n == p.batch {
-		return b.full, func() {}, nil
-	}
-	var (
-		t   ort.Value
-		err error
-	)
-	if b.f32 != nil {
-		t, err = ort.NewTensor(p.inputShape(n), b.f32[:n*p.itemLen])
-	} else {
-		t, err = ort.NewTensor(p.inputShape(n), b.u8[:n*p.itemLen])
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return t, func() { _ = t.Destroy() }, nil
 }
 
 // decodeJob decodes the items lo..lo+n-1 of a batch into buf, in parallel.
@@ -253,31 +325,24 @@ func (s *session) infer(ctx context.Context, job *decodeJob, ok []int) ([]float3
 			clear(u)
 		}
 	}
-	in, freeIn, err := buf.tensor(p, runN)
+	in, err := s.inputTensor(buf, runN)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("onnx: input tensor: %w", err)
+		return nil, 0, nil, err
 	}
-	defer freeIn()
 	outs := []ort.Value{nil}
-	freeOut := func() {}
-	switch {
-	case s.outFull != nil && runN == p.batch:
-		outs[0] = s.outFull
-	case s.outFull != nil:
-		t, err := ort.NewTensor(p.outputShape(runN), s.out[:runN*p.outLen])
-		if err != nil {
-			return nil, 0, nil, fmt.Errorf("onnx: output tensor: %w", err)
+	if s.out != nil {
+		if outs[0], err = s.outputTensor(runN); err != nil {
+			return nil, 0, nil, err
 		}
-		outs[0], freeOut = t, func() { _ = t.Destroy() }
 	}
 	if err := s.runModel(ctx, []ort.Value{in}, outs); err != nil {
-		freeOut()
-		if s.outFull == nil && outs[0] != nil { // ORT may have allocated it before the stop
+		if s.out == nil && outs[0] != nil { // ORT may have allocated it before the stop
 			_ = outs[0].Destroy()
 		}
 		return nil, 0, nil, err
 	}
-	if s.outFull == nil { // ORT allocated it
+	freeOut := func() {}
+	if s.out == nil { // ORT allocated it
 		t := outs[0]
 		freeOut = func() { _ = t.Destroy() }
 	}
@@ -293,8 +358,12 @@ func (s *session) infer(ctx context.Context, job *decodeJob, ok []int) ([]float3
 }
 
 // runModel runs the session and stops it through the run options when ctx
-// ends first.
+// ends first. Through an I/O binding the run cannot be stopped: ctx is
+// checked before and after it.
 func (s *session) runModel(ctx context.Context, in, out []ort.Value) error {
+	if s.binding != nil {
+		return s.runBound(ctx, in[0], out[0])
+	}
 	if s.terminated {
 		if err := s.runOpts.UnsetTerminate(); err != nil {
 			return fmt.Errorf("onnx: run options: %w", err)
@@ -319,6 +388,26 @@ func (s *session) runModel(ctx context.Context, in, out []ort.Value) error {
 			err = errors.New("the run finished as the context ended")
 		}
 		return fmt.Errorf("onnx: run stopped: %w", err)
+	}
+	return nil
+}
+
+// runBound runs the session through its I/O binding of in and out.
+func (s *session) runBound(ctx context.Context, in, out ort.Value) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("onnx: run not started: %w", err)
+	}
+	if err := s.binding.BindInput(s.plan.in.Name, in); err != nil {
+		return fmt.Errorf("onnx: binding input %q: %w", s.plan.in.Name, err)
+	}
+	if err := s.binding.BindOutput(s.plan.out.Name, out); err != nil {
+		return fmt.Errorf("onnx: binding output %q: %w", s.plan.out.Name, err)
+	}
+	if err := s.sess.RunWithBinding(s.binding); err != nil {
+		return &consumer.ScriptError{Type: "ONNXRuntimeError", Message: err.Error()}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("onnx: the run finished as the context ended: %w", err)
 	}
 	return nil
 }

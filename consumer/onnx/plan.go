@@ -8,6 +8,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/turbojpeg"
 )
 
 // DefaultModelBatchSize is the number of items in one Run of the model
@@ -41,6 +42,9 @@ type plan struct {
 	resizeTo                int
 	lut32                   [][256]float32 // per channel: pixel value -> input value
 	lut8                    [][256]uint8
+	// turbo decodes JPEG files when set (onnx.preprocess.jpeg_decoder,
+	// resolved on the worker); else Go's image/jpeg does.
+	turbo *turbojpeg.Lib
 
 	// Tables.
 	columns  []string         // the feature columns, in model order
@@ -58,6 +62,8 @@ type plan struct {
 	outItem  []int64 // one item's output shape
 	outLen   int     // elements of one item's output; 0 when some dimension is dynamic
 	outFloat bool    // the output is float32: the handler can give ORT its buffer
+
+	ioBinding bool // run through an I/O binding (onnx.io_binding)
 }
 
 // mismatch is an error where the model and the setting field disagree.
@@ -165,7 +171,14 @@ func newPlan(cfg *contracts.ONNXConfig, model string, inputs, outputs []ort.Inpu
 	for _, d := range p.item {
 		p.itemLen *= int(d)
 	}
-	return p, p.output(cfg.Postprocess)
+	if err := p.output(cfg.Postprocess); err != nil {
+		return nil, err
+	}
+	if p.ioBinding = cfg.IOBinding; p.ioBinding && (!p.outFloat || p.outLen == 0) {
+		return nil, mismatch("io_binding", "binds an output tensor made before the run: it needs a float32 output whose shape is fixed but for the batch, and model output %q is %v %s",
+			p.out.Name, []int64(p.out.Dimensions), elemName(p.out.DataType))
+	}
+	return p, nil
 }
 
 // dtype checks the input's element type against the dtype setting.

@@ -95,8 +95,8 @@ func TestResizeMatchesPIL(t *testing.T) {
 	t.Parallel()
 	pix := toPixels(pilImage(), false, nil)
 	var s scratch
-	near(t, "7x5 to 3x4", s.resize(pix, 7, 5, 3, 3, 4, 0, 0, 3, 4), flatten(pilTo3x4, 3))
-	up := s.resize(pix, 7, 5, 3, 12, 9, 0, 0, 12, 9)
+	near(t, "7x5 to 3x4", s.resize(pix, 7, 5, 7, 5, 3, 3, 4, 0, 0, 3, 4), flatten(pilTo3x4, 3))
+	up := s.resize(pix, 7, 5, 7, 5, 3, 12, 9, 0, 0, 12, 9)
 	blue := make([]uint8, 0, 12*9)
 	for i := 2; i < len(up); i += 3 {
 		blue = append(blue, up[i])
@@ -115,7 +115,7 @@ func TestResizeMatchesPIL(t *testing.T) {
 	}
 	near(t, "shorter_side 6, crop 6x4", got, want)
 	// The same size is the same image.
-	if same := s.resize(pix, 7, 5, 3, 7, 5, 0, 0, 7, 5); !bytes.Equal(same, pix) {
+	if same := s.resize(pix, 7, 5, 7, 5, 3, 7, 5, 0, 0, 7, 5); !bytes.Equal(same, pix) {
 		t.Fatalf("resizing to the same size changed the image")
 	}
 }

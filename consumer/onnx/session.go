@@ -75,9 +75,16 @@ func sessionOptions(cfg *contracts.ONNXConfig, device int) (*ort.SessionOptions,
 		return fail(fmt.Errorf("onnx: session options: %w", err))
 	}
 	dev := map[string]string{"device_id": strconv.Itoa(device)}
+	cudaOpts, err := CUDAProviderOptions(cfg, device)
+	if err != nil {
+		return fail(err)
+	}
 	p := provider(cfg)
 	switch p {
 	case "cpu":
+		if cfg.CUDA != (contracts.CUDAOptions{}) {
+			return fail(&contracts.FieldError{Field: "onnx.cuda", Err: fmt.Errorf("%w: options of the CUDA execution provider, and this job runs on the CPU", contracts.ErrInvalid)})
+		}
 	case "tensorrt":
 		trt, err := ort.NewTensorRTProviderOptions()
 		if err == nil {
@@ -96,7 +103,7 @@ func sessionOptions(cfg *contracts.ONNXConfig, device int) (*ort.SessionOptions,
 	case "cuda":
 		cuda, err := ort.NewCUDAProviderOptions()
 		if err == nil {
-			err = cuda.Update(dev)
+			err = cuda.Update(cudaOpts)
 			if err == nil {
 				err = opts.AppendExecutionProviderCUDA(cuda)
 			}
@@ -109,6 +116,31 @@ func sessionOptions(cfg *contracts.ONNXConfig, device int) (*ort.SessionOptions,
 		return fail(&contracts.FieldError{Field: "onnx.execution_provider", Err: fmt.Errorf("%w: must be cpu, cuda or tensorrt, got %q", contracts.ErrInvalid, p)})
 	}
 	return opts, nil
+}
+
+// CUDAProviderOptions are the CUDA provider's options of cfg (onnx.cuda)
+// on device, in ONNX Runtime's names and values, for
+// CUDAProviderOptions.Update (the benchmark's raw stage uses them too).
+func CUDAProviderOptions(cfg *contracts.ONNXConfig, device int) (map[string]string, error) {
+	m := map[string]string{"device_id": strconv.Itoa(device)}
+	c := cfg.CUDA
+	if c.PreferNHWC {
+		m["prefer_nhwc"] = "1"
+	}
+	if c.CuDNNConvAlgoSearch != "" {
+		m["cudnn_conv_algo_search"] = c.CuDNNConvAlgoSearch
+	}
+	if c.ArenaExtendStrategy != "" {
+		m["arena_extend_strategy"] = c.ArenaExtendStrategy
+	}
+	if c.GPUMemLimit != "" {
+		n, err := contracts.ParseSize(c.GPUMemLimit)
+		if err != nil {
+			return nil, &contracts.FieldError{Field: "onnx.cuda.gpu_mem_limit", Err: fmt.Errorf("%w: %w", contracts.ErrInvalid, err)}
+		}
+		m["gpu_mem_limit"] = strconv.FormatInt(n, 10)
+	}
+	return m, nil
 }
 
 // newSession opens model for p's input and output on cfg's provider.

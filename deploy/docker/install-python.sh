@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# install-python.sh: installs what entry scripts get on a worker: python3
-# with pandas and numpy, from the distribution's packages (Debian 12 and
-# Ubuntu 24.04 name them alike). The CPU and CUDA images run it, and so does
-# `go tool task pydeps` on CI's Debian machine (with sudo when not root).
+# install-python.sh: installs what entry scripts get on a worker, python3
+# with pandas and numpy, and libjpeg-turbo's TurboJPEG library, which the
+# onnx handler loads to decode JPEG files, from the distribution's packages
+# (Debian 12 and Ubuntu 24.04 name them alike). The CPU and CUDA images run
+# it, and so do `go tool task pydeps` and `cdeps` on CI's Debian machine
+# (with sudo when not root).
 # --clean removes the package lists afterwards (for images).
 set -euo pipefail
 
@@ -16,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends python3 python3-pandas python3-numpy >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends python3 python3-pandas python3-numpy libturbojpeg0 >/dev/null
 /usr/bin/python3 -c 'import numpy, pandas; print("python3", "numpy", numpy.__version__, "pandas", pandas.__version__)'
 if $clean; then
 	$sudo rm -rf /var/lib/apt/lists/*

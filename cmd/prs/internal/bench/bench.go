@@ -13,6 +13,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/parallelrun/prs/consumer/onnx"
+	"github.com/parallelrun/prs/internal/turbojpeg"
 )
 
 // Run generates the images and runs every stage (see the package comment).
@@ -34,13 +35,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{
-		Model: c.Model, Input: describe(m.in), Output: describe(m.out),
-		Provider: c.ExecutionProvider, DeviceIDs: c.DeviceIDs, Library: library, ORTVersion: ort.GetVersion(),
-		CPU: cpuName(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		Images: c.Images, Size: c.Size, Quality: c.Quality,
-		ModelBatchSize: c.ModelBatchSize, MiniBatchSize: c.MiniBatchSize, Slots: c.Slots, IntraOpThreads: c.IntraOpThreads,
-	}
+	r := newResult(&c, m, library)
 	if c.MiniBatchSize%c.ModelBatchSize != 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("mini_batch_size %d is not a multiple of model_batch_size %d: each mini-batch ends with a shorter model run",
 			c.MiniBatchSize, c.ModelBatchSize))
@@ -59,9 +54,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		defer func() { _ = os.RemoveAll(dir) }()
 	}
 
-	progress("generating %d JPEG files of %dx%d in %s", c.Images, c.Size, c.Size, dir)
+	progress("generating %d JPEG files of %dx%d in %s", c.Images, c.ImageWidth, c.ImageHeight, dir)
 	t0 := time.Now()
-	paths, bytes, err := writeImages(ctx, filepath.Join(dir, "images"), c.Images, c.Size, c.Seed, c.Quality)
+	paths, bytes, err := writeImages(ctx, filepath.Join(dir, "images"), c.Images, c.ImageWidth, c.ImageHeight, c.Seed, c.Quality)
 	if err != nil {
 		return nil, fmt.Errorf("generating the images: %w", err)
 	}
@@ -87,6 +82,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	}
 
 	cfg := c.onnxConfig(c.Model, library, c.ExecutionProvider)
+	cfg.IOBinding, cfg.CUDA = c.IOBinding, c.CUDA
 	progress("handler, called directly: %d images in mini-batches of %d", c.Images, c.MiniBatchSize)
 	if r.Handler, err = runDirect(ctx, &c, cfg, paths); err != nil {
 		return nil, fmt.Errorf("handler stage: %w", err)
@@ -109,6 +105,34 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		r.Notes = append(r.Notes, s)
 	}
 	return r, nil
+}
+
+// newResult is the result's description of the run, before any figure.
+func newResult(c *Config, m *modelInfo, library string) *Result {
+	return &Result{
+		Model: c.Model, Input: describe(m.in), Output: describe(m.out),
+		Provider: c.ExecutionProvider, DeviceIDs: c.DeviceIDs, Library: library, ORTVersion: ort.GetVersion(),
+		CPU: cpuName(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Images: c.Images, Size: c.Size, Quality: c.Quality, ImageWidth: c.ImageWidth, ImageHeight: c.ImageHeight,
+		ResizeTo: c.ResizeTo, JPEGDecoder: jpegDecoder(c.JPEGDecoder), IOBinding: c.IOBinding, CUDA: c.CUDA,
+		ModelBatchSize: c.ModelBatchSize, MiniBatchSize: c.MiniBatchSize, Slots: c.Slots, IntraOpThreads: c.IntraOpThreads,
+	}
+}
+
+// jpegDecoder says which decoder the stages' handlers use for setting
+// (onnx.preprocess.jpeg_decoder), as they resolve it.
+func jpegDecoder(setting string) string {
+	if setting == "std" {
+		return "Go's image/jpeg (jpeg_decoder std)"
+	}
+	lib, err := turbojpeg.Open(os.Getenv(onnx.TurboJPEGEnv))
+	switch {
+	case err == nil:
+		return "libjpeg-turbo " + lib.Path()
+	case setting == "turbo":
+		return "libjpeg-turbo, which does not load: " + err.Error()
+	}
+	return "Go's image/jpeg (libjpeg-turbo does not load: " + err.Error() + ")"
 }
 
 // cpuName is the processor's model name on Linux, else the architecture.

@@ -107,6 +107,11 @@ func TestRunRejectsBadSettings(t *testing.T) {
 		"quality 101":       func(c *Config) { c.Quality = 101 },
 		"too many images":   func(c *Config) { c.Images = maxImages + 1 },
 		"zero config model": func(c *Config) { *c = Config{Model: model} },
+		"image size alone":  func(c *Config) { c.ImageWidth, c.ImageHeight = 500, 375 },
+		"resize under crop": func(c *Config) { c.ResizeTo = 32 },
+		"jpeg decoder fast": func(c *Config) { c.JPEGDecoder = "fast" },
+		"cuda on the cpu":   func(c *Config) { c.CUDA.PreferNHWC = true },
+		"gpu_mem_limit":     func(c *Config) { c.ExecutionProvider, c.CUDA.GPUMemLimit = "cuda", "lots" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -150,11 +155,11 @@ func TestRunRejectsModelsThatAreNotNCHWImages(t *testing.T) {
 
 func TestImagesAreDeterministicJPEGsOfTheSize(t *testing.T) {
 	ctx := context.Background()
-	a, _, err := writeImages(ctx, t.TempDir(), 3, 40, 7, 90)
+	a, _, err := writeImages(ctx, t.TempDir(), 3, 40, 40, 7, 90)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := writeImages(ctx, t.TempDir(), 3, 40, 7, 90)
+	b, _, err := writeImages(ctx, t.TempDir(), 3, 40, 40, 7, 90)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,5 +202,33 @@ func TestTimelineLeavesTheJobStartOut(t *testing.T) {
 	}
 	if p.Steady.Images != 25 || p.Steady.Seconds != 0.3 {
 		t.Errorf("steady %+v, want 25 images in 0.3s", p.Steady)
+	}
+}
+
+// TestRunImageNetLike runs the stages on photo-sized files resized and
+// cropped as ImageNet's evaluation does (shorter side, then centre crop),
+// with libjpeg-turbo and an I/O binding: every image is scored, and the
+// report says what ran.
+func TestRunImageNetLike(t *testing.T) {
+	c := tinyConfig(t)
+	c.ImageWidth, c.ImageHeight, c.ResizeTo = 100, 75, 72
+	c.JPEGDecoder, c.IOBinding = "turbo", true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := Run(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Stage{"decode": r.Decode, "raw": r.Raw, "handler": r.Handler, "pipeline": r.Pipeline.Stage} {
+		if s.Images != c.Images || s.PerSecond <= 0 {
+			t.Errorf("%s: %+v, want %d images", name, s, c.Images)
+		}
+	}
+	var out bytes.Buffer
+	r.Print(&out)
+	for _, want := range []string{"JPEG 100x75", "resize shorter side to 72, centre crop 64x64; JPEG decoder libjpeg-turbo", "io_binding true, cuda default"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/parallelrun/prs/consumer/onnx"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/producer"
 )
@@ -37,6 +38,23 @@ type Config struct {
 	DeviceIDs []int
 	// IntraOpThreads is onnx.intra_op_threads (default 0: ONNX Runtime's).
 	IntraOpThreads int
+	// ImageWidth and ImageHeight are the JPEG files' size (default Size x
+	// Size). Files of another size than the model's need ResizeTo.
+	ImageWidth, ImageHeight int
+	// ResizeTo, when set, resizes each image's shorter side to it and crops
+	// the centre Size x Size (onnx.preprocess.resize shorter_side, as
+	// ImageNet's evaluation does: 256 for 224); 0 (default) takes the
+	// images as they are (resize none).
+	ResizeTo int
+	// JPEGDecoder is onnx.preprocess.jpeg_decoder: auto (default), std or
+	// turbo, for every stage that decodes.
+	JPEGDecoder string
+	// IOBinding is onnx.io_binding of the handler and pipeline stages (the
+	// raw stage runs the model with Run).
+	IOBinding bool
+	// CUDA is onnx.cuda, the CUDA provider's options (execution provider
+	// cuda only), for the raw, handler and pipeline stages.
+	CUDA contracts.CUDAOptions
 	// Library is the ONNX Runtime library (default $PRS_ORT_LIB, then
 	// lib/libonnxruntime.so.1; see onnx.ResolveLibrary).
 	Library string
@@ -105,6 +123,17 @@ func (c *Config) validate() error {
 	default:
 		return invalid("execution-provider must be cpu or cuda, got %q", c.ExecutionProvider)
 	}
+	if err := c.validateImages(); err != nil {
+		return err
+	}
+	if c.CUDA != (contracts.CUDAOptions{}) {
+		if c.ExecutionProvider != "cuda" {
+			return invalid("the cuda-* options are the CUDA provider's: set execution-provider cuda")
+		}
+		if _, err := onnx.CUDAProviderOptions(&contracts.ONNXConfig{CUDA: c.CUDA}, 0); err != nil {
+			return invalid("%v", err)
+		}
+	}
 	if len(c.DeviceIDs) == 0 {
 		c.DeviceIDs = []int{0}
 	}
@@ -123,9 +152,34 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// validateImages checks the images' size, resize and decoder.
+func (c *Config) validateImages() error {
+	if c.ImageWidth == 0 && c.ImageHeight == 0 {
+		c.ImageWidth, c.ImageHeight = c.Size, c.Size
+	}
+	if c.ImageWidth < 1 || c.ImageHeight < 1 || c.ImageWidth > 8192 || c.ImageHeight > 8192 {
+		return invalid("image-size must be from 1x1 to 8192x8192, got %dx%d", c.ImageWidth, c.ImageHeight)
+	}
+	switch {
+	case c.ResizeTo < 0 || c.ResizeTo > 8192:
+		return invalid("resize-to must be from 0 to 8192, got %d", c.ResizeTo)
+	case c.ResizeTo > 0 && c.ResizeTo < c.Size:
+		return invalid("resize-to %d is smaller than the crop of size %d", c.ResizeTo, c.Size)
+	case c.ResizeTo == 0 && (c.ImageWidth != c.Size || c.ImageHeight != c.Size):
+		return invalid("images of %dx%d for a model of %dx%d need resize-to (the shorter side's size before the centre crop)",
+			c.ImageWidth, c.ImageHeight, c.Size, c.Size)
+	}
+	switch c.JPEGDecoder {
+	case "", "auto", "std", "turbo":
+	default:
+		return invalid("jpeg-decoder must be auto, std or turbo, got %q", c.JPEGDecoder)
+	}
+	return nil
+}
+
 // onnxConfig is the job's onnx section for model on provider.
 func (c *Config) onnxConfig(model, library, provider string) *contracts.ONNXConfig {
-	return &contracts.ONNXConfig{
+	o := &contracts.ONNXConfig{
 		Model:             model,
 		Library:           library,
 		ModelBatchSize:    c.ModelBatchSize,
@@ -135,8 +189,12 @@ func (c *Config) onnxConfig(model, library, provider string) *contracts.ONNXConf
 		Preprocess: contracts.Preprocess{
 			Kind: "image", Mode: "rgb", Resize: "none", Size: []int{c.Size, c.Size},
 			Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225},
-			Layout: "nchw", DType: "float32",
+			Layout: "nchw", DType: "float32", JPEGDecoder: c.JPEGDecoder,
 		},
 		Postprocess: contracts.Postprocess{Kind: "argmax", Format: "text"},
 	}
+	if c.ResizeTo > 0 {
+		o.Preprocess.Resize, o.Preprocess.ResizeTo = "shorter_side", c.ResizeTo
+	}
+	return o
 }

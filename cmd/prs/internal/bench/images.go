@@ -19,10 +19,10 @@ import (
 // mini-batches follow it.
 func imageName(i int) string { return fmt.Sprintf("img-%07d.jpg", i) }
 
-// writeImages writes n JPEG files of size x size pixels into dir, image i
+// writeImages writes n JPEG files of w x h pixels into dir, image i
 // from its own generator seeded with (seed, i), in parallel. It returns the
 // files' paths and their total size in bytes.
-func writeImages(ctx context.Context, dir string, n, size int, seed uint64, quality int) ([]string, int64, error) {
+func writeImages(ctx context.Context, dir string, n, w, h int, seed uint64, quality int) ([]string, int64, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, 0, err
 	}
@@ -40,7 +40,7 @@ func writeImages(ctx context.Context, dir string, n, size int, seed uint64, qual
 	workers := min(runtime.GOMAXPROCS(0), n)
 	for range workers {
 		wg.Go(func() {
-			img := image.NewRGBA(image.Rect(0, 0, size, size))
+			img := image.NewRGBA(image.Rect(0, 0, w, h))
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n || ctx.Err() != nil {

@@ -73,7 +73,7 @@ func runRaw(ctx context.Context, c *Config, m *modelInfo, n int) (Stage, error) 
 	var st Stage
 	dev := c.DeviceIDs[0]
 	start := time.Now()
-	opts, err := sessionOptions(c.ExecutionProvider, dev, c.IntraOpThreads)
+	opts, err := sessionOptions(c.ExecutionProvider, dev, c.IntraOpThreads, c.CUDA)
 	if err != nil {
 		return st, err
 	}

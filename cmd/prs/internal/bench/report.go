@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/parallelrun/prs/contracts"
 )
 
 // Stage is one stage's figure.
@@ -104,15 +106,22 @@ type Result struct {
 	CPUs       int    `json:"cpus"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 
-	Images         int     `json:"images"`
-	Size           int     `json:"size"`
-	Quality        int     `json:"quality"`
-	MeanJPEGBytes  int64   `json:"mean_jpeg_bytes"`
-	GenerateTime   float64 `json:"generate_seconds"`
-	ModelBatchSize int     `json:"model_batch_size"`
-	MiniBatchSize  int     `json:"mini_batch_size"`
-	Slots          int     `json:"slots"`
-	IntraOpThreads int     `json:"intra_op_threads"`
+	Images      int `json:"images"`
+	Size        int `json:"size"`
+	ImageWidth  int `json:"image_width"`
+	ImageHeight int `json:"image_height"`
+	ResizeTo    int `json:"resize_to,omitempty"`
+	Quality     int `json:"quality"`
+	// JPEGDecoder is the decoder the handlers use, as resolved here.
+	JPEGDecoder    string                `json:"jpeg_decoder"`
+	IOBinding      bool                  `json:"io_binding"`
+	CUDA           contracts.CUDAOptions `json:"cuda,omitzero"`
+	MeanJPEGBytes  int64                 `json:"mean_jpeg_bytes"`
+	GenerateTime   float64               `json:"generate_seconds"`
+	ModelBatchSize int                   `json:"model_batch_size"`
+	MiniBatchSize  int                   `json:"mini_batch_size"`
+	Slots          int                   `json:"slots"`
+	IntraOpThreads int                   `json:"intra_op_threads"`
 
 	// Decode is the handler with a probe model that only reads its input,
 	// on the CPU: reading, decoding and preprocessing.
@@ -163,7 +172,13 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "  provider    %s on %s (ONNX Runtime %s, %s; intra-op threads %s)\n", r.Provider, dev, r.ORTVersion, r.Library, threads)
 	fmt.Fprintf(w, "  host        %s, %d CPUs, GOMAXPROCS %d\n", r.CPU, r.CPUs, r.GOMAXPROCS)
 	fmt.Fprintf(w, "  images      %d JPEG %dx%d, quality %d, %.1f KB on average (made in %.1fs)\n",
-		r.Images, r.Size, r.Size, r.Quality, float64(r.MeanJPEGBytes)/1000, r.GenerateTime)
+		r.Images, r.ImageWidth, r.ImageHeight, r.Quality, float64(r.MeanJPEGBytes)/1000, r.GenerateTime)
+	resize := "none"
+	if r.ResizeTo > 0 {
+		resize = fmt.Sprintf("shorter side to %d, centre crop %dx%d", r.ResizeTo, r.Size, r.Size)
+	}
+	fmt.Fprintf(w, "  preprocess  resize %s; JPEG decoder %s\n", resize, r.JPEGDecoder)
+	fmt.Fprintf(w, "  options     io_binding %v, cuda %s\n", r.IOBinding, r.cudaText())
 	fmt.Fprintf(w, "  batches     model_batch_size %d, mini_batch_size %d, slots %d\n\n", r.ModelBatchSize, r.MiniBatchSize, r.Slots)
 
 	const rowFmt = "  %-52s %10s %8s %9s  %s\n"
@@ -195,6 +210,28 @@ func (r *Result) Print(w io.Writer) {
 	if r.WorkDir != "" {
 		fmt.Fprintf(w, "  kept %s\n", r.WorkDir)
 	}
+}
+
+// cudaText is onnx.cuda as set, "default" when nothing is.
+func (r *Result) cudaText() string {
+	var s []string
+	o := r.CUDA
+	if o.PreferNHWC {
+		s = append(s, "prefer_nhwc 1")
+	}
+	if o.CuDNNConvAlgoSearch != "" {
+		s = append(s, "cudnn_conv_algo_search "+o.CuDNNConvAlgoSearch)
+	}
+	if o.ArenaExtendStrategy != "" {
+		s = append(s, "arena_extend_strategy "+o.ArenaExtendStrategy)
+	}
+	if o.GPUMemLimit != "" {
+		s = append(s, "gpu_mem_limit "+o.GPUMemLimit)
+	}
+	if len(s) == 0 {
+		return "default"
+	}
+	return strings.Join(s, ", ")
 }
 
 // limits names what bounds the pipeline, from the stages' figures.

@@ -2,17 +2,19 @@ package bench
 
 import (
 	"fmt"
-	"strconv"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/parallelrun/prs/consumer/onnx"
+	"github.com/parallelrun/prs/contracts"
 )
 
 // sessionOptions are the raw stage's session options: the same as the
 // handler's (consumer/onnx/session.go, sessionOptions, which is not
 // exported), so that the raw figure is the speed the handler's session can
 // reach. Keep the two in step: threads, no spinning, the provider with its
-// device id and nothing else.
-func sessionOptions(provider string, device, intraOp int) (*ort.SessionOptions, error) {
+// device id and onnx.cuda's options.
+func sessionOptions(provider string, device, intraOp int, cudaOpts contracts.CUDAOptions) (*ort.SessionOptions, error) {
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("session options: %w", err)
@@ -34,9 +36,13 @@ func sessionOptions(provider string, device, intraOp int) (*ort.SessionOptions, 
 	switch provider {
 	case "cpu":
 	case "cuda":
+		m, err := onnx.CUDAProviderOptions(&contracts.ONNXConfig{CUDA: cudaOpts}, device)
+		if err != nil {
+			return fail(err)
+		}
 		cuda, err := ort.NewCUDAProviderOptions()
 		if err == nil {
-			err = cuda.Update(map[string]string{"device_id": strconv.Itoa(device)})
+			err = cuda.Update(m)
 			if err == nil {
 				err = opts.AppendExecutionProviderCUDA(cuda)
 			}
