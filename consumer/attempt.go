@@ -132,6 +132,7 @@ func (s *slot) attempt(d *delivery) {
 	f.kind, f.err = classify(err, w.ctx.Err() != nil, d.jr.stopped()), err
 	if f.kind == kindNone {
 		s.keepRows(d, run.Result)
+		s.keepFiles(d)
 	}
 }
 

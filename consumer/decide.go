@@ -81,6 +81,8 @@ type facts struct {
 	itemErrors []string
 	// rowsKey is where the attempt's rows were written ("" when none were).
 	rowsKey string
+	// filesKey is where the files of its output_dir were put ("" for none).
+	filesKey string
 
 	// isolate is the job's isolate_failures; isolatedAt is the try on
 	// which the batch's isolation began (0: none did), read for a
@@ -254,7 +256,7 @@ func failed(f facts, try int) decision {
 // Rows that cannot be written in the output format fail every item.
 func done(f facts, try int) decision {
 	t := f.tally
-	o := contracts.BatchOutcome{Attempt: try, Items: t.Items, Succeeded: t.Succeeded(), Failed: t.Failed(), ResultKey: f.rowsKey}
+	o := contracts.BatchOutcome{Attempt: try, Items: t.Items, Succeeded: t.Succeeded(), Failed: t.Failed(), ResultKey: f.rowsKey, FilesKey: f.filesKey}
 	// Malformed rows are failed items, but a mini-batch whose well-formed
 	// rows all succeeded has not failed.
 	o.OK = o.Failed <= t.Malformed

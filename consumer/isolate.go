@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/parallelrun/prs/internal/retry"
@@ -86,8 +87,13 @@ func (s *slot) isolateParts(d *delivery, first error) {
 		k := classify(err, w.ctx.Err() != nil, jr.stopped())
 		return k == kindTransient || k == kindWorkerStopping || k == kindJobStopped
 	}
-	run := func(lo, hi int) (Result, error) { return s.invoke(ctx, jr, bp.part(lo, hi)) }
-	iso := newIsolation(bp.n(), jr.job.Config.IsolateCalls(), run, stop, bp.name, b.Table != nil)
+	kept := s.keptDir(jr)
+	defer os.RemoveAll(kept)
+	if err := emptyDir(kept); err != nil {
+		f.kind, f.err = kindTransient, err
+		return
+	}
+	iso := newIsolation(bp.n(), jr.job.Config.IsolateCalls(), s.partRunner(ctx, d, bp, kept), stop, bp.name, b.Table != nil)
 	iso.isolate(first, d.start, d.took)
 	if iso.halted != nil {
 		f.kind, f.err = classify(iso.halted, w.ctx.Err() != nil, jr.stopped()), iso.halted
@@ -97,4 +103,25 @@ func (s *slot) isolateParts(d *delivery, first error) {
 	res := iso.res
 	res.ItemErrors = append(bad, res.ItemErrors...)
 	s.keepRows(d, res)
+	s.keepFilesOf(d, kept)
+}
+
+// partRunner runs a part of an isolation as an attempt runs a mini-batch:
+// in an emptied output folder. The files of a part whose run() returned are
+// gathered in kept, to be kept with the isolation's outcome as an
+// attempt's are (outputfiles.go); a part that failed leaves none.
+func (s *slot) partRunner(ctx context.Context, d *delivery, bp *batchParts, kept string) func(lo, hi int) (Result, error) {
+	return func(lo, hi int) (Result, error) {
+		if err := s.freshOutput(d.jr); err != nil {
+			return Result{}, &TransientError{Err: err}
+		}
+		res, err := s.invoke(ctx, d.jr, bp.part(lo, hi))
+		if err != nil {
+			return res, err
+		}
+		if err := s.gatherFiles(d, kept); err != nil {
+			return Result{}, &TransientError{Err: err}
+		}
+		return res, nil
+	}
 }

@@ -36,6 +36,7 @@ type jobRun struct {
 	source   string
 	script   string
 	side     map[string]string
+	models   map[string]string // the script's models: name to local path
 	model    string
 	labels   string
 	log      atomic.Pointer[jobLog] // nil until prepared
@@ -179,6 +180,9 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 		}
 		jr.side[name] = p
 	}
+	if jr.models, err = w.fetchScriptModels(ctx, jr); err != nil {
+		return err
+	}
 	if err := w.fetchModel(ctx, jr); err != nil {
 		return err
 	}
@@ -310,22 +314,35 @@ func FetchSideInput(ctx context.Context, stores StoreOpener, uri, dir string) (s
 		}
 		return filepath.Abs(p)
 	}
-	parent, base := path.Split(strings.TrimSuffix(uri, "/"))
-	store, err := stores.Open(ctx, strings.TrimSuffix(parent, "/"))
+	return FetchURI(ctx, stores, uri, dir)
+}
+
+// fetchURI fetches an s3:// object or prefix into the folder dst
+// (FetchURI).
+func (w *Worker) fetchURI(ctx context.Context, uri, dst string) (string, error) {
+	return FetchURI(ctx, w.cfg.Ledger.Stores, uri, dst)
+}
+
+// FetchURI fetches an s3:// object into the folder dst and returns the
+// file's path, or the objects under the URI as a prefix into dst and
+// returns dst.
+func FetchURI(ctx context.Context, stores StoreOpener, uri, dst string) (string, error) {
+	dir, base := path.Split(strings.TrimSuffix(uri, "/"))
+	parent, err := stores.Open(ctx, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return "", err
 	}
-	if _, err := store.Stat(ctx, base); err == nil {
-		file := filepath.Join(dir, base)
-		return file, objstore.Download(ctx, store, base, file)
+	if _, err := parent.Stat(ctx, base); err == nil {
+		file := filepath.Join(dst, base)
+		return file, objstore.Download(ctx, parent, base, file)
 	}
-	if err := fetchPrefix(ctx, store, base+"/", dir); err != nil {
+	if err := fetchPrefix(ctx, parent, base+"/", dst); err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(dir); err != nil {
+	if _, err := os.Stat(dst); err != nil {
 		return "", fmt.Errorf("%w: nothing at %s", objstore.ErrNotFound, uri)
 	}
-	return dir, nil
+	return dst, nil
 }
 
 // fetchPrefix copies every object under prefix into dir, keeping the rest

@@ -19,6 +19,9 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (BatchRun, e
 	if err := s.openHandler(jr); err != nil {
 		return run, err
 	}
+	if err := s.freshOutput(jr); err != nil {
+		return run, &TransientError{Err: err}
+	}
 	ctx, cancel := s.jobContext(jr)
 	defer cancel()
 	if err := s.init(ctx); err != nil {
@@ -30,7 +33,10 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (BatchRun, e
 // batchInput is where the slot reads jr's mini-batches from, and its
 // scratch folder for copies.
 func (s *slot) batchInput(jr *jobRun) BatchInput {
-	return BatchInput{Input: jr.input, Staging: jr.staging, Scratch: filepath.Join(jr.dir, "slots", strconv.Itoa(s.index), "batch")}
+	return BatchInput{
+		Input: jr.input, Staging: jr.staging, PartitionKeys: jr.job.Config.PartitionKeys,
+		Scratch: filepath.Join(jr.dir, "slots", strconv.Itoa(s.index), "batch"),
+	}
 }
 
 // runTimeout is jr's run_invocation_timeout.
@@ -78,10 +84,10 @@ func (s *slot) openHandler(jr *jobRun) error {
 	w := s.w
 	s.closeHandler()
 	env := &JobEnv{
-		Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side,
+		Job: jr.job, SourceDir: jr.source, EntryScript: jr.script, SideInputs: jr.side, Models: jr.models,
 		Model: jr.model, Labels: jr.labels,
 		WorkDir:   filepath.Join(jr.dir, "slots", strconv.Itoa(s.index)),
-		OutputDir: filepath.Join(jr.dir, "output"),
+		OutputDir: s.outputDir(jr),
 		LogDir:    filepath.Join(jr.dir, "logs"),
 		Worker:    w.cfg.Name, Slot: s.index,
 	}

@@ -22,6 +22,10 @@ type BatchInput struct {
 	// partition_keys groups (contracts.Piece.Staged); nil when there are
 	// none.
 	Staging objstore.Store
+	// PartitionKeys are the job's partition_keys, which order the values
+	// of a message that carries them only as a map
+	// (contracts.MiniBatch.PartitionContext).
+	PartitionKeys []string
 	// Scratch is a folder for copies of items that are not local files;
 	// RunBatch removes it when the attempt ends.
 	Scratch string
@@ -77,7 +81,7 @@ func RunBatch(ctx context.Context, h Handler, in BatchInput, mb contracts.MiniBa
 // (a piece's once it is read); cleanup removes the copies.
 func loadBatch(ctx context.Context, in BatchInput, mb contracts.MiniBatch, attempt int) (b *Batch, bad []ItemError, n Tally, cleanup func(), err error) {
 	cleanup, n = func() {}, Tally{Items: mb.ItemCount()}
-	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.Partition}
+	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.PartitionContext(in.PartitionKeys)}
 	if mb.Piece == nil {
 		if in.Scratch != "" {
 			cleanup = func() { _ = os.RemoveAll(in.Scratch) }

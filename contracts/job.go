@@ -27,6 +27,11 @@ type Job struct {
 	ModelHash string `json:"model_hash,omitempty"`
 	// ModelETag pins a model given by URI: a worker refuses another version.
 	ModelETag string `json:"model_etag,omitempty"`
+	// Models says where workers fetch each of the models that the script's
+	// Model.get_model_path names (Config.Models): a key under Staging
+	// ("models/NAME/FILE" for a shipped file, "models/NAME/" for a shipped
+	// folder), or the configured s3:// URI.
+	Models map[string]string `json:"models,omitempty"`
 	// LabelsKey is handler onnx's labels file under Staging+"/labels" when
 	// the producer shipped a local file.
 	LabelsKey string `json:"labels_key,omitempty"`
@@ -66,6 +71,9 @@ type MiniBatch struct {
 	// Partition maps each partition_keys name to its value for this
 	// mini-batch (run()'s mini_batch_context.partition_key_value).
 	Partition PartitionKeyValue `json:"partition,omitempty"`
+	// PartitionValues are the same values in the order of partition_keys,
+	// each typed as run()'s data holds it (PartitionContext reads either).
+	PartitionValues PartitionValues `json:"partition_values,omitempty"`
 	// ItemsKey, when set, names an object under the job's staging root that
 	// holds Items (a JSON array): a partition_keys group of files too large
 	// for one message. ItemsCount is then the number of items.
@@ -121,6 +129,11 @@ type BatchOutcome struct {
 	// ResultKey holds the batch's rows, relative to the job's staging root;
 	// empty when no rows were returned.
 	ResultKey string `json:"result_key,omitempty"`
+	// FilesKey is the folder (a key prefix ending in "/", relative to the
+	// job's staging root) of the files this attempt's script wrote to its
+	// output_dir; empty when it wrote none. The finaliser copies them to the
+	// job's output.
+	FilesKey  string `json:"files_key,omitempty"`
 	ErrorType string `json:"error_type,omitempty"`
 	Error     string `json:"error,omitempty"`
 	Worker    string `json:"worker,omitempty"`

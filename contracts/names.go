@@ -77,3 +77,14 @@ func ReuseKey(fingerprint string) string { return "reuse." + fingerprint }
 func ResultKey(index int64, attempt int, worker string) string {
 	return fmt.Sprintf("results/%07d/%010d-%d-%s.jsonl", index/1000, index, attempt, worker)
 }
+
+// FilesKey is the folder, relative to the staging root, where an attempt
+// keeps the files its script wrote to its output_dir, until the job's
+// finalisation copies the recorded attempt's files to the output. Like
+// ResultKey it names the mini-batch, the attempt and the worker; token
+// (letters and digits) tells apart two attempts that share those (a resumed
+// job counts its tries afresh), so that no folder mixes two attempts'
+// files. It ends with "/".
+func FilesKey(index int64, attempt int, worker, token string) string {
+	return fmt.Sprintf("files/%07d/%010d-%d-%s-%s/", index/1000, index, attempt, worker, token)
+}

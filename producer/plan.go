@@ -160,7 +160,7 @@ func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, 
 		}, func(g partition.Group) error {
 			w := g.Piece
 			w.Staged = true
-			mb := contracts.MiniBatch{Items: []contracts.Item{{Key: g.Piece.Key, Size: g.Bytes}}, Piece: &w, Partition: g.Values}
+			mb := contracts.MiniBatch{Items: []contracts.Item{{Key: g.Piece.Key, Size: g.Bytes}}, Piece: &w, Partition: g.Values, PartitionValues: g.Ordered}
 			return pw.add(mb, g.Rows, true)
 		})
 		if err != nil {
@@ -233,7 +233,7 @@ func deletePrefix(ctx context.Context, s objstore.Store, prefix string) {
 // values (read from their paths with partition_format) one mini-batch, in
 // the order of the groups' first files.
 func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input, staging objstore.Store, fresh bool) (*plan, error) {
-	groups, err := partition.FileGroups(ctx, input, c)
+	groups, err := partition.ListFileGroups(ctx, input, c)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, inpu
 		return nil, err
 	}
 	for i, g := range groups {
-		mb := contracts.MiniBatch{Items: g.Items, Partition: g.Values}
+		mb := contracts.MiniBatch{Items: g.Items, Partition: g.Values, PartitionValues: g.Ordered}
 		if list, _ := json.Marshal(g.Items); len(list) > maxInlineItems {
 			// Too large for one message: the list is staged, the group stays
 			// one mini-batch.

@@ -20,7 +20,6 @@ import (
 	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
-	"github.com/parallelrun/prs/internal/partition"
 	"github.com/parallelrun/prs/internal/resultfmt"
 	"github.com/parallelrun/prs/internal/tabular"
 )
@@ -54,6 +53,11 @@ type Report struct {
 	Note string
 	// Count is the number of items: files, or a tabular mini-batch's rows.
 	Count int
+	// Partition is the mini-batch's partition_keys values (the first
+	// group's), nil without partition_keys; Groups counts a file input's
+	// groups.
+	Partition contracts.PartitionValues
+	Groups    int
 	// Tabular is set when the mini-batch is a piece of a table (Items holds
 	// its file).
 	Tabular bool
@@ -93,23 +97,27 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := tabular.ResolveInputFormat(ctx, input, &c); err != nil {
 		return nil, err
 	}
-	mb, err := firstBatch(ctx, &c, input, cfg.Limit)
-	if err != nil {
-		return nil, err
-	}
 	work, err := os.MkdirTemp("", "prs-debug-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
+	first, err := firstBatch(ctx, &c, input, cfg.Limit, work)
+	if err != nil {
+		return nil, err
+	}
+	mb := first.mb
 	h, err := handler(ctx, cfg, &c, script, work)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	rep := &Report{Count: mb.ItemCount(), Tabular: mb.Piece != nil}
+	rep := &Report{Count: mb.ItemCount(), Tabular: mb.Piece != nil, Partition: mb.PartitionContext(c.PartitionKeys), Groups: first.groups}
 	for _, it := range mb.Items {
 		rep.Items = append(rep.Items, it.Key)
+	}
+	if mb.Piece != nil && mb.Piece.Staged {
+		rep.Items = []string{"the first partition_keys group"}
 	}
 	start := time.Now()
 	if err := h.Init(ctx); err != nil {
@@ -120,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.InitTook = time.Since(start)
 	// The worker's run path: stage or read the batch, run it under
 	// run_invocation_timeout, tally.
-	in := consumer.BatchInput{Input: input, Scratch: filepath.Join(work, "input")}
+	in := consumer.BatchInput{Input: input, Staging: first.staging, PartitionKeys: c.PartitionKeys, Scratch: filepath.Join(work, "input")}
 	run, err := consumer.RunBatch(ctx, h, in, mb, 1, time.Duration(c.RunInvocationTimeout)*time.Second)
 	if err != nil && !run.Ran {
 		return nil, &contracts.FieldError{Field: "input", Err: err}
@@ -145,7 +153,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // handler starts the entry script's handler as a worker's slot would, with
-// the job's side inputs fetched as a worker fetches them.
+// the job's side inputs and models fetched as a worker fetches them.
 func handler(ctx context.Context, cfg Config, c *contracts.Config, script, work string) (consumer.Handler, error) {
 	side := map[string]string{}
 	for name, uri := range c.SideInputs {
@@ -155,9 +163,13 @@ func handler(ctx context.Context, cfg Config, c *contracts.Config, script, work 
 		}
 		side[name] = p
 	}
+	models, err := scriptModels(ctx, cfg.Stores, c.Models, filepath.Join(work, "models"))
+	if err != nil {
+		return nil, err
+	}
 	env := &consumer.JobEnv{
 		Job: &contracts.Job{ID: "debug", Config: *c}, SourceDir: filepath.Dir(script), EntryScript: script,
-		SideInputs: side, WorkDir: filepath.Join(work, "work"), OutputDir: filepath.Join(work, "output"),
+		SideInputs: side, Models: models, WorkDir: filepath.Join(work, "work"), OutputDir: filepath.Join(work, "output"),
 		LogDir: filepath.Join(work, "logs"), Worker: "debug", Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 	}
 	for _, d := range []string{env.WorkDir, env.OutputDir, env.LogDir} {
@@ -180,20 +192,31 @@ func scriptPath(c *contracts.Config) (string, error) {
 	return filepath.Abs(p)
 }
 
+// first is the mini-batch prs debug runs, with the store of a staged
+// partition_keys group and the number of a file input's groups.
+type first struct {
+	mb      contracts.MiniBatch
+	staging objstore.Store
+	groups  int
+}
+
 // firstBatch plans the mini-batch prs debug runs: the first limit files
 // (default mini_batch_size) of a file input, or the first piece of the
 // first object of a tabular input (at most mini_batch_size). With
-// partition_keys, a file input's first mini-batch is its first group, as
-// the producer groups it (its first limit files when limit is set), with
-// the group's values.
-func firstBatch(ctx context.Context, c *contracts.Config, input objstore.Store, limit int) (contracts.MiniBatch, error) {
-	mb := contracts.MiniBatch{JobID: "debug"}
-	if c.Tabular() {
-		return firstPiece(ctx, c, input)
-	}
-	if len(c.PartitionKeys) > 0 {
+// partition_keys, it is the input's first group as the producer makes it
+// (firstGroup, firstRowGroup), with the group's values; work holds what
+// grouping rows stages.
+func firstBatch(ctx context.Context, c *contracts.Config, input objstore.Store, limit int, work string) (first, error) {
+	switch {
+	case c.Tabular() && len(c.PartitionKeys) > 0:
+		return firstRowGroup(ctx, c, input, work)
+	case c.Tabular():
+		mb, err := firstPiece(ctx, c, input)
+		return first{mb: mb}, err
+	case len(c.PartitionKeys) > 0:
 		return firstGroup(ctx, c, input, limit)
 	}
+	mb := contracts.MiniBatch{JobID: "debug"}
 	if limit <= 0 {
 		limit, _ = c.FilesPerBatch()
 	}
@@ -206,32 +229,12 @@ func firstBatch(ctx context.Context, c *contracts.Config, input objstore.Store, 
 		return nil
 	})
 	if err != nil && !errors.Is(err, errLimit) {
-		return mb, &contracts.FieldError{Field: "input", Err: err}
+		return first{}, &contracts.FieldError{Field: "input", Err: err}
 	}
 	if len(mb.Items) == 0 {
-		return mb, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no files in %s", input.URI(""))}
+		return first{}, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no files in %s", input.URI(""))}
 	}
-	return mb, nil
-}
-
-// firstGroup plans the first partition_keys group of a file input.
-func firstGroup(ctx context.Context, c *contracts.Config, input objstore.Store, limit int) (contracts.MiniBatch, error) {
-	groups, err := partition.FileGroups(ctx, input, c)
-	var fe *contracts.FieldError
-	if err != nil && !errors.As(err, &fe) {
-		err = &contracts.FieldError{Field: "input", Err: err}
-	}
-	if err != nil {
-		return contracts.MiniBatch{}, err
-	}
-	if len(groups) == 0 {
-		return contracts.MiniBatch{}, &contracts.FieldError{Field: "input", Err: fmt.Errorf("no files in %s", input.URI(""))}
-	}
-	g := groups[0]
-	if limit > 0 && len(g.Items) > limit {
-		g.Items = g.Items[:limit]
-	}
-	return contracts.MiniBatch{JobID: "debug", Items: g.Items, Partition: g.Values}, nil
+	return first{mb: mb}, nil
 }
 
 // firstPiece plans the first piece of the first object of a tabular input

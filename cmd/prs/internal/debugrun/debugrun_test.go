@@ -13,6 +13,7 @@ import (
 	"github.com/parallelrun/prs/cmd/prs/internal/debugrun"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/pandastest"
 )
 
 // debug runs script (a real python3 entry script) on files named f0.txt..
@@ -77,10 +78,10 @@ func TestDebugCountsEachItemOnce(t *testing.T) {
 	}
 }
 
-// With partition_keys, prs debug runs a file input's first group as a
-// worker gets it: the group's files (no more than --limit) and its values
-// in mini_batch_context.partition_key_value.
-func TestDebugRunsTheFirstPartitionGroup(t *testing.T) {
+// With partition_keys and --limit, prs debug runs a file input's first
+// group as a worker gets it: the group's files (no more than --limit) and
+// its values in mini_batch_context.partition_key_value.
+func TestDebugRunsTheFirstPartitionGroupUpToLimit(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for _, p := range []string{"bob/1.txt", "ada/1.txt", "ada/2.txt", "ada/3.txt", "bob/2.txt"} {
@@ -116,5 +117,63 @@ func TestDebugRunsTheFirstPartitionGroup(t *testing.T) {
 		if rep.Err != nil || string(rep.Rows) != tc.rows || rep.Failed != 0 {
 			t.Fatalf("--limit %d: rows %q, %d failed, err %v; want %q", tc.limit, rep.Rows, rep.Failed, rep.Err, tc.rows)
 		}
+	}
+}
+
+// TestDebugRunsTheFirstPartitionGroup: with partition_keys, prs debug runs
+// the first group as the producer makes it (its files or rows, whatever
+// mini_batch_size says) with its mini_batch_context.partition_key_value,
+// in the order of partition_keys and typed as the DataFrame holds it.
+func TestDebugRunsTheFirstPartitionGroup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(rel, content string) string {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, f := range []string{"ann/2019/piano.wav", "ann/2020/piano.wav", "ann/2020/disco.wav", "bob/2019/piano.wav"} {
+		write("songs/"+f, "RIFF")
+	}
+	write("oj/oj.csv", "Week,Store,Brand,Sales\n1,1000,tropicana,5\n1,1001,dominicks,6\n2,1000,tropicana,7\n2,1000,dominicks,8\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	c := contracts.DefaultConfig()
+	c.EntryScript = write("folder.py", `import os
+def run(mini_batch, mini_batch_context):
+    pkv = mini_batch_context.partition_key_value
+    return ["/".join(pkv.values()) + " " + os.path.basename(os.path.dirname(p)) for p in mini_batch]
+`)
+	c.Input, c.MiniBatchSize = filepath.Join(dir, "songs"), "1"
+	c.PartitionKeys, c.PartitionFormat = []string{"user", "genres"}, "/{user}/{season}/{genres}.wav"
+	rep, err := debugrun.Run(ctx, debugrun.Config{Job: c, Stores: &ledger.Stores{}, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(rep.Rows), "ann/piano 2019\nann/piano 2020\n"; rep.Err != nil || got != want || rep.Groups != 3 ||
+		string(rep.Partition.Object()) != `{"user":"ann","genres":"piano"}` {
+		t.Fatalf("files: rows %q (want %q), groups %d, partition %s, err %v", got, want, rep.Groups, rep.Partition, rep.Err)
+	}
+
+	c = contracts.DefaultConfig()
+	c.EntryScript = write("column.py", `def run(mini_batch, mini_batch_context):
+    pkv = mini_batch_context.partition_key_value
+    same = (mini_batch["Store"] == pkv["Store"]).all() and (mini_batch["Brand"] == pkv["Brand"]).all()
+    return ["%s %s %d" % (list(pkv.items()), same, s) for s in mini_batch["Sales"]]
+`)
+	c.Input, c.InputFormat, c.Interpreter = filepath.Join(dir, "oj"), "csv", pandastest.Python(t)
+	c.PartitionKeys = []string{"Store", "Brand"}
+	rep, err = debugrun.Run(ctx, debugrun.Config{Job: c, Stores: &ledger.Stores{}, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(rep.Rows), "[('Store', 1000), ('Brand', 'tropicana')] True 5\n[('Store', 1000), ('Brand', 'tropicana')] True 7\n"; rep.Err != nil || got != want || rep.Count != 2 {
+		t.Fatalf("rows: %q (want %q), %d items, err %v", got, want, rep.Count, rep.Err)
 	}
 }
