@@ -18,7 +18,7 @@ import (
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/broker/brokertest"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/producer"
 )
@@ -50,9 +50,16 @@ func newBundle(t testing.TB, files int) *bundle {
 // newBundleAck is newBundle with the workers' consumer's AckWait.
 func newBundleAck(t testing.TB, files int, ackWait time.Duration) *bundle {
 	t.Helper()
-	srv, h := brokertest.Start(t, broker.SetupConfig{AckWait: ackWait})
 	log := quietLogger()
-	l := ledger.New(h, &ledger.Stores{}, "test", log)
+	f, err := fleet.Open(context.Background(), fleet.Config{
+		Broker: broker.OpenConfig{Embedded: &broker.EmbeddedConfig{StoreDir: t.TempDir()}, Setup: broker.SetupConfig{AckWait: ackWait}},
+		Worker: "test", Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	srv, h, l := f.Server, f.Handles, f.Ledger
 	l.Lease = 3 * time.Second
 	p, err := producer.New(producer.Config{Ledger: l, Logger: log})
 	if err != nil {

@@ -62,8 +62,10 @@ type facts struct {
 	// kind and err say what went wrong (kindNone and nil when nothing did).
 	kind errKind
 	err  error
-	// delivered is the message's NumDelivered; infra counts the deliveries
-	// handed back before on storage or broker errors (they spend no try).
+	// delivered counts the batch's deliveries in every publishing
+	// generation (NumDelivered starts again with each); infra counts those
+	// handed back before on storage or broker errors, or by a stopping
+	// worker (they spend no try).
 	delivered, infra int
 	// maxTry is the job's run_max_try.
 	maxTry int
@@ -197,7 +199,7 @@ func decide(f facts) decision {
 	case !f.tried && try > f.maxTry && f.resumesIsolation(try):
 		return decision{act: actIsolate, try: try, note: "taking up an isolation lost with its worker", level: slog.LevelWarn}
 	case !f.tried && try > f.maxTry:
-		return outOfTries(f, try)
+		return outOfTries(f)
 	case !f.tried:
 		return decision{act: actRun, try: try}
 	case f.kind == kindNone || f.kind == kindOutput:
@@ -219,16 +221,23 @@ func handBack(f facts, try int, etype, msg string, cause error) decision {
 	return d
 }
 
-// outOfTries fails a batch whose last tries were lost with their workers.
-func outOfTries(f facts, try int) decision {
+// outOfTries fails a batch whose last tries were lost with their workers:
+// its record is the row of the last try, which its worker could not write.
+// That is try run_max_try, or, for a batch whose isolation was taken up
+// run_max_try times, the last of those.
+func outOfTries(f facts) decision {
 	n := f.tally.Items
 	const lost = "the batch's worker was lost on its last try"
+	last, detail := f.maxTry, fmt.Sprintf("%s (%d of %d)", lost, f.maxTry, f.maxTry)
+	if f.isolatedAt > 0 {
+		last = f.isolatedAt + f.maxTry
+		detail = fmt.Sprintf("%s (try %d: its isolation began on try %d and was taken up %d times)", lost, last, f.isolatedAt, f.maxTry)
+	}
 	return decision{
-		act: actAck, try: try,
-		record: contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: lost},
-		outcome: &contracts.BatchOutcome{Attempt: f.maxTry, Items: n, Failed: n, ErrorType: "MaxTriesExceeded",
-			Error: fmt.Sprintf("%s (%d of %d)", lost, f.maxTry, f.maxTry)},
-		note: "mini-batch out of tries", level: slog.LevelWarn,
+		act: actAck, try: last,
+		record:  contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: lost},
+		outcome: &contracts.BatchOutcome{Attempt: last, Result: contracts.ResultLost, Items: n, Failed: n, ErrorType: "MaxTriesExceeded", Error: detail},
+		note:    "mini-batch out of tries", level: slog.LevelWarn,
 	}
 }
 
@@ -247,7 +256,7 @@ func failed(f facts, try int) decision {
 	}
 	d.act, d.backoff, d.record.Result = actAck, 0, contracts.ResultFailed
 	d.note, d.level = "mini-batch failed on its last try", slog.LevelError
-	d.outcome = &contracts.BatchOutcome{Attempt: try, Items: n, Failed: n, ErrorType: etype, Error: errorMessage(f.err)}
+	d.outcome = &contracts.BatchOutcome{Attempt: try, Result: contracts.ResultFailed, Items: n, Failed: n, ErrorType: etype, Error: errorMessage(f.err)}
 	return d
 }
 
@@ -271,6 +280,7 @@ func done(f facts, try int) decision {
 	if !o.OK {
 		result = contracts.ResultPartial
 	}
+	o.Result = result
 	var tb string
 	if len(f.itemErrors) > 0 {
 		tb = strings.Join(f.itemErrors, "\n") + "\n"

@@ -65,7 +65,7 @@ func TestBatchPulledWhileDrainingGoesBackUnstarted(t *testing.T) {
 	if !o.OK || o.Attempt != 1 {
 		t.Fatalf("outcome %+v: want success on attempt 1", o)
 	}
-	if n, err := b.ledger.InfraFailures(ctx, id, 0); err != nil || n != 1 {
-		t.Fatalf("hand-backs %d (%v), want the draining worker's 1", n, err)
+	if d, err := b.ledger.Deliveries(ctx, id, 0); err != nil || d.HandedBack != 1 {
+		t.Fatalf("hand-backs %d (%v), want the draining worker's 1", d.HandedBack, err)
 	}
 }

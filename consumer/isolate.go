@@ -11,7 +11,7 @@ import (
 
 // isolate carries out actIsolate: with isolate_failures, a mini-batch whose
 // run() failed on its last try is run again in parts (isolation.go) through
-// the same run path as an attempt (run.go), and the items that still fail
+// the same run path as an attempt (runbatch.go), and the items that still fail
 // alone are its only failed items. What it learns goes into the delivery's
 // facts, for decide to ask again: the rows of the parts that returned are
 // written once, under the attempt's own key, after the isolation, and the
@@ -68,8 +68,7 @@ func (s *slot) isolateParts(d *delivery, first error) {
 	}
 	ctx, cancel := s.jobContext(jr)
 	defer cancel()
-	n := Tally{Items: d.mb.ItemCount()}
-	b, bad, cleanup, err := s.load(ctx, jr, d.mb, f.try(), &n)
+	b, bad, n, cleanup, err := loadBatch(ctx, s.batchInput(jr), d.mb, f.try())
 	defer cleanup()
 	var bp *batchParts
 	if err == nil && b != nil {

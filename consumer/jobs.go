@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/retry"
 )
@@ -293,9 +292,21 @@ func (w *Worker) modelLock(hash string) *sync.Mutex {
 	return w.models[hash]
 }
 
-// fetchSideInput returns a local path for a side input: a local path as it
-// is, an object as a file, a prefix as a folder.
+// fetchSideInput gives a job's side input a local path (FetchSideInput)
+// under the job's folder.
 func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri string) (string, error) {
+	return FetchSideInput(ctx, w.cfg.Ledger.Stores, uri, filepath.Join(jr.dir, "side_inputs", name))
+}
+
+// StoreOpener opens object stores by URI (*ledger.Stores does).
+type StoreOpener interface {
+	Open(ctx context.Context, uri string) (objstore.Store, error)
+}
+
+// FetchSideInput returns a local path for a side input, as a worker and
+// prs debug give it to the script: a local path (or file:// URI) as it is,
+// an object as a file under dir, a prefix as the folder dir.
+func FetchSideInput(ctx context.Context, stores StoreOpener, uri, dir string) (string, error) {
 	if !strings.HasPrefix(uri, "s3://") {
 		p := strings.TrimPrefix(uri, "file://")
 		if _, err := os.Stat(p); err != nil {
@@ -303,7 +314,7 @@ func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri strin
 		}
 		return filepath.Abs(p)
 	}
-	return w.fetchURI(ctx, uri, filepath.Join(jr.dir, "side_inputs", name))
+	return FetchURI(ctx, stores, uri, dir)
 }
 
 // fetchURI fetches an s3:// object or prefix into the folder dst
@@ -315,7 +326,7 @@ func (w *Worker) fetchURI(ctx context.Context, uri, dst string) (string, error) 
 // FetchURI fetches an s3:// object into the folder dst and returns the
 // file's path, or the objects under the URI as a prefix into dst and
 // returns dst.
-func FetchURI(ctx context.Context, stores *ledger.Stores, uri, dst string) (string, error) {
+func FetchURI(ctx context.Context, stores StoreOpener, uri, dst string) (string, error) {
 	dir, base := path.Split(strings.TrimSuffix(uri, "/"))
 	parent, err := stores.Open(ctx, strings.TrimSuffix(dir, "/"))
 	if err != nil {

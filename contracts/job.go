@@ -83,6 +83,11 @@ type MiniBatch struct {
 	// for one message. ItemsCount is then the number of items.
 	ItemsKey   string `json:"items_key,omitempty"`
 	ItemsCount int    `json:"items_count,omitempty"`
+	// Generation is the publishing generation the message belongs to (0
+	// for the first submit, one more for each resume): NumDelivered starts
+	// again in each, so a worker adds the deliveries of earlier ones
+	// (BatchDeliveries) to count a batch's tries.
+	Generation int `json:"generation,omitempty"`
 }
 
 // ItemCount is the number of items of the mini-batch as far as its message
@@ -107,11 +112,18 @@ func (m *MiniBatch) MsgID(generation int) string {
 
 // BatchOutcome is a mini-batch's final record in KV, written once by the
 // first process to finish it (KV Create); it is the gate that makes counting
-// and the final rows exactly-once.
+// and the final rows exactly-once. It holds every field of its attempt's
+// row in the job report, so that the row is there even when the worker's
+// own records died with it.
 type BatchOutcome struct {
 	Index int64 `json:"index"`
-	// Attempt is the attempt that produced this outcome (1-based).
+	// Attempt is the attempt that produced this outcome (1-based), counted
+	// as run_max_try counts tries.
 	Attempt int `json:"attempt"`
+	// Result is the attempt's result in the job report: ResultSucceeded,
+	// ResultPartial, ResultFailed or ResultLost ("" in outcomes recorded
+	// before the field).
+	Result string `json:"result,omitempty"`
 	// OK is false when the mini-batch failed: an error on its last try, or fewer
 	// rows returned than items given.
 	OK        bool `json:"ok"`
@@ -129,9 +141,41 @@ type BatchOutcome struct {
 	ErrorType string `json:"error_type,omitempty"`
 	Error     string `json:"error,omitempty"`
 	Worker    string `json:"worker,omitempty"`
+	// Host, PID, Start, Seconds and FirstItem say where and when the
+	// attempt ran, as its AttemptRecord does.
+	Host      string    `json:"host,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Start     time.Time `json:"start,omitzero"`
+	Seconds   float64   `json:"seconds,omitempty"`
+	FirstItem string    `json:"first_item,omitempty"`
+	// ExtraCalls is the number of run() calls an isolation
+	// (isolate_failures) added to the attempt, as its AttemptRecord has it.
+	ExtraCalls int `json:"extra_calls,omitempty"`
 	// Counted is set once the outcome's counter increments have been accepted.
 	Counted  bool      `json:"counted,omitempty"`
 	Finished time.Time `json:"finished"`
+}
+
+// BatchDeliveries is what KV keeps of a mini-batch's deliveries, across
+// publishing generations: a worker notes each delivery before it works on
+// it, so that a delivery that dies with its worker, or is purged by a
+// resume, still counts.
+type BatchDeliveries struct {
+	// Delivered maps a publishing generation to the highest NumDelivered
+	// seen in it.
+	Delivered map[int]int `json:"delivered"`
+	// HandedBack counts the deliveries sent back on a storage or broker
+	// error, or because their worker stopped: they spend no try.
+	HandedBack int `json:"handed_back,omitempty"`
+}
+
+// Total is the number of deliveries in every generation.
+func (d BatchDeliveries) Total() int {
+	n := 0
+	for _, k := range d.Delivered {
+		n += k
+	}
+	return n
 }
 
 // Job states.

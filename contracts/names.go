@@ -49,10 +49,11 @@ func OutcomeKey(jobID string, index int64) string {
 	return fmt.Sprintf("job.%s.batch.%d", jobID, index)
 }
 
-// InfraKey counts deliveries of a mini-batch lost to storage or broker errors,
-// which do not spend the user's run_max_try.
-func InfraKey(jobID string, index int64) string {
-	return fmt.Sprintf("job.%s.infra.%d", jobID, index)
+// DeliveriesKey holds a mini-batch's BatchDeliveries: its deliveries in
+// every generation and those handed back, which do not spend the user's
+// run_max_try.
+func DeliveriesKey(jobID string, index int64) string {
+	return fmt.Sprintf("job.%s.deliveries.%d", jobID, index)
 }
 
 // IsolationKey marks a mini-batch whose isolation (isolate_failures) began:

@@ -260,11 +260,11 @@ func TestAutoscaleFromZeroJoinAndLeave(t *testing.T) {
 	// the job report names their workers.
 	back := 0
 	for i := int64(0); i < int64(files/perBatch); i++ {
-		k, err := h.ledger.InfraFailures(context.Background(), id, i)
+		d, err := h.ledger.Deliveries(context.Background(), id, i)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back += k
+		back += d.HandedBack
 	}
 	if back == 0 {
 		t.Fatal("no busy worker handed a batch back: the scale-in did not stop a busy worker")

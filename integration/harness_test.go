@@ -19,10 +19,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	prsfleet "github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/miniotest"
 	"github.com/parallelrun/prs/internal/objstore"
@@ -118,26 +118,21 @@ func newHarnessOnPort(t testing.TB, mio *miniotest.Server, port int) *harness {
 }
 
 // connect connects the test to JetStream, sets it up with cfg and opens
-// the ledger it watches jobs with.
+// the ledger it watches jobs with (prsfleet.Open).
 func (h *harness) connect(cfg broker.SetupConfig) {
 	t := h.t
 	t.Helper()
-	nc, err := broker.Connect(broker.ConnectConfig{URL: h.url(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if h.h, err = broker.Setup(ctx, js, cfg); err != nil {
+	f, err := prsfleet.Open(ctx, prsfleet.Config{
+		Broker: broker.OpenConfig{Connect: broker.ConnectConfig{URL: h.url()}, Setup: cfg},
+		Stores: h.s3Options(), Worker: "test", Logger: quiet(),
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.nc = nc
-	h.ledger = ledger.New(h.h, &ledger.Stores{Options: h.s3Options()}, "test", quiet())
+	t.Cleanup(f.Close)
+	h.nc, h.h, h.ledger = f.Conn, f.Handles, f.Ledger
 }
 
 // url is the NATS URL of prs processes: the harness's server, or the

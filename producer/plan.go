@@ -233,20 +233,7 @@ func deletePrefix(ctx context.Context, s objstore.Store, prefix string) {
 // values (read from their paths with partition_format) one mini-batch, in
 // the order of the groups' first files.
 func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input, staging objstore.Store, fresh bool) (*plan, error) {
-	f, err := partition.ParseFormat(c.PartitionFormat)
-	if err != nil {
-		return nil, &contracts.FieldError{Field: "partition_format", Err: err}
-	}
-	groups, err := partition.NewFileGroups(f, c.PartitionKeys)
-	if err != nil {
-		return nil, &contracts.FieldError{Field: "partition_keys", Err: err}
-	}
-	_, err = inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
-		if !groups.Add(contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag}) {
-			return &contracts.FieldError{Field: "partition_format", Err: fmt.Errorf("%w: %s does not match %q (use include to leave such files out)", contracts.ErrInvalid, input.URI(o.Key), c.PartitionFormat)}
-		}
-		return nil
-	})
+	groups, err := partition.ListFileGroups(ctx, input, c)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +241,7 @@ func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, inpu
 	if err != nil {
 		return nil, err
 	}
-	for i, g := range groups.Groups() {
+	for i, g := range groups {
 		mb := contracts.MiniBatch{Items: g.Items, Partition: g.Values, PartitionValues: g.Ordered}
 		if list, _ := json.Marshal(g.Items); len(list) > maxInlineItems {
 			// Too large for one message: the list is staged, the group stays

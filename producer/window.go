@@ -46,14 +46,14 @@ func (p *Producer) Prepare(ctx context.Context, c contracts.Config) (*Template, 
 	case len(c.PartitionKeys) > 0:
 		return nil, &contracts.FieldError{Field: "partition_keys", Err: fmt.Errorf("%w: partition_keys groups a whole listing", ErrNotWatchable)}
 	}
-	ck, err := p.check(ctx, &c)
-	if err != nil {
+	s := &submission{c: c}
+	if err := p.checkParts(ctx, s); err != nil {
 		return nil, err
 	}
-	if c.Tabular() { // the input's files decided it
+	if s.c.Tabular() { // the input's files decided it
 		return nil, &contracts.FieldError{Field: "input_format", Err: fmt.Errorf("%w: the input holds tabular files", ErrNotWatchable)}
 	}
-	return &Template{Config: c, Input: ck.input, src: ck.src, model: ck.model}, nil
+	return &Template{Config: s.c, Input: s.input, src: s.src, model: s.model}, nil
 }
 
 // JoinURI is uri with the relative path rel appended: with "/" for S3, as

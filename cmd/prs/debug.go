@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/parallelrun/prs/cmd/prs/internal/debugrun"
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/debugrun"
 	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"

@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/producer"
 )
@@ -74,7 +75,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
+	defer f.Close()
 
 	wm, pm, err := cf.exporter(ctx, log)
 	if err != nil {
@@ -82,18 +83,18 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	}
 	var ns *nodes
 	if name == "run" && cfg.NodeCount > 1 {
-		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.url, f.srv != nil, level, cf, stderr, log); err != nil {
+		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.URL, f.Server != nil, level, cf, stderr, log); err != nil {
 			return fail(stderr, exitUsage, "%v", err)
 		}
 		defer ns.stop(40 * time.Second)
 	} else if name == "run" {
-		stopWorker, err := startLocalWorker(ctx, f, cfg.ProcessCountPerNode, stderr, wm)
+		stopWorker, err := startLocalWorker(ctx, f, log, cfg.ProcessCountPerNode, stderr, wm)
 		if err != nil {
 			return fail(stderr, exitUsage, "%v", err)
 		}
 		defer stopWorker()
 	}
-	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight(name == "submit", log), Logger: log, Metrics: pm})
+	p, err := producer.New(producer.Config{Ledger: f.Ledger, Preflight: preflight(name == "submit", log), Logger: log, Metrics: pm})
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -138,7 +139,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 		}
 		return fail(stderr, exitJobFailed, "%v", err)
 	}
-	c, _ := f.h.ReadCounters(context.Background(), sub.Job.ID)
+	c, _ := f.Handles.ReadCounters(context.Background(), sub.Job.ID)
 	printSummary(stdout, sub.Job.ID, st, c)
 	printFailures(context.Background(), f, stdout, sub.Job.ID, c)
 	printNote(stdout, sub.Job.ID, st, c)
@@ -150,7 +151,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 
 // follow shows progress until the job ends: a progress bar on a terminal,
 // a line every few seconds otherwise (logs, CI).
-func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.Logger) (contracts.JobState, error) {
+func follow(ctx context.Context, f *fleet.Fleet, jobID string, w io.Writer, log *slog.Logger) (contracts.JobState, error) {
 	start := time.Now()
 	if isTerminal(w) {
 		var bar *progressbar.ProgressBar
@@ -160,7 +161,7 @@ func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.
 				fmt.Fprintln(w)
 			}
 		}()
-		return f.ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
+		return f.Ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
 			if bar == nil {
 				bar = progressbar.NewOptions64(max(st.TotalBatches, 1),
 					progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("job "+jobID),
@@ -173,7 +174,7 @@ func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.
 		})
 	}
 	var last time.Time
-	return f.ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
+	return f.Ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
 		if time.Since(last) < 2*time.Second && !st.Terminal() {
 			return
 		}

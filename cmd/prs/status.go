@@ -13,6 +13,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/joblogs"
 	"github.com/parallelrun/prs/watch"
 )
@@ -32,7 +33,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
+	defer f.Close()
 	if *watchName != "" {
 		return listWindows(ctx, f, *watchName, *asJSON, stdout, stderr)
 	}
@@ -40,7 +41,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return listJobs(ctx, f, stdout, stderr)
 	}
 	id := rest[0]
-	st, _, err := f.ledger.State(ctx, id)
+	st, _, err := f.Ledger.State(ctx, id)
 	if err != nil {
 		if errors.Is(err, broker.ErrNoJob) {
 			return fail(stderr, exitUsage, "no job %q", id)
@@ -55,7 +56,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			}
 			return fail(stderr, exitJobFailed, "%v", err)
 		}
-		c, _ := f.h.ReadCounters(ctx, id)
+		c, _ := f.Handles.ReadCounters(ctx, id)
 		printSummary(stdout, id, st, c)
 		printFailures(ctx, f, stdout, id, c)
 		printNote(stdout, id, st, c)
@@ -64,7 +65,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return exitOK
 	}
-	c, err := f.h.ReadCounters(ctx, id)
+	c, err := f.Handles.ReadCounters(ctx, id)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -77,7 +78,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, string(b))
 		return exitOK
 	}
-	if job, err := f.ledger.Job(ctx, id); err == nil {
+	if job, err := f.Ledger.Job(ctx, id); err == nil {
 		fmt.Fprint(stdout, joblogs.Overview(job, st, c, time.Now()))
 	} else {
 		printSummary(stdout, id, st, c)
@@ -97,11 +98,11 @@ func printNote(w io.Writer, jobID string, st contracts.JobState, c contracts.Cou
 }
 
 // printFailures lists the first failed mini-batches with their errors.
-func printFailures(ctx context.Context, f *fleet, w io.Writer, id string, c contracts.Counters) {
+func printFailures(ctx context.Context, f *fleet.Fleet, w io.Writer, id string, c contracts.Counters) {
 	if c.FailedBatches == 0 {
 		return
 	}
-	failed, n, err := f.ledger.FailedOutcomes(ctx, id, 10)
+	failed, n, err := f.Ledger.FailedOutcomes(ctx, id, 10)
 	if err != nil || n == 0 {
 		return
 	}
@@ -119,8 +120,8 @@ func firstLine(s string) string {
 	return s
 }
 
-func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {
-	keys, err := f.h.Jobs.ListKeysFiltered(ctx, contracts.StateWatchPattern)
+func listJobs(ctx context.Context, f *fleet.Fleet, stdout, stderr io.Writer) int {
+	keys, err := f.Handles.Jobs.ListKeysFiltered(ctx, contracts.StateWatchPattern)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -131,7 +132,7 @@ func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {
 	var rows []row
 	for k := range keys.Keys() {
 		id := strings.TrimSuffix(strings.TrimPrefix(k, "job."), ".state")
-		if st, _, err := f.ledger.State(ctx, id); err == nil {
+		if st, _, err := f.Ledger.State(ctx, id); err == nil {
 			rows = append(rows, row{id, st})
 		}
 	}
@@ -158,11 +159,11 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
-	if _, _, err := f.ledger.State(ctx, rest[0]); err != nil {
+	defer f.Close()
+	if _, _, err := f.Ledger.State(ctx, rest[0]); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	changed, err := f.ledger.Stop(ctx, rest[0], contracts.StateCancelled, "cancelled by the user")
+	changed, err := f.Ledger.Stop(ctx, rest[0], contracts.StateCancelled, "cancelled by the user")
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -175,8 +176,8 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // listWindows lists a watch's windows, each a job, with its counts.
-func listWindows(ctx context.Context, f *fleet, name string, asJSON bool, stdout, stderr io.Writer) int {
-	kv, err := f.h.JS.KeyValue(ctx, contracts.WatchBucket)
+func listWindows(ctx context.Context, f *fleet.Fleet, name string, asJSON bool, stdout, stderr io.Writer) int {
+	kv, err := f.Handles.JS.KeyValue(ctx, contracts.WatchBucket)
 	if err != nil {
 		return fail(stderr, exitUsage, "no watch %q: %v", name, err)
 	}
@@ -194,8 +195,8 @@ func listWindows(ctx context.Context, f *fleet, name string, asJSON bool, stdout
 	}
 	var out []window
 	for _, r := range wins {
-		st, _, _ := f.ledger.State(ctx, r.JobID)
-		c, _ := f.h.ReadCounters(ctx, r.JobID)
+		st, _, _ := f.Ledger.State(ctx, r.JobID)
+		c, _ := f.Handles.ReadCounters(ctx, r.JobID)
 		out = append(out, window{r, st, c})
 	}
 	if asJSON {

@@ -62,12 +62,12 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
+	defer f.Close()
 	wm, pm, watchMetrics, err := cf.exporterAll(ctx, log)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight(f.srv == nil, log), Logger: log, Metrics: pm})
+	p, err := producer.New(producer.Config{Ledger: f.Ledger, Preflight: preflight(f.Server == nil, log), Logger: log, Metrics: pm})
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -76,7 +76,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	wc := watch.Config{
-		Name: *name, Template: tmpl, Producer: p, Ledger: f.ledger, Source: *source, Subject: *subject,
+		Name: *name, Template: tmpl, Producer: p, Ledger: f.Ledger, Source: *source, Subject: *subject,
 		WindowFiles: *windowFiles, Window: *window, Lease: *lease, ListInterval: *listEvery,
 		FullListingEvery: *fullEvery, DedupTTL: *dedupTTL, Replicas: *cf.replicas, Logger: log,
 	}
@@ -84,7 +84,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		wc.Metrics = watchMetrics
 	}
 	if *setup {
-		if err := watch.Subscribe(ctx, f.ledger.Stores, cfg.Input, *arn); err != nil {
+		if err := watch.Subscribe(ctx, f.Ledger.Stores, cfg.Input, *arn); err != nil {
 			return fail(stderr, exitUsage, "--setup: %v", err)
 		}
 		log.Info("subscribed the bucket to the notification target", "input", cfg.Input, "arn", *arn)
@@ -93,11 +93,11 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	if f.srv != nil {
+	if f.Server != nil {
 		// The embedded default: the workers run here, like prs run; other
 		// prs commands reach this watch's server with --nats.
-		fmt.Fprintf(stdout, "watch %s on nats %s\n", *name, f.url)
-		stopWorker, err := startLocalWorker(ctx, f, cfg.ProcessCountPerNode, stderr, wm)
+		fmt.Fprintf(stdout, "watch %s on nats %s\n", *name, f.URL)
+		stopWorker, err := startLocalWorker(ctx, f, log, cfg.ProcessCountPerNode, stderr, wm)
 		if err != nil {
 			return fail(stderr, exitUsage, "%v", err)
 		}

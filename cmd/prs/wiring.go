@@ -13,9 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parallelrun/prs/consumer"
@@ -23,7 +20,7 @@ import (
 	"github.com/parallelrun/prs/consumer/onnx"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/metrics"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/redact"
@@ -122,17 +119,6 @@ func envOr(k, def string) string {
 	return def
 }
 
-// fleet is what a command connects to.
-type fleet struct {
-	srv    *server.Server
-	url    string // the NATS server's URL, for local worker processes
-	nc     *nats.Conn
-	h      *broker.Handles
-	ledger *ledger.Ledger
-	log    *slog.Logger
-	tmp    string
-}
-
 func newLogger(w io.Writer, level, format string) *slog.Logger {
 	lv := slog.LevelInfo
 	switch strings.ToUpper(level) {
@@ -149,84 +135,36 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 // connect reaches NATS (starting the embedded server when embedded is set
-// and --nats is empty), sets up the streams and opens the ledger.
-func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet, error) {
+// and --nats is empty), sets up the streams and opens the ledger: a fleet.
+func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet.Fleet, error) {
 	if *c.replicas < 0 {
 		return nil, fmt.Errorf("--replicas must be 0 (1 when prs makes them) or more, got %d", *c.replicas)
 	}
-	f := &fleet{log: log}
-	url := *c.nats
 	cc, err := c.connectConfig(log)
 	if err != nil {
 		return nil, err
 	}
-	if url == "" {
-		if !embedded {
-			return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
-		}
-		dir := stateDir
-		if dir == "" {
-			d, err := os.MkdirTemp("", "prs-state-")
-			if err != nil {
-				return nil, err
-			}
-			dir, f.tmp = d, d
-		}
-		srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: dir})
-		if err != nil {
-			f.close()
-			return nil, err
-		}
-		f.srv = srv
-		url = srv.ClientURL()
-		log.Debug("embedded JetStream server started", "url", url, "store", dir)
+	if cc.URL == "" && !embedded {
+		return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
+	}
+	cfg := fleet.Config{
+		Broker: broker.OpenConfig{Connect: cc, Setup: broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas}},
+		Stores: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log},
+		Worker: workerName(), Logger: log,
+	}
+	if embedded {
 		// The embedded server listens on loopback without TLS or
 		// authentication: the NATS credentials are for --nats.
-		cc = broker.ConnectConfig{URL: url, Name: "prs", Logger: log}
+		cfg.Broker.Embedded = &broker.EmbeddedConfig{StoreDir: stateDir}
 	}
-	f.url = url
-	nc, err := broker.Connect(cc)
-	if err != nil {
-		f.close()
-		return nil, err
-	}
-	f.nc = nc
-	js, err := jetstream.New(nc)
-	if err != nil {
-		f.close()
-		return nil, err
-	}
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	h, err := broker.Setup(sctx, js, broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas})
-	if err != nil {
-		f.close()
-		return nil, fmt.Errorf("setting up JetStream at %s: %w", redact.URL(url), err)
-	}
-	f.h = h
-	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log}}
-	f.ledger = ledger.New(h, stores, workerName(), log)
-	return f, nil
-}
-
-func (f *fleet) close() {
-	if f.nc != nil {
-		f.nc.Close()
-	}
-	if f.srv != nil {
-		f.srv.Shutdown()
-		f.srv.WaitForShutdown()
-	}
-	if f.tmp != "" {
-		_ = os.RemoveAll(f.tmp)
-	}
+	return fleet.Open(ctx, cfg)
 }
 
 // startLocalWorker starts a worker in this process (prs run and prs watch
 // on the embedded server); stop drains it for up to 30s.
-func startLocalWorker(ctx context.Context, f *fleet, slots int, stderr io.Writer, wm consumer.Metrics) (stop func(), err error) {
+func startLocalWorker(ctx context.Context, f *fleet.Fleet, log *slog.Logger, slots int, stderr io.Writer, wm consumer.Metrics) (stop func(), err error) {
 	w, err := consumer.New(consumer.Config{
-		Ledger: f.ledger, Handlers: handlers(f.log), Slots: slots, Logger: f.log,
+		Ledger: f.Ledger, Handlers: handlers(log), Slots: slots, Logger: log,
 		Stdout: stderr, Stderr: stderr, Metrics: wm,
 	})
 	if err == nil {

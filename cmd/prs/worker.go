@@ -29,16 +29,16 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
+	defer f.Close()
 	if *name != "" {
-		f.ledger.Worker = *name
+		f.Ledger.Worker = *name
 	}
 	wm, _, err := cf.exporter(ctx, log)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	w, err := consumer.New(consumer.Config{
-		Ledger: f.ledger, Handlers: handlers(log), Slots: *slots, WorkDir: *workDir, Logger: log,
+		Ledger: f.Ledger, Handlers: handlers(log), Slots: *slots, WorkDir: *workDir, Logger: log,
 		Stdout: stdout, Stderr: stderr, Metrics: wm, LogFlush: *logFlush, IdleExit: *idleExit,
 	})
 	if err == nil {

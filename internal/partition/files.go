@@ -1,9 +1,13 @@
 package partition
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/inputlist"
+	"github.com/parallelrun/prs/internal/objstore"
 )
 
 // FileGroups gathers the files of a file input into partition_keys groups:
@@ -66,3 +70,29 @@ func (fg *FileGroups) Add(it contracts.Item) bool {
 
 // Groups returns the groups, in the order of their first files.
 func (fg *FileGroups) Groups() []*FileGroup { return fg.groups }
+
+// ListFileGroups lists a file input as c selects it (inputlist.List) and
+// groups its files by c.PartitionKeys, read from their paths with
+// c.PartitionFormat ([FileGroups]): the one grouping of the producer and of
+// prs debug. A file whose path does not match the format is an error naming
+// it.
+func ListFileGroups(ctx context.Context, input objstore.Store, c *contracts.Config) ([]*FileGroup, error) {
+	f, err := ParseFormat(c.PartitionFormat)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "partition_format", Err: err}
+	}
+	groups, err := NewFileGroups(f, c.PartitionKeys)
+	if err != nil {
+		return nil, &contracts.FieldError{Field: "partition_keys", Err: err}
+	}
+	_, err = inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
+		if !groups.Add(contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag}) {
+			return &contracts.FieldError{Field: "partition_format", Err: fmt.Errorf("%w: %s does not match %q (use include to leave such files out)", contracts.ErrInvalid, input.URI(o.Key), c.PartitionFormat)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return groups.Groups(), nil
+}

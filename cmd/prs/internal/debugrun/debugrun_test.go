@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parallelrun/prs/cmd/prs/internal/debugrun"
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/debugrun"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/pandastest"
 )
@@ -75,6 +75,48 @@ func TestDebugCountsEachItemOnce(t *testing.T) {
 				t.Fatalf("%d rows shown, want all %d returned:\n%s", got, tc.returned, rep.Rows)
 			}
 		})
+	}
+}
+
+// With partition_keys and --limit, prs debug runs a file input's first
+// group as a worker gets it: the group's files (no more than --limit) and
+// its values in mini_batch_context.partition_key_value.
+func TestDebugRunsTheFirstPartitionGroupUpToLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, p := range []string{"bob/1.txt", "ada/1.txt", "ada/2.txt", "ada/3.txt", "bob/2.txt"} {
+		if err := os.MkdirAll(filepath.Join(dir, "in", filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "in", p), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	py := filepath.Join(dir, "score.py")
+	script := "import os\n\ndef init():\n    pass\n\ndef run(mb, ctx):\n" +
+		"    return [ctx.partition_key_value['user'] + ':' + os.path.basename(p) for p in mb]\n"
+	if err := os.WriteFile(py, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		limit int
+		rows  string
+	}{
+		{0, "ada:1.txt\nada:2.txt\nada:3.txt\n"},
+		{2, "ada:1.txt\nada:2.txt\n"},
+	} {
+		c := contracts.DefaultConfig()
+		c.EntryScript, c.Input = py, filepath.Join(dir, "in")
+		c.PartitionFormat, c.PartitionKeys = "/{user}/{name}.txt", []string{"user"}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		rep, err := debugrun.Run(ctx, debugrun.Config{Job: c, Limit: tc.limit, Stores: &ledger.Stores{}, Stdout: io.Discard, Stderr: io.Discard})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Err != nil || string(rep.Rows) != tc.rows || rep.Failed != 0 {
+			t.Fatalf("--limit %d: rows %q, %d failed, err %v; want %q", tc.limit, rep.Rows, rep.Failed, rep.Err, tc.rows)
+		}
 	}
 }
 
