@@ -44,19 +44,8 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if !ok {
 		return code
 	}
-	cfg, err := jf.Config(rest)
+	cfg, level, log, err := jobConfig(jf, cf, rest, stderr)
 	if err != nil {
-		return fail(stderr, exitUsage, "%v", err)
-	}
-	level := *cf.logLevel
-	if level == "" {
-		level = cfg.LoggingLevel
-	}
-	log := newLogger(stderr, level, *cf.logFormat)
-	for _, w := range jf.Warnings() {
-		log.Warn("config: " + w)
-	}
-	if err := cfg.Validate(); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	embedded := name == "run"

@@ -33,19 +33,8 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return code
 	}
-	cfg, err := jf.Config(rest)
+	cfg, _, log, err := jobConfig(jf, cf, rest, stderr)
 	if err != nil {
-		return fail(stderr, exitUsage, "%v", err)
-	}
-	level := *cf.logLevel
-	if level == "" {
-		level = cfg.LoggingLevel
-	}
-	log := newLogger(stderr, level, *cf.logFormat)
-	for _, w := range jf.Warnings() {
-		log.Warn("config: " + w)
-	}
-	if err := cfg.Validate(); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	if err := contracts.ValidateWatchName(*name); err != nil {

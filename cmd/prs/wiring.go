@@ -21,6 +21,7 @@ import (
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/fleet"
+	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/internal/metrics"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/redact"
@@ -117,6 +118,24 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// jobConfig reads the job's settings from the flags and files of rest,
+// makes the command's logger at the level the flags or the job ask for,
+// logs the settings' warnings with it and validates the settings.
+func jobConfig(jf *jobconfig.Flags, cf *common, rest []string, stderr io.Writer) (cfg contracts.Config, level string, log *slog.Logger, err error) {
+	if cfg, err = jf.Config(rest); err != nil {
+		return cfg, "", nil, err
+	}
+	level = *cf.logLevel
+	if level == "" {
+		level = cfg.LoggingLevel
+	}
+	log = newLogger(stderr, level, *cf.logFormat)
+	for _, w := range jf.Warnings() {
+		log.Warn("config: " + w)
+	}
+	return cfg, level, log, cfg.Validate()
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
