@@ -60,6 +60,9 @@ type Config struct {
 	// retention is past, the first time when it starts (default a quarter of
 	// JobRetention, at least 1s and at most 1h).
 	SweepEvery time.Duration
+	// IdleExit, when set, makes the worker stop pulling once no slot has
+	// held a mini-batch for that long, and close Idle (default 0: never).
+	IdleExit time.Duration
 	// NoLogs turns the worker's part of the log layout off (to measure its
 	// cost; default false).
 	NoLogs bool
@@ -142,6 +145,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("consumer: Config.Slots must be at least 1, got %d", c.Slots)
 	case c.Name == "":
 		return errors.New("consumer: Config.Name is required")
+	case c.IdleExit < 0:
+		return fmt.Errorf("consumer: Config.IdleExit must not be negative, got %s", c.IdleExit)
 	}
 	return nil
 }

@@ -11,10 +11,11 @@ import (
 // RewriteFinal writes a completed job's final file again, from its
 // recorded outcomes and the rows they name under its staging folder, as
 // the job's finalisation wrote it (for an output whose final file was
-// deleted). The job's state does not change. It fails with an error that
-// wraps objstore.ErrNotFound when a batch's rows are no longer staged (the
-// job ended without keep_staging), and with ErrExpired once its outcomes
-// are gone (its retention past).
+// deleted), and copies the files of its scripts' output_dir again. The
+// job's state does not change. It fails with an error that wraps
+// objstore.ErrNotFound when a batch's rows are no longer staged (the job
+// ended without keep_staging), and with ErrExpired once its outcomes are
+// gone (its retention past).
 func (l *Ledger) RewriteFinal(ctx context.Context, job *contracts.Job) (string, error) {
 	st, _, err := l.State(ctx, job.ID)
 	if err != nil {
@@ -26,5 +27,5 @@ func (l *Ledger) RewriteFinal(ctx context.Context, job *contracts.Job) (string, 
 	if !st.Expired.IsZero() {
 		return "", fmt.Errorf("job %s: %w (on %s)", job.ID, ErrExpired, st.Expired.Format(time.RFC3339))
 	}
-	return l.writeFinal(ctx, job, st.TotalBatches)
+	return l.writeOutputs(ctx, job, st.TotalBatches)
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,8 +16,10 @@ import (
 )
 
 // runJob records and counts total batches of job, each with staged rows,
-// a storage-error count and (batch 0) an isolation mark, and ships a
-// source file and an earlier job's log beside them.
+// a file its script wrote to output_dir (out/b<i>.txt, staged until the
+// finalisation copies it to the output), a deliveries record with one
+// delivery handed back and (batch 0) an isolation mark, and ships a source
+// file and an earlier job's log beside them.
 func runJob(t *testing.T, l *Ledger, job *contracts.Job, total int64, failed bool) {
 	t.Helper()
 	ctx := context.Background()
@@ -37,10 +40,17 @@ func runJob(t *testing.T, l *Ledger, job *contracts.Job, total int64, failed boo
 		if err := staging.Put(ctx, key, stringsReader("row\n")); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.AddInfraFailure(ctx, job.ID, i); err != nil {
+		files := contracts.FilesKey(i, 1, "w", "t")
+		if err := staging.Put(ctx, files+dirFile(i), stringsReader("file\n")); err != nil {
 			t.Fatal(err)
 		}
-		o := contracts.BatchOutcome{Index: i, Items: 1, Succeeded: 1, OK: true, ResultKey: key}
+		if _, err := l.Delivered(ctx, job.ID, i, 0, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.HandedBack(ctx, job.ID, i); err != nil {
+			t.Fatal(err)
+		}
+		o := contracts.BatchOutcome{Index: i, Items: 1, Succeeded: 1, OK: true, ResultKey: key, FilesKey: files}
 		if failed && i == 0 {
 			o = contracts.BatchOutcome{Index: i, Items: 1, Failed: 1, Error: "boom"}
 		}
@@ -54,6 +64,20 @@ func runJob(t *testing.T, l *Ledger, job *contracts.Job, total int64, failed boo
 		}
 		if err := l.MaybeFinalize(ctx, job, done, nil); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// dirFile is the file batch i's script wrote to its output_dir.
+func dirFile(i int64) string { return fmt.Sprintf("out/b%d.txt", i) }
+
+// outputFilesKept fails unless the output holds the output_dir file of
+// each of the job's batches 0 to n-1, which the user asked for.
+func outputFilesKept(t *testing.T, job *contracts.Job, n int64) {
+	t.Helper()
+	for i := range n {
+		if _, err := os.Stat(filepath.Join(job.Config.Output, dirFile(i))); err != nil {
+			t.Fatalf("job %s: the output_dir file of batch %d is not in the output: %v", job.ID, i, err)
 		}
 	}
 }
@@ -116,24 +140,30 @@ func TestEndedJobsLoseTheirStagingAtOnceAndTheirRecordsAfterRetention(t *testing
 		}
 	}
 
-	// At the end: the staged rows and source are gone, an earlier job's
-	// logs moved there stay; keep_staging and a running job keep all.
+	// At the end: the staged rows, output_dir files and source are gone
+	// (the files copied to the output stay), an earlier job's logs moved
+	// there stay; keep_staging and a running job keep all.
 	if keys := stagedKeys(t, l, done); !slices.Equal(keys, []string{"logs/user/error.txt"}) {
 		t.Fatalf("job done ended and left %q under its staging", keys)
 	}
 	// failed ended on its batch 0; batch 1 staged its rows after the end
 	// (a late attempt), which the sweep removes.
-	if keys := stagedKeys(t, l, failed); !slices.Equal(keys, []string{"logs/user/error.txt", contracts.ResultKey(1, 1, "w")}) {
-		t.Fatalf("job failed ended and left %q under its staging", keys)
+	late := []string{contracts.FilesKey(1, 1, "w", "t") + dirFile(1), "logs/user/error.txt", contracts.ResultKey(1, 1, "w")}
+	if keys := stagedKeys(t, l, failed); !slices.Equal(keys, late) {
+		t.Fatalf("job failed ended and left %q under its staging, want %q", keys, late)
 	}
-	if keys := stagedKeys(t, l, kept); len(keys) != 4 {
-		t.Fatalf("keep_staging: %q under the staging, want the 2 rows, the source and the log", keys)
+	outputFilesKept(t, done, 3)
+	outputFilesKept(t, kept, 2)
+	if keys := stagedKeys(t, l, kept); len(keys) != 6 {
+		t.Fatalf("keep_staging: %q under the staging, want the 2 rows, the 2 files, the source and the log", keys)
 	}
-	if keys := stagedKeys(t, l, running); len(keys) != 4 {
+	if keys := stagedKeys(t, l, running); len(keys) != 6 {
 		t.Fatalf("a running job: %q under the staging", keys)
 	}
-	if _, err := os.Stat(filepath.Join(done.Staging, "results")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the emptied results folder stays: %v", err)
+	for _, dir := range []string{"results", "files"} {
+		if _, err := os.Stat(filepath.Join(done.Staging, dir)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the emptied %s folder stays: %v", dir, err)
+		}
 	}
 	// Its final file cannot be written again without the rows; kept can.
 	if _, err := l.RewriteFinal(ctx, done); !errors.Is(err, objstore.ErrNotFound) {
@@ -192,15 +222,22 @@ func TestEndedJobsLoseTheirStagingAtOnceAndTheirRecordsAfterRetention(t *testing
 			t.Fatalf("job %s: after the sweep %q stay under the staging", job.ID, keys)
 		}
 	}
-	if keys := stagedKeys(t, l, kept); len(keys) != 4 {
+	if keys := stagedKeys(t, l, kept); len(keys) != 6 {
 		t.Fatalf("keep_staging after the sweep: %q", keys)
 	}
+	outputFilesKept(t, done, 3)
+	outputFilesKept(t, kept, 2)
 	if _, err := l.RewriteFinal(ctx, kept); !errors.Is(err, ErrExpired) {
 		t.Fatalf("RewriteFinal of an expired job: %v, want ErrExpired", err)
 	}
-	// The running job keeps everything; the next sweep has nothing to do.
+	// The running job keeps everything (its record and state, 2 outcomes,
+	// 2 deliveries records, 1 isolation mark); the next sweep has nothing
+	// to do.
 	if n := msgs(t, kv, "$KV.PRS_JOBS.job.running.>"); n != 2+2+2+1 {
 		t.Fatalf("the running job has %d records, want 7", n)
+	}
+	if d, err := l.Deliveries(ctx, "running", 1); err != nil || d.HandedBack != 1 {
+		t.Fatalf("the running job's deliveries of batch 1: %+v, %v", d, err)
 	}
 	if c, _ := l.B.ReadCounters(ctx, "running"); c.Done != 2 {
 		t.Fatalf("the running job's counters: %+v", c)
