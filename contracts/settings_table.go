@@ -107,7 +107,7 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *string { return &c.LoggingLevel })},
 	{Key: "allow_reuse", Help: "return an identical completed job's output without running",
 		field: top(func(c *Config) *bool { return &c.AllowReuse })},
-	{Key: "keep_staging", Help: "keep the rows staged under output/.prs/<job>/ (and the shipped source) after the job ends, for debugging (default false: removed)",
+	{Key: "keep_staging", Help: "keep the rows and output_dir files staged under output/.prs/<job>/ (and the shipped source) after the job ends, for debugging (default false: removed; the output_dir files copied to the output stay)",
 		field: top(func(c *Config) *bool { return &c.KeepStaging })},
 	{Key: "handler", Help: "what scores the items: the entry script, or the built-in ONNX handler", Values: []string{HandlerEntryScript, HandlerONNX}, Extensible: true,
 		field: top(func(c *Config) *string { return &c.Handler })},
