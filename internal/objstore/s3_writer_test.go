@@ -247,3 +247,50 @@ func TestCreateMemoryBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyAcrossStores streams an object of three parts from a local
+// folder to S3 and back, and leaves the destination as it was when the
+// source is missing.
+func TestCopyAcrossStores(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	opts := s3Options(t)
+	opts.PartSize = testPartSize
+	remote := objstore.WithRetry(openS3(t, "s3://"+minio.NewBucket(t), opts), time.Minute)
+	local := openLocal(t, t.TempDir())
+	data := randomData(t, 2*testPartSize+5)
+	if err := local.Put(ctx, "a/src", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := objstore.Copy(ctx, local, "a/src", remote, "b/dst"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := remote.Stat(ctx, "b/dst"); err != nil || !strings.HasSuffix(info.ETag, "-3") {
+		t.Fatalf("Stat = %+v, %v; want 3 parts", info, err)
+	}
+	if err := objstore.Copy(ctx, remote, "b/dst", local, "c/back"); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := local.Get(ctx, "c/back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatalf("round trip: %d bytes, want the %d put", len(got), len(data))
+	}
+	if err := objstore.Copy(ctx, local, "missing", remote, "b/dst"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("Copy of a missing object = %v, want ErrNotFound", err)
+	}
+	if err := objstore.Move(ctx, remote, "b/dst", "b/moved"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Stat(ctx, "b/dst"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("after Move, Stat(source) = %v, want ErrNotFound", err)
+	}
+	if info, err := remote.Stat(ctx, "b/moved"); err != nil || info.Size != int64(len(data)) {
+		t.Fatalf("after Move, Stat = %+v, %v", info, err)
+	}
+	noUploads(t, remote)
+}
