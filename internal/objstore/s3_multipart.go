@@ -159,7 +159,10 @@ func (w *s3Writer) buffer() ([]byte, error) {
 }
 
 // send starts the upload of w.buf as the next part, creating the multipart
-// upload first when this is the first part.
+// upload first when this is the first part. A CreateMultipartUpload whose
+// answer was lost and is retried leaves the first upload unnamed here: no
+// part is ever sent to it, and a bucket lifecycle rule
+// (AbortIncompleteMultipartUpload) removes such uploads.
 func (w *s3Writer) send() error {
 	if w.uploadID == nil {
 		err := w.do(w.ctx, "put", w.key, func() error {
@@ -262,6 +265,9 @@ func (w *s3Writer) complete() error {
 	if err := w.failed(); err != nil {
 		return err
 	}
+	// A CompleteMultipartUpload whose answer was lost and is retried gets
+	// NoSuchUpload although the object is complete: Close then fails and
+	// the caller writes the object again (finalisation does).
 	slices.SortFunc(w.parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
 	return w.do(w.ctx, "put", w.key, func() error {
 		_, err := w.s.client.CompleteMultipartUpload(w.ctx, &s3.CompleteMultipartUploadInput{
