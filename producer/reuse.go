@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -100,24 +99,7 @@ func copyFinal(ctx context.Context, l *ledger.Ledger, prior *contracts.Job, c *c
 		}
 		return dst, nil
 	}
-	rc, err := src.Get(ctx, prior.Config.AppendRowFileName)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	f, err := os.CreateTemp("", "prs-reuse-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if _, err := io.Copy(f, rc); err != nil {
-		return "", err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	return dst, output.Put(ctx, name, f)
+	return dst, objstore.Copy(ctx, src, prior.Config.AppendRowFileName, output, name)
 }
 
 // checkSideInput verifies a side input exists where the producer can see it.

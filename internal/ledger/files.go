@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -159,7 +157,7 @@ func (l *Ledger) copyAll(ctx context.Context, job *contracts.Job, staging, out o
 		go func() {
 			defer wg.Done()
 			for rel := range work {
-				err := copyAcross(ctx, staging, files[rel].key, out, rel)
+				err := objstore.Copy(ctx, staging, files[rel].key, out, rel)
 				switch {
 				case err == nil:
 				case ctx.Err() == nil && (errors.Is(err, objstore.ErrInvalidKey) || isNotWritable(err)):
@@ -192,29 +190,6 @@ func (l *Ledger) copyAll(ctx context.Context, job *contracts.Job, staging, out o
 // or a file in the way of the path.
 func isNotWritable(err error) bool {
 	return errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST)
-}
-
-// copyAcross copies the object at key in src to dstKey in dst, through a
-// local temporary file (memory stays bounded; Put needs to seek).
-func copyAcross(ctx context.Context, src objstore.Store, key string, dst objstore.Store, dstKey string) error {
-	rc, err := src.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	f, err := os.CreateTemp("", "prs-file-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if _, err := io.Copy(f, rc); err != nil {
-		return err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	return dst.Put(ctx, dstKey, f)
 }
 
 // errStopList ends a listing early.

@@ -159,8 +159,17 @@ func (l *Ledger) claim(ctx context.Context, jobID string, heartbeat func()) (uin
 	}
 }
 
-// writeFinal concatenates the rows of every batch's recorded outcome, in
-// batch order, into one local file and puts it as the final object.
+// writeFinal writes the rows of every batch's recorded outcome, in batch
+// order, as the final object: streamed to the output store as they are
+// read (an S3 multipart upload, or a temporary file renamed on a local
+// folder), so that the final object appears whole or not at all and
+// memory stays bounded whatever the job's size.
+//
+// For output_format csv and parquet the rows go to a local temporary file
+// first: both formats take their columns from the union of every row's
+// keys, so the conversion reads the rows twice (resultfmt.Final), and the
+// second reading from local disk spares a second GET of every staged
+// object. The converted file itself is streamed to the store.
 func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64) (string, error) {
 	staging, err := l.Stores.Open(ctx, job.Staging)
 	if err != nil {
@@ -170,39 +179,39 @@ func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64
 	if err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp("", "prs-final-*")
+	name := job.Config.AppendRowFileName
+	format := job.Config.OutputFormat
+	var rows *os.File
+	if format == resultfmt.CSV || format == resultfmt.Parquet {
+		if rows, err = os.CreateTemp("", "prs-final-*"); err != nil {
+			return "", err
+		}
+		defer os.Remove(rows.Name())
+		defer rows.Close()
+		if err := l.copyRows(ctx, rows, job, staging, total); err != nil {
+			return "", err
+		}
+		if _, err := rows.Seek(0, io.SeekStart); err != nil {
+			return "", err
+		}
+	}
+	w, err := objstore.Create(ctx, out, name)
+	if err != nil {
+		return "", fmt.Errorf("finalising job %s: writing %s: %w", job.ID, out.URI(name), err)
+	}
+	defer w.Abort()
+	if rows == nil {
+		err = l.copyRows(ctx, w, job, staging, total)
+	} else if err = resultfmt.Final(format, rows, w); err != nil {
+		if errors.Is(err, resultfmt.ErrBadLine) || errors.Is(err, resultfmt.ErrUnknownFormat) {
+			err = fmt.Errorf("%w: %w", ErrBadRows, err)
+		}
+		err = fmt.Errorf("finalising job %s: writing the rows as %s: %w", job.ID, format, err)
+	}
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := l.copyRows(ctx, f, job, staging, total); err != nil {
-		return "", err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	final := io.ReadSeeker(f)
-	if format := job.Config.OutputFormat; format == resultfmt.CSV || format == resultfmt.Parquet {
-		g, err := os.CreateTemp("", "prs-final-*."+format)
-		if err != nil {
-			return "", err
-		}
-		defer os.Remove(g.Name())
-		defer g.Close()
-		if err := resultfmt.Final(format, f, g); err != nil {
-			if errors.Is(err, resultfmt.ErrBadLine) || errors.Is(err, resultfmt.ErrUnknownFormat) {
-				err = fmt.Errorf("%w: %w", ErrBadRows, err)
-			}
-			return "", fmt.Errorf("finalising job %s: writing the rows as %s: %w", job.ID, format, err)
-		}
-		if _, err := g.Seek(0, io.SeekStart); err != nil {
-			return "", err
-		}
-		final = g
-	}
-	name := job.Config.AppendRowFileName
-	if err := out.Put(ctx, name, final); err != nil {
+	if err := w.Close(); err != nil {
 		return "", fmt.Errorf("finalising job %s: writing %s: %w", job.ID, out.URI(name), err)
 	}
 	return out.URI(name), nil

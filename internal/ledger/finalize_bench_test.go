@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,7 +21,8 @@ import (
 // as finalisation did) and 32 ahead (the default), against reading the
 // rows objects alone 32 at a time (store_reads: what the store allows). The
 // job has 2,000 batches, or PRS_FINAL_BENCH_BATCHES. batches/s is the
-// figure to compare.
+// figure to compare. final_64MiB streams a final file of 64 MiB to the
+// store (MB/s, and B/op: memory does not grow with the file).
 func BenchmarkFinalizeMinIO(b *testing.B) {
 	total := int64(2000)
 	if s := os.Getenv("PRS_FINAL_BENCH_BATCHES"); s != "" {
@@ -72,6 +74,42 @@ func BenchmarkFinalizeMinIO(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "batches/s")
 		})
+	}
+	// A final file of 64 MiB (64 batches of 1 MiB), streamed to the store
+	// in parts while the rows are read: MB/s and the bytes allocated.
+	big := addJob(b, l, "bench-big", 64, out+"-big")
+	big.Staging = out + "-big/.prs/bench-big"
+	stageBigBatches(b, l, big, 64, 1<<20)
+	b.Run("final_64MiB", func(b *testing.B) {
+		l.FinalWindow = defaultFinalWindow
+		b.SetBytes(64 << 20)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := l.writeFinal(b.Context(), big, 64); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// stageBigBatches puts a rows object of size bytes (lines of 1 KiB) for
+// each of total batches and records their outcomes.
+func stageBigBatches(b *testing.B, l *Ledger, job *contracts.Job, total int64, size int) {
+	ctx := context.Background()
+	staging, err := l.Stores.Open(ctx, job.Staging)
+	if err != nil {
+		b.Fatal(err)
+	}
+	line := strings.Repeat("r", 1023) + "\n"
+	body := strings.Repeat(line, size/len(line))
+	for i := range total {
+		key := contracts.ResultKey(i, 1, "w")
+		if err := staging.Put(ctx, key, strings.NewReader(body)); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := l.Record(ctx, job.ID, contracts.BatchOutcome{Index: i, Attempt: 1, OK: true, Items: 1, Succeeded: 1, ResultKey: key}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

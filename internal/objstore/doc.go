@@ -5,7 +5,7 @@
 // The producer lists inputs with [Store.List], the workers fetch inputs with
 // [Store.Get] (or, for the local backend, read them in place through
 // [LocalPather]) and write per-batch results with [Store.Put], and the
-// finaliser writes the final file with [Store.Put].
+// finaliser streams the final file with [Create].
 //
 // # Opening a store
 //
@@ -47,6 +47,12 @@
 // backend writes a temporary file named ".prs-tmp-*" in the destination
 // folder, fsyncs it and renames it over the destination. Listing skips such
 // temporary files.
+//
+// [Create] streams an object of any size with bounded memory and the same
+// promise: nothing is visible under the key until the [Writer]'s Close
+// returns nil (an S3 multipart upload completed then, or a local temporary
+// file renamed then), and Abort or a failed Close leaves the key as it was,
+// aborting the multipart upload so that no parts remain.
 //
 // [Store.PutIfAbsent] creates an object only when its key is free (S3's
 // conditional PutObject with If-None-Match "*"; a hard link on a local

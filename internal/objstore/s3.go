@@ -44,6 +44,13 @@ const (
 )
 
 func openS3(ctx context.Context, bucket, prefix string, opts Options) (*s3Store, error) {
+	partSize := opts.PartSize
+	switch {
+	case partSize == 0:
+		partSize = defaultPartSize
+	case partSize < minPartSize:
+		return nil, fmt.Errorf("objstore: s3://%s: Options.PartSize %d is under S3's minimum of 5 MiB (%d)", bucket, partSize, minPartSize)
+	}
 	loadOpts := []func(*config.LoadOptions) error{config.WithDefaultRegion(defaultRegion)}
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
@@ -87,7 +94,7 @@ func openS3(ctx context.Context, bucket, prefix string, opts Options) (*s3Store,
 		endpoint:           endpoint,
 		log:                opts.logger(),
 		multipartThreshold: defaultMultipartThreshold,
-		partSize:           defaultPartSize,
+		partSize:           partSize,
 	}, nil
 }
 

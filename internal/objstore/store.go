@@ -89,7 +89,14 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives warnings such as retried errors. Default: slog.Default().
 	Logger *slog.Logger
+	// PartSize is the size in bytes of the parts of S3 multipart uploads
+	// (of [Create], and of Put for bodies over 64 MiB). Default (0): 16 MiB.
+	// S3 refuses parts under 5 MiB (but the last), so Open does too.
+	PartSize int64
 }
+
+// minPartSize is the smallest part S3 accepts, but for the last one.
+const minPartSize = 5 << 20
 
 func (o Options) logger() *slog.Logger {
 	if o.Logger == nil {

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 		{"CanceledContext", testCanceledContext},
 		{"URI", testURI},
 		{"GetRange", testGetRange},
+		{"Create", testCreate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
