@@ -84,6 +84,10 @@ func (s *slot) ack(d *delivery, o *contracts.BatchOutcome) {
 	held, rev := d.held, d.rev
 	if o != nil {
 		o.Index, o.Worker = d.mb.Index, w.cfg.Name
+		if err := s.spillRows(d, o); err != nil {
+			s.handBack(d, err, 0)
+			return
+		}
 		err := w.retryBroker(w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
 			held, rev, err = l.Record(c, d.mb.JobID, *o)
 			return err

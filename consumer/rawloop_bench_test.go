@@ -1,0 +1,134 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// rawLoop is the broker's own pace, the ceiling of the pipeline: a work
+// queue stream on the same server as the pipeline's, with slots goroutines
+// that each pull one message at a time and double-ack it, as a slot does.
+type rawLoop struct {
+	js    jetstream.JetStream
+	cons  jetstream.Consumer
+	slots int
+	body  []byte
+}
+
+func newRawLoop(tb testing.TB, p *pipeline, slots int) *rawLoop {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js := p.b.h.JS
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "RAWLOOP", Subjects: []string{"rawloop.>"}, Retention: jetstream.WorkQueuePolicy,
+		Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait: 30 * time.Second, MaxDeliver: -1,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// A message the size of a one-file mini-batch's.
+	body := fmt.Appendf(nil, `{"job_id":"%s","index":123,"items":[{"key":"f00123.txt","size":3}]}`, "j20261130195500-0123456789abcdef")
+	return &rawLoop{js: js, cons: c, slots: slots, body: body}
+}
+
+// publish puts n messages in the queue (not timed).
+func (r *rawLoop) publish(tb testing.TB, n int) {
+	tb.Helper()
+	futs := make([]jetstream.PubAckFuture, 0, n)
+	for i := 0; i < n; i++ {
+		f, err := r.js.PublishAsync(fmt.Sprintf("rawloop.%d", i), r.body)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			tb.Fatal(err)
+		}
+	}
+}
+
+// run pulls and double-acks n messages over r.slots goroutines.
+func (r *rawLoop) run(tb testing.TB, n int) {
+	tb.Helper()
+	var (
+		mu   sync.Mutex
+		left = n
+		wg   sync.WaitGroup
+		errs = make(chan error, r.slots)
+	)
+	take := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if left == 0 {
+			return false
+		}
+		left--
+		return true
+	}
+	for range r.slots {
+		wg.Go(func() {
+			for take() {
+				msg, err := r.cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+				if err == nil {
+					err = msg.DoubleAck(context.Background())
+				}
+				if err != nil && err != nats.ErrTimeout {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkPipelineVsRaw runs, in each op, a pipeline job of benchBatches
+// one-file mini-batches with the no-op handler and 4 slots, and a raw
+// JetStream loop over as many messages on the same server (4 goroutines,
+// pull one message, double-ack), and reports both rates and their ratio
+// (of_raw = pipeline_batches/s / raw_msgs/s).
+func BenchmarkPipelineVsRaw(b *testing.B) {
+	const slots = 4
+	p := newPipeline(b, slots)
+	r := newRawLoop(b, p, slots)
+	p.job(b)
+	r.publish(b, benchBatches)
+	r.run(b, benchBatches)
+	var pipe, raw time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		p.job(b)
+		pipe += time.Since(t0)
+		r.publish(b, benchBatches)
+		t1 := time.Now()
+		r.run(b, benchBatches)
+		raw += time.Since(t1)
+	}
+	n := b.N * benchBatches
+	reportBatches(b, "pipeline_batches/s", n, pipe)
+	reportBatches(b, "raw_msgs/s", n, raw)
+	b.ReportMetric(raw.Seconds()/pipe.Seconds(), "of_raw")
+	p.check(b)
+}
