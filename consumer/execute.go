@@ -116,9 +116,13 @@ func (s *slot) ack(d *delivery, o *contracts.BatchOutcome) {
 }
 
 // finalize finalises the job when done has reached its total. A failure
-// that trying again cannot fix fails the job.
+// that trying again cannot fix fails the job. Below the sealed total that
+// the worker knows, there is nothing to read: the total is final once sealed.
 func (s *slot) finalize(d *delivery, done int64) error {
 	w, l, job := s.w, s.w.cfg.Ledger, d.jr.job
+	if d.jr.total > 0 && done < d.jr.total {
+		return nil
+	}
 	err := w.retryBroker(w.ctx, "finalising the job", 0, func(c context.Context) error {
 		return l.MaybeFinalize(c, job, done, func() { _ = d.msg.InProgress() })
 	})

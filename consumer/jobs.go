@@ -24,7 +24,10 @@ import (
 // cancelled with errJobStopped when the job ends, and, once prepared, its
 // stores and local copies.
 type jobRun struct {
-	job    *contracts.Job
+	job *contracts.Job
+	// total is the job's number of mini-batches once it is sealed (its
+	// state says it is final from then on), 0 before.
+	total  int64
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	dir    string
@@ -70,6 +73,9 @@ func (js *jobs) get(ctx context.Context, id string) (*jobRun, error) {
 		return nil, err
 	}
 	jr = &jobRun{job: job, dir: filepath.Join(js.w.workDir, "jobs", id)}
+	if st.Sealed {
+		jr.total = st.TotalBatches
+	}
 	jr.ctx, jr.cancel = context.WithCancelCause(context.Background())
 	if st.Terminal() {
 		jr.cancel(errJobStopped)
