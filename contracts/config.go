@@ -80,7 +80,7 @@ type Config struct {
 	// that its outcome record in JetStream holds itself, instead of an
 	// object of their own in the job's staging (default
 	// DefaultInlineRowsMax; 0: always an object).
-	InlineRowsMax int `json:"inline_rows_max"`
+	InlineRowsMax int `json:"inline_rows_max,omitempty"`
 	// RunInvocationTimeout is the limit of one run() call in seconds (default 60).
 	RunInvocationTimeout int `json:"run_invocation_timeout"`
 	// RunMaxTry is the number of attempts per mini-batch (default 3), counting

@@ -39,6 +39,7 @@ func (p *Producer) fingerprintListing(ctx context.Context, input objstore.Store,
 func fingerprint(c *contracts.Config, srcHash, listHash string) string {
 	k := *c
 	k.Output, k.AllowReuse, k.LoggingLevel, k.ProcessCountPerNode, k.NodeCount = "", false, "", 0, 0
+	k.InlineRowsMax = 0 // where rows wait changes nothing in them
 	if k.MiniBatchSize == "" && !k.Tabular() {
 		// The default as jobs recorded it before it was left unset, so that
 		// they resume and are reused as before.
