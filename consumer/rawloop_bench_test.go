@@ -3,6 +3,8 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -105,30 +107,37 @@ func (r *rawLoop) run(tb testing.TB, n int) {
 }
 
 // BenchmarkPipelineVsRaw runs, in each op, a pipeline job of benchBatches
-// one-file mini-batches with the no-op handler and 4 slots, and a raw
-// JetStream loop over as many messages on the same server (4 goroutines,
-// pull one message, double-ack), and reports both rates and their ratio
-// (of_raw = pipeline_batches/s / raw_msgs/s).
+// one-file mini-batches (PRS_PIPE_BENCH_BATCHES sets another number, such
+// as 20000) with the no-op handler and 4 slots, and a raw JetStream loop
+// over as many messages on the same server (4 goroutines, pull one message,
+// double-ack), and reports both rates and their ratio (of_raw =
+// pipeline_batches/s / raw_msgs/s).
 func BenchmarkPipelineVsRaw(b *testing.B) {
 	const slots = 4
-	p := newPipeline(b, slots)
+	n := benchBatches
+	if v := os.Getenv("PRS_PIPE_BENCH_BATCHES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("PRS_PIPE_BENCH_BATCHES=%q: want a number of mini-batches", v)
+		}
+	}
+	p := newPipelineOf(b, slots, n)
 	r := newRawLoop(b, p, slots)
 	p.job(b)
-	r.publish(b, benchBatches)
-	r.run(b, benchBatches)
+	r.publish(b, n)
+	r.run(b, n)
 	var pipe, raw time.Duration
 	for b.Loop() {
 		t0 := time.Now()
 		p.job(b)
 		pipe += time.Since(t0)
-		r.publish(b, benchBatches)
+		r.publish(b, n)
 		t1 := time.Now()
-		r.run(b, benchBatches)
+		r.run(b, n)
 		raw += time.Since(t1)
 	}
-	n := b.N * benchBatches
-	reportBatches(b, "pipeline_batches/s", n, pipe)
-	reportBatches(b, "raw_msgs/s", n, raw)
+	reportBatches(b, "pipeline_batches/s", b.N*n, pipe)
+	reportBatches(b, "raw_msgs/s", b.N*n, raw)
 	b.ReportMetric(raw.Seconds()/pipe.Seconds(), "of_raw")
 	p.check(b)
 }
