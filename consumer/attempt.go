@@ -27,6 +27,8 @@ type delivery struct {
 	// held is the outcome recorded already (f.recorded), rev its revision.
 	held contracts.BatchOutcome
 	rev  uint64
+	// num is the message's NumDelivered (in its generation).
+	num int
 	// start is when the attempt began; took how long it ran.
 	start time.Time
 	took  time.Duration
@@ -47,13 +49,15 @@ func (s *slot) open(msg jetstream.Msg) *delivery {
 		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("no metadata: %w", err)
 		return d
 	}
-	d.f.delivered = int(meta.NumDelivered)
+	d.num = int(meta.NumDelivered)
+	d.f.delivered = d.num
 	d.f.tally.Items = d.mb.ItemCount()
 	return d
 }
 
 // learn reads what the ledger knows of the batch: its job, whether the job
-// still runs and, for a redelivery, its outcome and lost deliveries.
+// still runs, its deliveries in every generation (noting this one) and,
+// for a redelivery, its outcome.
 func (s *slot) learn(d *delivery) {
 	w, l, f := s.w, s.w.cfg.Ledger, &d.f
 	err := w.retryBroker(w.ctx, "reading the job", opTimeout, func(c context.Context) (err error) {
@@ -72,19 +76,21 @@ func (s *slot) learn(d *delivery) {
 		f.kind = kindJobStopped
 		return
 	}
+	// Noted before the attempt, so that a delivery that dies with its
+	// worker, or is purged by a resume, still spends its try.
+	err = w.retryBroker(w.ctx, "noting the delivery", opTimeout, func(c context.Context) error {
+		rec, err := l.Delivered(c, d.mb.JobID, d.mb.Index, d.mb.Generation, d.num)
+		if err == nil {
+			f.delivered, f.infra = max(rec.Total(), d.num), rec.HandedBack
+		}
+		return err
+	})
 	// A first delivery has no outcome yet (the producer skips finished
 	// batches when it resumes a job); a redelivery may: its worker died or
 	// its ack was lost after the outcome was recorded.
-	if f.delivered <= 1 {
-		return
-	}
-	err = w.retryBroker(w.ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
-		d.held, d.rev, f.recorded, err = l.Outcome(c, d.mb.JobID, d.mb.Index)
-		return err
-	})
-	if err == nil && !f.recorded {
-		err = w.retryBroker(w.ctx, "reading lost deliveries", opTimeout, func(c context.Context) (err error) {
-			f.infra, err = l.InfraFailures(c, d.mb.JobID, d.mb.Index)
+	if err == nil && f.delivered > 1 {
+		err = w.retryBroker(w.ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
+			d.held, d.rev, f.recorded, err = l.Outcome(c, d.mb.JobID, d.mb.Index)
 			return err
 		})
 	}
@@ -112,19 +118,21 @@ func (s *slot) attempt(d *delivery) {
 		return
 	}
 	f.tried = true
-	var res Result
+	var run BatchRun
 	if err != nil {
 		err = &ScriptError{Type: "PrepareError", Message: fmt.Sprintf("worker %s could not prepare job %s: %v", w.cfg.Name, d.mb.JobID, err)}
 	} else {
 		f.ran = true
 		start := time.Now()
-		res, err = s.run(d.jr, d.mb, f.try(), &f.tally)
+		run, err = s.run(d.jr, d.mb, f.try())
+		f.tally = run.Tally
 		w.cfg.Metrics.Attempt(attemptResult(err), time.Since(start))
 	}
 	d.took = time.Since(d.start)
 	f.kind, f.err = classify(err, w.ctx.Err() != nil, d.jr.stopped()), err
 	if f.kind == kindNone {
-		s.keepRows(d, res)
+		s.keepRows(d, run.Result)
+		s.keepFiles(d)
 	}
 }
 
@@ -143,8 +151,9 @@ func (s *slot) prepare(d *delivery) error {
 	})
 }
 
-// keepRows notes the items the handler says failed and keeps the rows it
-// returned: in the outcome when they are small (inline_rows_max), else
+// keepRows tallies the rows the handler returned (an attempt's, or an
+// isolation's parts' together), notes the items it says failed and keeps
+// the rows: in the outcome when they are small (inline_rows_max), else
 // written under the attempt's own key.
 func (s *slot) keepRows(d *delivery, res Result) {
 	f, cfg := &d.f, &d.jr.job.Config

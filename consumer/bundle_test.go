@@ -18,7 +18,7 @@ import (
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/broker/brokertest"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/producer"
 )
@@ -44,9 +44,22 @@ func quietLogger() *slog.Logger {
 
 func newBundle(t testing.TB, files int) *bundle {
 	t.Helper()
-	srv, h := brokertest.Start(t, broker.SetupConfig{AckWait: 2 * time.Second})
+	return newBundleAck(t, files, 2*time.Second)
+}
+
+// newBundleAck is newBundle with the workers' consumer's AckWait.
+func newBundleAck(t testing.TB, files int, ackWait time.Duration) *bundle {
+	t.Helper()
 	log := quietLogger()
-	l := ledger.New(h, &ledger.Stores{}, "test", log)
+	f, err := fleet.Open(context.Background(), fleet.Config{
+		Broker: broker.OpenConfig{Embedded: &broker.EmbeddedConfig{StoreDir: t.TempDir()}, Setup: broker.SetupConfig{AckWait: ackWait}},
+		Worker: "test", Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	srv, h, l := f.Server, f.Handles, f.Ledger
 	l.Lease = 3 * time.Second
 	p, err := producer.New(producer.Config{Ledger: l, Logger: log})
 	if err != nil {

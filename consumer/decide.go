@@ -62,8 +62,10 @@ type facts struct {
 	// kind and err say what went wrong (kindNone and nil when nothing did).
 	kind errKind
 	err  error
-	// delivered is the message's NumDelivered; infra counts the deliveries
-	// handed back before on storage or broker errors (they spend no try).
+	// delivered counts the batch's deliveries in every publishing
+	// generation (NumDelivered starts again with each); infra counts those
+	// handed back before on storage or broker errors, or by a stopping
+	// worker (they spend no try).
 	delivered, infra int
 	// maxTry is the job's run_max_try.
 	maxTry int
@@ -83,6 +85,8 @@ type facts struct {
 	// rows are the attempt's rows when they are small enough to ride in
 	// its outcome (inline_rows_max).
 	rows []byte
+	// filesKey is where the files of its output_dir were put ("" for none).
+	filesKey string
 
 	// isolate is the job's isolate_failures; isolatedAt is the try on
 	// which the batch's isolation began (0: none did), read for a
@@ -110,6 +114,9 @@ func (f facts) isolates(try int) bool {
 func (f facts) resumesIsolation(try int) bool {
 	return f.isolatedAt > 0 && try <= f.isolatedAt+f.maxTry
 }
+
+// errWorkerStopped is why a stopping worker hands a batch back.
+var errWorkerStopped = errors.New("worker stopped")
 
 // maxInfraFailures caps the deliveries that storage or broker errors may
 // take without spending a try, so that a failure that never heals still
@@ -150,7 +157,8 @@ type decision struct {
 	try int
 	// reason is a Term's reason.
 	reason string
-	// backoff is the failure count the delay of a retry or hand-back grows with.
+	// backoff is the failure count the delay of a retry or hand-back grows
+	// with; a hand-back with 0 is redelivered at once.
 	backoff int
 	// record is the attempt's record, less where and when it ran (the
 	// executor adds them); a zero Result means the delivery leaves none.
@@ -181,7 +189,11 @@ func decide(f facts) decision {
 	case kindJobStopped:
 		return decision{act: actTerm, try: try, reason: "job stopped"}
 	case kindWorkerStopping:
-		return handBack(f, try, "WorkerStopped", "the worker stopped during the attempt", errors.New("worker stopped"))
+		// Scale-in: the batch goes back at once, for another worker to take
+		// up now rather than after a delay or the ack wait.
+		d := handBack(f, try, "WorkerStopped", "the worker stopped during the attempt", errWorkerStopped)
+		d.backoff = 0
+		return d
 	case kindTransient:
 		return handBack(f, try, "Transient", errorMessage(f.err), f.err)
 	}
@@ -191,7 +203,7 @@ func decide(f facts) decision {
 	case !f.tried && try > f.maxTry && f.resumesIsolation(try):
 		return decision{act: actIsolate, try: try, note: "taking up an isolation lost with its worker", level: slog.LevelWarn}
 	case !f.tried && try > f.maxTry:
-		return outOfTries(f, try)
+		return outOfTries(f)
 	case !f.tried:
 		return decision{act: actRun, try: try}
 	case f.kind == kindNone || f.kind == kindOutput:
@@ -213,16 +225,23 @@ func handBack(f facts, try int, etype, msg string, cause error) decision {
 	return d
 }
 
-// outOfTries fails a batch whose last tries were lost with their workers.
-func outOfTries(f facts, try int) decision {
+// outOfTries fails a batch whose last tries were lost with their workers:
+// its record is the row of the last try, which its worker could not write.
+// That is try run_max_try, or, for a batch whose isolation was taken up
+// run_max_try times, the last of those.
+func outOfTries(f facts) decision {
 	n := f.tally.Items
 	const lost = "the batch's worker was lost on its last try"
+	last, detail := f.maxTry, fmt.Sprintf("%s (%d of %d)", lost, f.maxTry, f.maxTry)
+	if f.isolatedAt > 0 {
+		last = f.isolatedAt + f.maxTry
+		detail = fmt.Sprintf("%s (try %d: its isolation began on try %d and was taken up %d times)", lost, last, f.isolatedAt, f.maxTry)
+	}
 	return decision{
-		act: actAck, try: try,
-		record: contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: lost},
-		outcome: &contracts.BatchOutcome{Attempt: f.maxTry, Items: n, Failed: n, ErrorType: "MaxTriesExceeded",
-			Error: fmt.Sprintf("%s (%d of %d)", lost, f.maxTry, f.maxTry)},
-		note: "mini-batch out of tries", level: slog.LevelWarn,
+		act: actAck, try: last,
+		record:  contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultLost, ErrorType: "MaxTriesExceeded", Error: lost},
+		outcome: &contracts.BatchOutcome{Attempt: last, Result: contracts.ResultLost, Items: n, Failed: n, ErrorType: "MaxTriesExceeded", Error: detail},
+		note:    "mini-batch out of tries", level: slog.LevelWarn,
 	}
 }
 
@@ -241,7 +260,7 @@ func failed(f facts, try int) decision {
 	}
 	d.act, d.backoff, d.record.Result = actAck, 0, contracts.ResultFailed
 	d.note, d.level = "mini-batch failed on its last try", slog.LevelError
-	d.outcome = &contracts.BatchOutcome{Attempt: try, Items: n, Failed: n, ErrorType: etype, Error: errorMessage(f.err)}
+	d.outcome = &contracts.BatchOutcome{Attempt: try, Result: contracts.ResultFailed, Items: n, Failed: n, ErrorType: etype, Error: errorMessage(f.err)}
 	return d
 }
 
@@ -249,7 +268,7 @@ func failed(f facts, try int) decision {
 // Rows that cannot be written in the output format fail every item.
 func done(f facts, try int) decision {
 	t := f.tally
-	o := contracts.BatchOutcome{Attempt: try, Items: t.Items, Succeeded: t.Succeeded(), Failed: t.Failed(), ResultKey: f.rowsKey, Rows: f.rows}
+	o := contracts.BatchOutcome{Attempt: try, Items: t.Items, Succeeded: t.Succeeded(), Failed: t.Failed(), ResultKey: f.rowsKey, FilesKey: f.filesKey, Rows: f.rows}
 	// Malformed rows are failed items, but a mini-batch whose well-formed
 	// rows all succeeded has not failed.
 	o.OK = o.Failed <= t.Malformed
@@ -265,6 +284,7 @@ func done(f facts, try int) decision {
 	if !o.OK {
 		result = contracts.ResultPartial
 	}
+	o.Result = result
 	var tb string
 	if len(f.itemErrors) > 0 {
 		tb = strings.Join(f.itemErrors, "\n") + "\n"

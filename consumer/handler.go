@@ -21,10 +21,10 @@ type Batch struct {
 	Paths []string
 	// Table holds a tabular mini-batch's rows, read before Run; nil for files.
 	Table *Table
-	// Partition maps each partition_keys name to its value for this
-	// mini-batch (mini_batch_context.partition_key_value); nil without
-	// partition_keys.
-	Partition map[string]string
+	// Partition holds the mini-batch's partition_keys values in the order
+	// of partition_keys, typed as run()'s data holds them
+	// (mini_batch_context.partition_key_value); nil without partition_keys.
+	Partition contracts.PartitionValues
 }
 
 // Table is the data of a tabular mini-batch: its well-formed rows, in file
@@ -110,12 +110,19 @@ type JobEnv struct {
 	EntryScript string
 	// SideInputs maps each side input's name to its local path.
 	SideInputs map[string]string
+	// Models maps each of the job's models to its local path (a file or a
+	// folder), for the script's Model.get_model_path.
+	Models map[string]string
 	// Model and Labels are the local paths of handler onnx's model and
 	// labels files ("" when not set).
 	Model, Labels string
 	// WorkDir is a private scratch folder of this slot.
 	WorkDir string
-	// OutputDir is a local folder the script may write to (EntryScript.output_dir).
+	// OutputDir is the slot's local folder for the files the script writes
+	// (EntryScript.output_dir, AZUREML_BI_OUTPUT_PATH): emptied of files
+	// (not of folders) before each attempt and each part of an isolation;
+	// the files of an attempt whose outcome is recorded reach the job's
+	// output.
 	OutputDir string
 	// LogDir is a local folder for the script's own logs (EntryScript.log_dir).
 	LogDir string

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/parallelrun/prs/internal/retry"
@@ -10,7 +11,7 @@ import (
 
 // isolate carries out actIsolate: with isolate_failures, a mini-batch whose
 // run() failed on its last try is run again in parts (isolation.go) through
-// the same run path as an attempt (run.go), and the items that still fail
+// the same run path as an attempt (runbatch.go), and the items that still fail
 // alone are its only failed items. What it learns goes into the delivery's
 // facts, for decide to ask again: the rows of the parts that returned are
 // written once, under the attempt's own key, after the isolation, and the
@@ -67,8 +68,7 @@ func (s *slot) isolateParts(d *delivery, first error) {
 	}
 	ctx, cancel := s.jobContext(jr)
 	defer cancel()
-	n := Tally{Items: d.mb.ItemCount()}
-	b, bad, cleanup, err := s.load(ctx, jr, d.mb, f.try(), &n)
+	b, bad, n, cleanup, err := loadBatch(ctx, s.batchInput(jr), d.mb, f.try())
 	defer cleanup()
 	var bp *batchParts
 	if err == nil && b != nil {
@@ -87,8 +87,13 @@ func (s *slot) isolateParts(d *delivery, first error) {
 		k := classify(err, w.ctx.Err() != nil, jr.stopped())
 		return k == kindTransient || k == kindWorkerStopping || k == kindJobStopped
 	}
-	run := func(lo, hi int) (Result, error) { return s.invoke(ctx, jr, bp.part(lo, hi)) }
-	iso := newIsolation(bp.n(), jr.job.Config.IsolateCalls(), run, stop, bp.name, b.Table != nil)
+	kept := s.keptDir(jr)
+	defer os.RemoveAll(kept)
+	if err := emptyDir(kept); err != nil {
+		f.kind, f.err = kindTransient, err
+		return
+	}
+	iso := newIsolation(bp.n(), jr.job.Config.IsolateCalls(), s.partRunner(ctx, d, bp, kept), stop, bp.name, b.Table != nil)
 	iso.isolate(first, d.start, d.took)
 	if iso.halted != nil {
 		f.kind, f.err = classify(iso.halted, w.ctx.Err() != nil, jr.stopped()), iso.halted
@@ -98,4 +103,25 @@ func (s *slot) isolateParts(d *delivery, first error) {
 	res := iso.res
 	res.ItemErrors = append(bad, res.ItemErrors...)
 	s.keepRows(d, res)
+	s.keepFilesOf(d, kept)
+}
+
+// partRunner runs a part of an isolation as an attempt runs a mini-batch:
+// in an emptied output folder. The files of a part whose run() returned are
+// gathered in kept, to be kept with the isolation's outcome as an
+// attempt's are (outputfiles.go); a part that failed leaves none.
+func (s *slot) partRunner(ctx context.Context, d *delivery, bp *batchParts, kept string) func(lo, hi int) (Result, error) {
+	return func(lo, hi int) (Result, error) {
+		if err := s.freshOutput(d.jr); err != nil {
+			return Result{}, &TransientError{Err: err}
+		}
+		res, err := s.invoke(ctx, d.jr, bp.part(lo, hi))
+		if err != nil {
+			return res, err
+		}
+		if err := s.gatherFiles(d, kept); err != nil {
+			return Result{}, &TransientError{Err: err}
+		}
+		return res, nil
+	}
 }

@@ -381,7 +381,10 @@ func (w *Worker) maintain(ctx context.Context, jr *jobRun, ended bool) {
 		return
 	}
 	if st.Terminal() {
-		err = joblogs.WriteReports(ctx, l.out, jr.job, st, c)
+		var outcomes []contracts.BatchOutcome
+		if outcomes, err = led.Outcomes(ctx, jr.job.ID); err == nil {
+			err = joblogs.WriteReports(ctx, l.out, jr.job, st, c, outcomes)
+		}
 	} else {
 		err = joblogs.WriteOverview(ctx, l.out, jr.job, st, c)
 	}

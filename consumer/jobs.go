@@ -39,6 +39,7 @@ type jobRun struct {
 	source   string
 	script   string
 	side     map[string]string
+	models   map[string]string // the script's models: name to local path
 	model    string
 	labels   string
 	log      atomic.Pointer[jobLog] // nil until prepared
@@ -185,6 +186,9 @@ func (w *Worker) prepare(ctx context.Context, jr *jobRun) error {
 		}
 		jr.side[name] = p
 	}
+	if jr.models, err = w.fetchScriptModels(ctx, jr); err != nil {
+		return err
+	}
 	if err := w.fetchModel(ctx, jr); err != nil {
 		return err
 	}
@@ -294,9 +298,21 @@ func (w *Worker) modelLock(hash string) *sync.Mutex {
 	return w.models[hash]
 }
 
-// fetchSideInput returns a local path for a side input: a local path as it
-// is, an object as a file, a prefix as a folder.
+// fetchSideInput gives a job's side input a local path (FetchSideInput)
+// under the job's folder.
 func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri string) (string, error) {
+	return FetchSideInput(ctx, w.cfg.Ledger.Stores, uri, filepath.Join(jr.dir, "side_inputs", name))
+}
+
+// StoreOpener opens object stores by URI (*ledger.Stores does).
+type StoreOpener interface {
+	Open(ctx context.Context, uri string) (objstore.Store, error)
+}
+
+// FetchSideInput returns a local path for a side input, as a worker and
+// prs debug give it to the script: a local path (or file:// URI) as it is,
+// an object as a file under dir, a prefix as the folder dir.
+func FetchSideInput(ctx context.Context, stores StoreOpener, uri, dir string) (string, error) {
 	if !strings.HasPrefix(uri, "s3://") {
 		p := strings.TrimPrefix(uri, "file://")
 		if _, err := os.Stat(p); err != nil {
@@ -304,12 +320,24 @@ func (w *Worker) fetchSideInput(ctx context.Context, jr *jobRun, name, uri strin
 		}
 		return filepath.Abs(p)
 	}
+	return FetchURI(ctx, stores, uri, dir)
+}
+
+// fetchURI fetches an s3:// object or prefix into the folder dst
+// (FetchURI).
+func (w *Worker) fetchURI(ctx context.Context, uri, dst string) (string, error) {
+	return FetchURI(ctx, w.cfg.Ledger.Stores, uri, dst)
+}
+
+// FetchURI fetches an s3:// object into the folder dst and returns the
+// file's path, or the objects under the URI as a prefix into dst and
+// returns dst.
+func FetchURI(ctx context.Context, stores StoreOpener, uri, dst string) (string, error) {
 	dir, base := path.Split(strings.TrimSuffix(uri, "/"))
-	parent, err := w.cfg.Ledger.Stores.Open(ctx, strings.TrimSuffix(dir, "/"))
+	parent, err := stores.Open(ctx, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return "", err
 	}
-	dst := filepath.Join(jr.dir, "side_inputs", name)
 	if _, err := parent.Stat(ctx, base); err == nil {
 		file := filepath.Join(dst, base)
 		return file, objstore.Download(ctx, parent, base, file)

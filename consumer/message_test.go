@@ -21,7 +21,7 @@ func TestHostileMessagesAreTerminated(t *testing.T) {
 	defer cancel()
 	for _, m := range []string{
 		`not json`, `null`, `[]`, `{"job_id":"a b","index":0}`, `{"job_id":"x*","index":1}`, `{"job_id":"x>"}`,
-		`{"job_id":"` + strings.Repeat("a", 65) + `"}`, `{"job_id":"ok","index":-1}`, `{"job_id":"ok","items_key":"k","items_count":-2}`,
+		`{"job_id":"` + strings.Repeat("a", 65) + `"}`, `{"job_id":"ok","index":-1}`, `{"job_id":"ok","generation":-1}`, `{"job_id":"ok","items_key":"k","items_count":-2}`,
 		`{"job_id":"ok","piece":{"key":"t.csv","format":"csv","object_size":9,"start":5,"end":1}}`,
 	} {
 		if _, err := b.h.JS.Publish(ctx, contracts.BatchSubject("hostile"), []byte(m)); err != nil {

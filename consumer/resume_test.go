@@ -63,17 +63,19 @@ func TestResubmittingAJobResumesOnlyUnfinishedBatches(t *testing.T) {
 	}
 }
 
-// A hard stop (the drain timeout passed) sends the running batch back
-// without spending a try, and another worker finishes it.
+// A hard stop (the drain timeout passed) sends the running batch back at
+// once, without spending a try, and another worker finishes it. The
+// stopping worker's retry delay and the ack wait are an hour: only a
+// hand-back at once lets the job end within the wait below.
 func TestHardStopSendsTheRunningBatchBackWithoutSpendingATry(t *testing.T) {
 	t.Parallel()
-	b := newBundle(t, 3)
+	b := newBundleAck(t, 3, time.Hour)
 	started := make(chan struct{}, 1)
-	w := b.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+	w := b.workerWith(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		return consumer.Result{}, ctx.Err()
-	}))
+	}), func(c *consumer.Config) { c.RetryBase, c.RetryMax = time.Hour, time.Hour })
 	c := b.config(3)
 	c.RunMaxTry = 1
 	id := producer.NewJobID()

@@ -42,7 +42,9 @@ func (s *slot) loop() {
 			}
 			continue
 		}
-		s.handle(msg)
+		stopping := s.w.took()
+		s.handle(msg, stopping)
+		s.w.released()
 	}
 }
 
@@ -63,9 +65,13 @@ func (s *slot) closeHandler() {
 
 // handle settles one delivery of a message: it learns what it can, asks
 // decide for the message's fate (before the attempt, and again after it
-// when it ran) and has the executor carry it out.
-func (s *slot) handle(msg jetstream.Msg) {
+// when it ran) and has the executor carry it out. A message that reached a
+// worker already stopping (stopping) goes back at once, no try spent.
+func (s *slot) handle(msg jetstream.Msg, stopping bool) {
 	d := s.open(msg)
+	if stopping && d.f.kind == kindNone {
+		d.f.kind = kindWorkerStopping
+	}
 	if d.f.kind == kindNone {
 		m := s.w.cfg.Metrics
 		m.InFlight(1)

@@ -212,7 +212,9 @@ func TestLargeFolderGroupIsOneMiniBatch(t *testing.T) {
 	)
 	b.worker(2, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
 		mu.Lock()
-		sizes[bt.Partition["group"]] += len(bt.Paths)
+		var group string
+		_ = json.Unmarshal(bt.Partition[0].Value, &group)
+		sizes[group] += len(bt.Paths)
 		mu.Unlock()
 		return echo(nil)(ctx, bt)
 	}))

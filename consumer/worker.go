@@ -30,6 +30,7 @@ type Worker struct {
 	stopped  chan struct{}
 	jobs     jobs
 	watch    jetstream.KeyWatcher
+	idle     idleState
 	modelMu  sync.Mutex
 	models   map[string]*sync.Mutex // one fetch per model hash at a time
 }
@@ -40,6 +41,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, draining: make(chan struct{}), stopped: make(chan struct{})}
+	w.idle.fired = make(chan struct{})
 	w.jobs.w = w
 	return w, nil
 }
@@ -67,6 +69,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.watchWG.Add(2)
 	go w.watchStates()
 	go w.keepLogs()
+	w.idle.since = time.Now()
+	if w.cfg.IdleExit > 0 {
+		w.watchWG.Add(1)
+		go w.watchIdle()
+	}
 	for i := 0; i < w.cfg.Slots; i++ {
 		s := &slot{w: w, index: i}
 		w.wg.Add(1)
@@ -157,9 +164,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	for _, jr := range w.jobs.closeAll() {
 		w.maintain(lctx, jr, false)
-		if l := jr.log.Load(); l != nil {
-			l.close()
-		}
+		w.flushLast(lctx, jr)
 	}
 	lcancel()
 	if w.watch != nil {
@@ -175,6 +180,22 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	w.cfg.Logger.Info("worker stopped", "worker", w.cfg.Name)
 	return err
+}
+
+// flushLast puts what the job's logs hold and LogFlush's interval left
+// unput (the attempts a drain stopped among them), then closes them: the
+// job's report is whole without the worker.
+func (w *Worker) flushLast(ctx context.Context, jr *jobRun) {
+	l := jr.log.Load()
+	if l == nil {
+		return
+	}
+	if !jr.hold.isLost() {
+		if err := l.flush(ctx); err != nil {
+			w.cfg.Logger.Warn("flushing the job's logs as the worker stops", "job", jr.job.ID, "err", err)
+		}
+	}
+	l.close()
 }
 
 // Stopped is closed when Stop has finished.

@@ -51,6 +51,9 @@ type Config struct {
 	// OverviewEvery is how often the worker rewrites a running job's
 	// logs/job_progress_overview.txt (default 10s).
 	OverviewEvery time.Duration
+	// IdleExit, when set, makes the worker stop pulling once no slot has
+	// held a mini-batch for that long, and close Idle (default 0: never).
+	IdleExit time.Duration
 	// NoLogs turns the worker's part of the log layout off (to measure its
 	// cost; default false).
 	NoLogs bool
@@ -127,6 +130,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("consumer: Config.Slots must be at least 1, got %d", c.Slots)
 	case c.Name == "":
 		return errors.New("consumer: Config.Name is required")
+	case c.IdleExit < 0:
+		return fmt.Errorf("consumer: Config.IdleExit must not be negative, got %s", c.IdleExit)
 	}
 	return nil
 }

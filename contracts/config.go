@@ -30,6 +30,10 @@ type Config struct {
 	Arguments []string `json:"arguments,omitempty"`
 	// SideInputs maps NAME to a URI fetched once per worker, never partitioned.
 	SideInputs map[string]string `json:"side_inputs,omitempty"`
+	// Models maps a model's name to its URI, for the script's
+	// Model.get_model_path(name): a local file or folder (shipped with the
+	// job) or an s3:// object or prefix, fetched once per worker.
+	Models map[string]string `json:"models,omitempty"`
 	// Input is s3://bucket/prefix or a local folder.
 	Input string `json:"input"`
 	// Include holds glob patterns (path.Match, on the key relative to Input, or
@@ -239,7 +243,32 @@ func (c *Config) Validate() error {
 			return invalid("side_inputs", "%s has no URI", name)
 		}
 	}
+	for name, uri := range c.Models {
+		if !validModelName(name) {
+			return invalid("models", "name %q must be 1-255 letters, digits, '_', '-' or '.', not starting with '.'", name)
+		}
+		if strings.TrimSpace(uri) == "" {
+			return invalid("models", "%s has no URI", name)
+		}
+	}
 	return nil
+}
+
+// validModelName accepts Azure ML's model names: letters, digits, '_', '-'
+// and '.', not starting with '.' (a model's name is a folder's name on
+// workers and under the job's staging root).
+func validModelName(s string) bool {
+	if s == "" || len(s) > 255 || s[0] == '.' {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Included reports whether a key relative to the input root passes Include:

@@ -4,5 +4,9 @@
 // streams and KV keys that producers and workers share.
 //
 // It is the floor of the dependency graph: it imports only the standard
-// library, and producer/, consumer/ and internal/ import it.
+// library, and producer/, consumer/ and internal/ import it. It is the
+// public API for other modules: a job's configuration checked as prs
+// checks it (DefaultConfig, Config.Validate, Settings), and the records
+// prs keeps in JetStream and the output, to read them (the processes that
+// write them are cmd/prs's).
 package contracts

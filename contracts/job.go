@@ -27,6 +27,11 @@ type Job struct {
 	ModelHash string `json:"model_hash,omitempty"`
 	// ModelETag pins a model given by URI: a worker refuses another version.
 	ModelETag string `json:"model_etag,omitempty"`
+	// Models says where workers fetch each of the models that the script's
+	// Model.get_model_path names (Config.Models): a key under Staging
+	// ("models/NAME/FILE" for a shipped file, "models/NAME/" for a shipped
+	// folder), or the configured s3:// URI.
+	Models map[string]string `json:"models,omitempty"`
 	// LabelsKey is handler onnx's labels file under Staging+"/labels" when
 	// the producer shipped a local file.
 	LabelsKey string `json:"labels_key,omitempty"`
@@ -34,6 +39,10 @@ type Job struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// SubmittedAt is when the producer first recorded the job.
 	SubmittedAt time.Time `json:"submitted_at"`
+	// Watch names the watch (prs watch) whose window this job is, and
+	// Window the window's number; empty for a submitted job.
+	Watch  string `json:"watch,omitempty"`
+	Window int64  `json:"window,omitempty"`
 }
 
 // ValidateJobID checks a job id for use in subjects and KV keys.
@@ -66,11 +75,19 @@ type MiniBatch struct {
 	// Partition maps each partition_keys name to its value for this
 	// mini-batch (run()'s mini_batch_context.partition_key_value).
 	Partition PartitionKeyValue `json:"partition,omitempty"`
+	// PartitionValues are the same values in the order of partition_keys,
+	// each typed as run()'s data holds it (PartitionContext reads either).
+	PartitionValues PartitionValues `json:"partition_values,omitempty"`
 	// ItemsKey, when set, names an object under the job's staging root that
 	// holds Items (a JSON array): a partition_keys group of files too large
 	// for one message. ItemsCount is then the number of items.
 	ItemsKey   string `json:"items_key,omitempty"`
 	ItemsCount int    `json:"items_count,omitempty"`
+	// Generation is the publishing generation the message belongs to (0
+	// for the first submit, one more for each resume): NumDelivered starts
+	// again in each, so a worker adds the deliveries of earlier ones
+	// (BatchDeliveries) to count a batch's tries.
+	Generation int `json:"generation,omitempty"`
 }
 
 // ItemCount is the number of items of the mini-batch as far as its message
@@ -95,11 +112,18 @@ func (m *MiniBatch) MsgID(generation int) string {
 
 // BatchOutcome is a mini-batch's final record in KV, written once by the
 // first process to finish it (KV Create); it is the gate that makes counting
-// and the final rows exactly-once.
+// and the final rows exactly-once. It holds every field of its attempt's
+// row in the job report, so that the row is there even when the worker's
+// own records died with it.
 type BatchOutcome struct {
 	Index int64 `json:"index"`
-	// Attempt is the attempt that produced this outcome (1-based).
+	// Attempt is the attempt that produced this outcome (1-based), counted
+	// as run_max_try counts tries.
 	Attempt int `json:"attempt"`
+	// Result is the attempt's result in the job report: ResultSucceeded,
+	// ResultPartial, ResultFailed or ResultLost ("" in outcomes recorded
+	// before the field).
+	Result string `json:"result,omitempty"`
 	// OK is false when the mini-batch failed: an error on its last try, or fewer
 	// rows returned than items given.
 	OK        bool `json:"ok"`
@@ -112,13 +136,50 @@ type BatchOutcome struct {
 	// Rows holds the batch's rows themselves when they are small
 	// (Config.InlineRowsMax), instead of an object under ResultKey; at most
 	// one of the two is set.
-	Rows      []byte `json:"rows,omitempty"`
+	Rows []byte `json:"rows,omitempty"`
+	// FilesKey is the folder (a key prefix ending in "/", relative to the
+	// job's staging root) of the files this attempt's script wrote to its
+	// output_dir; empty when it wrote none. The finaliser copies them to the
+	// job's output.
+	FilesKey  string `json:"files_key,omitempty"`
 	ErrorType string `json:"error_type,omitempty"`
 	Error     string `json:"error,omitempty"`
 	Worker    string `json:"worker,omitempty"`
+	// Host, PID, Start, Seconds and FirstItem say where and when the
+	// attempt ran, as its AttemptRecord does.
+	Host      string    `json:"host,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Start     time.Time `json:"start,omitzero"`
+	Seconds   float64   `json:"seconds,omitempty"`
+	FirstItem string    `json:"first_item,omitempty"`
+	// ExtraCalls is the number of run() calls an isolation
+	// (isolate_failures) added to the attempt, as its AttemptRecord has it.
+	ExtraCalls int `json:"extra_calls,omitempty"`
 	// Counted is set once the outcome's counter increments have been accepted.
 	Counted  bool      `json:"counted,omitempty"`
 	Finished time.Time `json:"finished"`
+}
+
+// BatchDeliveries is what KV keeps of a mini-batch's deliveries, across
+// publishing generations: a worker notes each delivery before it works on
+// it, so that a delivery that dies with its worker, or is purged by a
+// resume, still counts.
+type BatchDeliveries struct {
+	// Delivered maps a publishing generation to the highest NumDelivered
+	// seen in it.
+	Delivered map[int]int `json:"delivered"`
+	// HandedBack counts the deliveries sent back on a storage or broker
+	// error, or because their worker stopped: they spend no try.
+	HandedBack int `json:"handed_back,omitempty"`
+}
+
+// Total is the number of deliveries in every generation.
+func (d BatchDeliveries) Total() int {
+	n := 0
+	for _, k := range d.Delivered {
+		n += k
+	}
+	return n
 }
 
 // Job states.
@@ -134,7 +195,9 @@ type JobState struct {
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
 	// Sealed is set when the producer has published every mini-batch;
-	// TotalBatches and TotalItems are final from then on.
+	// TotalBatches and TotalItems are final from then on. A watch's window
+	// is recorded open (not sealed), its totals growing as its mini-batches
+	// are published, and sealed when the window closes.
 	Sealed       bool  `json:"sealed"`
 	TotalBatches int64 `json:"total_batches"`
 	// TotalItems is -1 when unknown: a tabular input with JSON Lines files,

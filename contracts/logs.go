@@ -13,10 +13,24 @@ const (
 	ResultFailed    = "failed"    // the attempt failed on the batch's last try
 	ResultTransient = "transient" // storage or broker trouble; sent back, no try spent
 	ResultLost      = "lost"      // out of tries: the worker of the last try died
+	// ResultDuplicate: the attempt ran, but another attempt's outcome was
+	// recorded first (a delivery taken over after its ack wait); its rows
+	// are not used.
+	ResultDuplicate = "duplicate"
 	// ResultSplit is a part of an isolation (isolate_failures) whose run()
 	// failed: it was run again in halves, whose rows decide its items.
 	ResultSplit = "split"
 )
+
+// Counts reports whether an attempt with this result can be its
+// mini-batch's counted attempt (the one its outcome records).
+func Counts(result string) bool {
+	switch result {
+	case ResultSucceeded, ResultPartial, ResultFailed, ResultLost:
+		return true
+	}
+	return false
+}
 
 // AttemptRecord is one attempt at a mini-batch, as the job report lists it.
 type AttemptRecord struct {

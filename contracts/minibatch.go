@@ -14,9 +14,9 @@ var ErrBadMessage = errors.New("not a mini-batch message")
 // DecodeMiniBatch decodes a work-queue message as a worker receives it and
 // checks what a worker relies on before it reads anything else: a JSON
 // object whose job id is valid (it names KV keys and subjects: see
-// [ValidateJobID]), whose index and item count are not negative, and whose
-// piece, if any, has byte and row ranges that do not run backwards. Any
-// other message is an error that wraps [ErrBadMessage].
+// [ValidateJobID]), whose index, generation and item count are not
+// negative, and whose piece, if any, has byte and row ranges that do not
+// run backwards. Any other message is an error that wraps [ErrBadMessage].
 func DecodeMiniBatch(data []byte) (MiniBatch, error) {
 	var m MiniBatch
 	if err := json.Unmarshal(data, &m); err != nil {
@@ -30,6 +30,9 @@ func DecodeMiniBatch(data []byte) (MiniBatch, error) {
 	}
 	if m.Index < 0 {
 		return bad("job %s: negative index %d", m.JobID, m.Index)
+	}
+	if m.Generation < 0 {
+		return bad("job %s, mini-batch %d: negative generation %d", m.JobID, m.Index, m.Generation)
 	}
 	if m.ItemsCount < 0 {
 		return bad("job %s, mini-batch %d: negative items_count %d", m.JobID, m.Index, m.ItemsCount)

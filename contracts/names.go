@@ -49,10 +49,11 @@ func OutcomeKey(jobID string, index int64) string {
 	return fmt.Sprintf("job.%s.batch.%d", jobID, index)
 }
 
-// InfraKey counts deliveries of a mini-batch lost to storage or broker errors,
-// which do not spend the user's run_max_try.
-func InfraKey(jobID string, index int64) string {
-	return fmt.Sprintf("job.%s.infra.%d", jobID, index)
+// DeliveriesKey holds a mini-batch's BatchDeliveries: its deliveries in
+// every generation and those handed back, which do not spend the user's
+// run_max_try.
+func DeliveriesKey(jobID string, index int64) string {
+	return fmt.Sprintf("job.%s.deliveries.%d", jobID, index)
 }
 
 // IsolationKey marks a mini-batch whose isolation (isolate_failures) began:
@@ -75,4 +76,15 @@ func ReuseKey(fingerprint string) string { return "reuse." + fingerprint }
 // Keys are grouped a thousand batches to a folder.
 func ResultKey(index int64, attempt int, worker string) string {
 	return fmt.Sprintf("results/%07d/%010d-%d-%s.jsonl", index/1000, index, attempt, worker)
+}
+
+// FilesKey is the folder, relative to the staging root, where an attempt
+// keeps the files its script wrote to its output_dir, until the job's
+// finalisation copies the recorded attempt's files to the output. Like
+// ResultKey it names the mini-batch, the attempt and the worker; token
+// (letters and digits) tells apart two attempts that share those (a resumed
+// job counts its tries afresh), so that no folder mixes two attempts'
+// files. It ends with "/".
+func FilesKey(index int64, attempt int, worker, token string) string {
+	return fmt.Sprintf("files/%07d/%010d-%d-%s-%s/", index/1000, index, attempt, worker, token)
 }

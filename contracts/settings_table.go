@@ -62,6 +62,8 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *[]string { return &c.Arguments })},
 	{Key: "side_inputs", Flag: "side-input", Help: "NAME=URI of a side input, fetched once per worker, never partitioned (repeatable)",
 		field: top(func(c *Config) *map[string]string { return &c.SideInputs })},
+	{Key: "models", Flag: "model", Help: "NAME=URI of a model for the script's Model.get_model_path(NAME): a local file or folder (shipped with the job) or an s3:// object or prefix, fetched once per worker (repeatable)",
+		field: top(func(c *Config) *map[string]string { return &c.Models })},
 	{Key: "input", Help: "input: s3://bucket/prefix or a local folder (or one .csv, .jsonl or .parquet file)",
 		field: top(func(c *Config) *string { return &c.Input })},
 	{Key: "include", Help: "glob of input files to include (repeatable)",

@@ -29,7 +29,7 @@ var miniBatchSeeds = []string{
 
 // FuzzDecodeMiniBatch decodes any bytes as a worker decodes a work-queue
 // message: anything it accepts names a valid job (its KV keys and subject
-// are valid), has no negative index or item count, and decodes again to
+// are valid), has no negative index, generation or item count, and decodes again to
 // the same message after encoding (empty and missing lists aside); anything
 // else wraps ErrBadMessage.
 func FuzzDecodeMiniBatch(f *testing.F) {
@@ -47,13 +47,13 @@ func FuzzDecodeMiniBatch(f *testing.F) {
 		if err := contracts.ValidateJobID(mb.JobID); err != nil {
 			t.Fatalf("DecodeMiniBatch(%q) accepted job id %q: %v", data, mb.JobID, err)
 		}
-		for _, k := range []string{contracts.OutcomeKey(mb.JobID, mb.Index), contracts.InfraKey(mb.JobID, mb.Index),
+		for _, k := range []string{contracts.OutcomeKey(mb.JobID, mb.Index), contracts.DeliveriesKey(mb.JobID, mb.Index), contracts.IsolationKey(mb.JobID, mb.Index),
 			contracts.BatchSubject(mb.JobID), mb.MsgID(3)} {
 			if !kvKeyChars.MatchString(k) {
 				t.Fatalf("DecodeMiniBatch(%q): key or subject %q", data, k)
 			}
 		}
-		if mb.Index < 0 || mb.ItemCount() < 0 || mb.ItemsCount < 0 {
+		if mb.Index < 0 || mb.Generation < 0 || mb.ItemCount() < 0 || mb.ItemsCount < 0 {
 			t.Fatalf("DecodeMiniBatch(%q): index %d, %d items", data, mb.Index, mb.ItemCount())
 		}
 		if p := mb.Piece; p != nil && (p.Start < 0 || p.End < p.Start || p.RowStart < 0 || p.RowEnd < p.RowStart || p.Rows < 0) {

@@ -19,10 +19,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	prsfleet "github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/miniotest"
 	"github.com/parallelrun/prs/internal/objstore"
@@ -64,7 +64,7 @@ func testMain(m *testing.M) int {
 // harness is one test's world: a restartable JetStream server, a bucket,
 // worker processes, and a ledger to watch jobs with.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	storeDir string
 	port     int
 	srv      *server.Server
@@ -74,6 +74,7 @@ type harness struct {
 	bucket   string
 	state    string // the script's marker files
 	ackWait  string
+	natsURLs string // a cluster's client URLs, comma-separated (cluster_test.go)
 	mio      *miniotest.Server
 }
 
@@ -86,12 +87,24 @@ func newHarness(t *testing.T) *harness {
 // test restarts.
 func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
 	t.Helper()
+	return newHarnessOnPort(t, mio, freePort(t))
+}
+
+// freePort returns a port of 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// newHarnessOnPort is newHarnessOn with its NATS server on port (known
+// before MinIO starts, to publish its bucket events there).
+func newHarnessOnPort(t testing.TB, mio *miniotest.Server, port int) *harness {
+	t.Helper()
 	h := &harness{t: t, storeDir: t.TempDir(), port: port, bucket: mio.NewBucket(t), state: t.TempDir(), ackWait: "2s", mio: mio}
 	h.startNATS()
 	t.Cleanup(func() {
@@ -100,26 +113,36 @@ func newHarnessOn(t *testing.T, mio *miniotest.Server) *harness {
 			h.srv.WaitForShutdown()
 		}
 	})
-	nc, err := broker.Connect(broker.ConnectConfig{URL: h.url(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if h.h, err = broker.Setup(ctx, js, broker.SetupConfig{AckWait: 2 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	h.nc = nc
-	h.ledger = ledger.New(h.h, &ledger.Stores{Options: h.s3Options()}, "test", quiet())
+	h.connect(broker.SetupConfig{AckWait: 2 * time.Second})
 	return h
 }
 
-func (h *harness) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", h.port) }
+// connect connects the test to JetStream, sets it up with cfg and opens
+// the ledger it watches jobs with (prsfleet.Open).
+func (h *harness) connect(cfg broker.SetupConfig) {
+	t := h.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := prsfleet.Open(ctx, prsfleet.Config{
+		Broker: broker.OpenConfig{Connect: broker.ConnectConfig{URL: h.url()}, Setup: cfg},
+		Stores: h.s3Options(), Worker: "test", Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	h.nc, h.h, h.ledger = f.Conn, f.Handles, f.Ledger
+}
+
+// url is the NATS URL of prs processes: the harness's server, or the
+// nodes of a cluster (natsURLs).
+func (h *harness) url() string {
+	if h.natsURLs != "" {
+		return h.natsURLs
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", h.port)
+}
 
 func (h *harness) startNATS() {
 	h.t.Helper()
@@ -283,7 +306,7 @@ func (h *harness) submit(input, output string, flags []string, scriptArgs ...str
 	return jobID(h.t, out)
 }
 
-func jobID(t *testing.T, out string) string {
+func jobID(t testing.TB, out string) string {
 	t.Helper()
 	for _, line := range strings.Split(out, "\n") {
 		if id, ok := strings.CutPrefix(line, "job "); ok && !strings.Contains(id, " ") {
@@ -306,7 +329,10 @@ func (h *harness) wait(id string, timeout time.Duration) (contracts.JobState, co
 	}
 	var c contracts.Counters
 	for i := 0; ; i++ {
-		if c, err = h.h.ReadCounters(ctx, id); err == nil || i == 20 {
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second) // a request lost with a stopped server ends
+		c, err = h.h.ReadCounters(rctx, id)
+		rcancel()
+		if err == nil || i == 20 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -5,4 +5,12 @@
 // publishes one mini-batch message per mini_batch_size files with a
 // deterministic index and message id. Submitting the same job id again
 // resumes it.
+//
+// # Supported use
+//
+// A Producer is built by cmd/prs (prs submit, prs run): its Config takes an
+// *internal/ledger.Ledger, which only this module can make, so cmd/prs is
+// the only supported way to submit a job. Another module can use
+// StagingURI and NewJobID, and describe a job with package contracts,
+// whose Config is what prs submit --config reads.
 package producer

@@ -15,18 +15,25 @@ import (
 	"github.com/parallelrun/prs/internal/objstore"
 )
 
-// modelFiles are the files of handler onnx that a job ships or points to.
+// modelFiles are the files of handler onnx, and the models of the script's
+// Model.get_model_path, that a job ships or points to.
 type modelFiles struct {
 	modelPath  string // local model file to ship ("" for a URI)
 	modelHash  string
 	modelETag  string // of a model given by URI
 	labelsPath string // local labels file to ship ("" for none, a side input or a URI)
 	labelsHash string
+	script     *scriptModels // the models setting
 }
 
-// resolveModel checks handler onnx's model and labels and digests the model.
+// resolveModel checks handler onnx's model and labels and digests the
+// model, and the script's models.
 func resolveModel(ctx context.Context, stores *ledger.Stores, c *contracts.Config) (*modelFiles, error) {
 	m := &modelFiles{}
+	var err error
+	if m.script, err = resolveScriptModels(ctx, stores, c); err != nil {
+		return nil, err
+	}
 	if c.Handler != contracts.HandlerONNX || c.ONNX == nil {
 		return m, nil
 	}
@@ -62,11 +69,16 @@ func resolveModel(ctx context.Context, stores *ledger.Stores, c *contracts.Confi
 }
 
 // digest identifies the model's and labels' content for the fingerprint.
-func (m *modelFiles) digest() string { return m.modelHash + "\x00" + m.labelsHash }
+func (m *modelFiles) digest() string {
+	return m.modelHash + "\x00" + m.labelsHash + m.script.digest()
+}
 
 // ship uploads the local files under the staging store and notes where
 // workers find them.
 func (m *modelFiles) ship(ctx context.Context, staging objstore.Store, job *contracts.Job) error {
+	if err := m.script.ship(ctx, staging, job); err != nil {
+		return err
+	}
 	if m.modelHash == "" {
 		return nil
 	}

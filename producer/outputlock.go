@@ -99,6 +99,11 @@ func (h *outputHold) keep(ctx context.Context) {
 	h.kept = true
 	h.mu.Unlock()
 	h.lock.Tidy(ctx, h.out)
+	if !h.lock.Fresh {
+		// The job took its own record over (a resume): the logs are its
+		// own, also those of a run interrupted before its first overview.
+		return
+	}
 	if err := h.moveEarlierLogs(ctx, h.lock.Previous, ""); err != nil {
 		h.p.cfg.Logger.Warn("moving the earlier job's logs out of the output's logs/", "job", h.job, "err", err)
 	}

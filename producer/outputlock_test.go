@@ -71,3 +71,29 @@ func TestSubmitHoldsTheOutput(t *testing.T) {
 		t.Fatalf("after job-b took the output: %+v, records %q (%v)", cur, keys, err)
 	}
 }
+
+// A resumed job keeps the logs its interrupted run wrote, also when that
+// run wrote no overview (which names a job) before it stopped.
+func TestResumeKeepsTheJobsOwnLogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, _ := newProducer(t)
+	in := inputDir(t, 5)
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := p.Submit(ctx, "job-a", config(in, out)); err != nil {
+		t.Fatal(err)
+	}
+	records := filepath.Join(out, filepath.FromSlash(contracts.LogWorkerRecords("h", "w1")))
+	if err := os.MkdirAll(filepath.Dir(records), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(records, []byte(`{"job":"job-a","index":0,"attempt":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := p.Submit(ctx, "job-a", config(in, out)); err != nil || !sub.Resumed {
+		t.Fatalf("resume: %+v, %v", sub, err)
+	}
+	if _, err := os.Stat(records); err != nil {
+		t.Fatalf("the resume moved the job's own records away: %v", err)
+	}
+}

@@ -160,7 +160,7 @@ func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, 
 		}, func(g partition.Group) error {
 			w := g.Piece
 			w.Staged = true
-			mb := contracts.MiniBatch{Items: []contracts.Item{{Key: g.Piece.Key, Size: g.Bytes}}, Piece: &w, Partition: g.Values}
+			mb := contracts.MiniBatch{Items: []contracts.Item{{Key: g.Piece.Key, Size: g.Bytes}}, Piece: &w, Partition: g.Values, PartitionValues: g.Ordered}
 			return pw.add(mb, g.Rows, true)
 		})
 		if err != nil {
@@ -233,42 +233,7 @@ func deletePrefix(ctx context.Context, s objstore.Store, prefix string) {
 // values (read from their paths with partition_format) one mini-batch, in
 // the order of the groups' first files.
 func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, input, staging objstore.Store, fresh bool) (*plan, error) {
-	f, err := partition.ParseFormat(c.PartitionFormat)
-	if err != nil {
-		return nil, &contracts.FieldError{Field: "partition_format", Err: err}
-	}
-	if err := f.CheckKeys(c.PartitionKeys); err != nil {
-		return nil, &contracts.FieldError{Field: "partition_keys", Err: err}
-	}
-	type group struct {
-		values map[string]string
-		items  []contracts.Item
-	}
-	var (
-		groups []*group
-		byKey  = map[string]*group{}
-	)
-	_, err = inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
-		all, ok := f.Match(o.Key)
-		if !ok {
-			return &contracts.FieldError{Field: "partition_format", Err: fmt.Errorf("%w: %s does not match %q (use include to leave such files out)", contracts.ErrInvalid, input.URI(o.Key), c.PartitionFormat)}
-		}
-		values := make(map[string]string, len(c.PartitionKeys))
-		var k strings.Builder
-		for _, name := range c.PartitionKeys {
-			values[name] = all[name]
-			k.WriteString(all[name])
-			k.WriteByte(0)
-		}
-		g := byKey[k.String()]
-		if g == nil {
-			g = &group{values: values}
-			byKey[k.String()] = g
-			groups = append(groups, g)
-		}
-		g.items = append(g.items, contracts.Item{Key: o.Key, Size: o.Size, ETag: o.ETag})
-		return nil
-	})
+	groups, err := partition.ListFileGroups(ctx, input, c)
 	if err != nil {
 		return nil, err
 	}
@@ -277,8 +242,8 @@ func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, inpu
 		return nil, err
 	}
 	for i, g := range groups {
-		mb := contracts.MiniBatch{Items: g.items, Partition: g.values}
-		if list, _ := json.Marshal(g.items); len(list) > maxInlineItems {
+		mb := contracts.MiniBatch{Items: g.Items, Partition: g.Values, PartitionValues: g.Ordered}
+		if list, _ := json.Marshal(g.Items); len(list) > maxInlineItems {
 			// Too large for one message: the list is staged, the group stays
 			// one mini-batch.
 			key := fmt.Sprintf("%s/files-%06d.json", partitionsPrefix, i)
@@ -289,9 +254,9 @@ func (p *Producer) planFileGroups(ctx context.Context, c *contracts.Config, inpu
 				}
 				return nil, fmt.Errorf("staging the file list of a partition group: %w", err)
 			}
-			mb.Items, mb.ItemsKey, mb.ItemsCount = nil, key, len(g.items)
+			mb.Items, mb.ItemsKey, mb.ItemsCount = nil, key, len(g.Items)
 		}
-		if err := pw.add(mb, int64(len(g.items)), true); err != nil {
+		if err := pw.add(mb, int64(len(g.Items)), true); err != nil {
 			pw.pl.close()
 			return nil, err
 		}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/broker/brokertest"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 )
 
@@ -24,9 +24,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newProducer(t *testing.T) (*Producer, *ledger.Ledger) {
 	t.Helper()
-	_, h := brokertest.Start(t, broker.SetupConfig{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l := ledger.New(h, &ledger.Stores{}, "p", log)
+	f, err := fleet.Open(context.Background(), fleet.Config{
+		Broker: broker.OpenConfig{Embedded: &broker.EmbeddedConfig{StoreDir: t.TempDir()}},
+		Worker: "p", Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	l := f.Ledger
 	p, err := New(Config{Ledger: l, Logger: log})
 	if err != nil {
 		t.Fatal(err)

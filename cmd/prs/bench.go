@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/parallelrun/prs/cmd/prs/internal/bench"
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/bench"
 )
 
 const benchUsage = `Usage: prs bench onnx --model PATH [flags]

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parallelrun/prs/cmd/prs/internal/bench"
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/bench"
 )
 
 // TestBenchOptions: --image-size is WIDTHxHEIGHT, and the --cuda-* flags

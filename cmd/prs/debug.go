@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/parallelrun/prs/cmd/prs/internal/debugrun"
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/debugrun"
 	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
@@ -55,6 +55,12 @@ func cmdDebug(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	} else {
 		fmt.Fprintf(stdout, "mini-batch of %d files: %v\n", len(rep.Items), rep.Items)
+	}
+	if rep.Partition != nil {
+		fmt.Fprintf(stdout, "mini_batch_context.partition_key_value: %s\n", rep.Partition.Object())
+		if rep.Groups > 1 {
+			fmt.Fprintf(stdout, "(the first of %d partition_keys groups)\n", rep.Groups)
+		}
 	}
 	if rep.Err != nil {
 		fmt.Fprintf(stdout, "FAILED after init %s, run %s: %v\n", rep.InitTook.Round(1e6), rep.RunTook.Round(1e6), rep.Err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/producer"
 )
@@ -44,19 +44,8 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if !ok {
 		return code
 	}
-	cfg, err := jf.Config(rest)
+	cfg, level, log, err := jobConfig(jf, cf, rest, stderr)
 	if err != nil {
-		return fail(stderr, exitUsage, "%v", err)
-	}
-	level := *cf.logLevel
-	if level == "" {
-		level = cfg.LoggingLevel
-	}
-	log := newLogger(stderr, level, *cf.logFormat)
-	for _, w := range jf.Warnings() {
-		log.Warn("config: " + w)
-	}
-	if err := cfg.Validate(); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	embedded := name == "run"
@@ -75,37 +64,26 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
+	defer f.Close()
 
 	wm, pm, err := cf.exporter(ctx, log)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	var w *consumer.Worker
 	var ns *nodes
 	if name == "run" && cfg.NodeCount > 1 {
-		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.url, f.srv != nil, level, cf, stderr, log); err != nil {
+		if ns, err = startNodes(cfg.NodeCount, cfg.ProcessCountPerNode, f.URL, f.Server != nil, level, cf, stderr, log); err != nil {
 			return fail(stderr, exitUsage, "%v", err)
 		}
 		defer ns.stop(40 * time.Second)
 	} else if name == "run" {
-		w, err = consumer.New(consumer.Config{
-			Ledger: f.ledger, Handlers: handlers(log), Slots: cfg.ProcessCountPerNode, Logger: log,
-			Stdout: stderr, Stderr: stderr, Metrics: wm,
-		})
-		if err == nil {
-			err = w.Start(ctx)
-		}
+		stopWorker, err := startLocalWorker(ctx, f, log, cfg.ProcessCountPerNode, stderr, wm)
 		if err != nil {
-			return fail(stderr, exitUsage, "starting the worker: %v", err)
+			return fail(stderr, exitUsage, "%v", err)
 		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_ = w.Stop(sctx)
-		}()
+		defer stopWorker()
 	}
-	p, err := producer.New(producer.Config{Ledger: f.ledger, Preflight: preflight(name == "submit", log), Logger: log, Metrics: pm})
+	p, err := producer.New(producer.Config{Ledger: f.Ledger, Preflight: preflight(name == "submit", log), Logger: log, Metrics: pm})
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -150,7 +128,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 		}
 		return fail(stderr, exitJobFailed, "%v", err)
 	}
-	c, _ := f.h.ReadCounters(context.Background(), sub.Job.ID)
+	c, _ := f.Handles.ReadCounters(context.Background(), sub.Job.ID)
 	printSummary(stdout, sub.Job.ID, st, c)
 	printFailures(context.Background(), f, stdout, sub.Job.ID, c)
 	printNote(stdout, sub.Job.ID, st, c)
@@ -162,7 +140,7 @@ func submitOrRun(ctx context.Context, name string, args []string, stdout, stderr
 
 // follow shows progress until the job ends: a progress bar on a terminal,
 // a line every few seconds otherwise (logs, CI).
-func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.Logger) (contracts.JobState, error) {
+func follow(ctx context.Context, f *fleet.Fleet, jobID string, w io.Writer, log *slog.Logger) (contracts.JobState, error) {
 	start := time.Now()
 	if isTerminal(w) {
 		var bar *progressbar.ProgressBar
@@ -172,7 +150,7 @@ func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.
 				fmt.Fprintln(w)
 			}
 		}()
-		return f.ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
+		return f.Ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
 			if bar == nil {
 				bar = progressbar.NewOptions64(max(st.TotalBatches, 1),
 					progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("job "+jobID),
@@ -185,7 +163,7 @@ func follow(ctx context.Context, f *fleet, jobID string, w io.Writer, log *slog.
 		})
 	}
 	var last time.Time
-	return f.ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
+	return f.Ledger.Follow(ctx, jobID, 250*time.Millisecond, func(st contracts.JobState, c contracts.Counters) {
 		if time.Since(last) < 2*time.Second && !st.Terminal() {
 			return
 		}

@@ -30,8 +30,8 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
-	job, err := f.ledger.Job(ctx, id)
+	defer f.Close()
+	job, err := f.Ledger.Job(ctx, id)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -54,7 +54,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !*followFlag {
 			return exitOK
 		}
-		st, _, err := f.ledger.State(ctx, id)
+		st, _, err := f.Ledger.State(ctx, id)
 		if err == nil && st.Terminal() {
 			// One last read: the workers rewrite the reports when they see the end.
 			select {

@@ -4,6 +4,7 @@
 //
 //	prs run      the whole job on this machine (embedded JetStream by default)
 //	prs submit   publish a job to an external NATS (--wait follows it)
+//	prs watch    score the input's files as they land, in windows
 //	prs worker   a fleet member
 //	prs status   a job's state and counters, or the list of jobs
 //	prs cancel   stop a job
@@ -34,6 +35,7 @@ const usage = `prs: batch scoring on NATS JetStream and object storage
 Usage:
   prs run     [flags] [-- script arguments]   run a whole job on this machine
   prs submit  [flags] [-- script arguments]   submit a job to a fleet (--wait to follow it)
+  prs watch   [flags] [-- script arguments]   score the input's files as they land, window by window
   prs worker  [flags]                         serve mini-batches as a fleet member
   prs status  [flags] [JOB]                   show a job, or list jobs
   prs cancel  [flags] JOB                     cancel a job
@@ -59,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
-		"run": cmdRun, "submit": cmdSubmit, "debug": cmdDebug, "logs": cmdLogs, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
+		"run": cmdRun, "submit": cmdSubmit, "watch": cmdWatch, "debug": cmdDebug, "logs": cmdLogs, "worker": cmdWorker, "status": cmdStatus, "cancel": cmdCancel,
 		"bench": cmdBench, "exporter": cmdExporter,
 	}
 	f, ok := cmds[args[0]]

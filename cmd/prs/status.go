@@ -13,7 +13,9 @@ import (
 
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/joblogs"
+	"github.com/parallelrun/prs/watch"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -21,6 +23,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cf := addCommon(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	followFlag := fs.Bool("follow", false, "follow the job to its end")
+	watchName := fs.String("watch", "", "list the windows of the watch `name` (prs watch --name)")
 	rest, code, ok := parse(fs, args, stderr)
 	if !ok {
 		return code
@@ -30,12 +33,15 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
+	defer f.Close()
+	if *watchName != "" {
+		return listWindows(ctx, f, *watchName, *asJSON, stdout, stderr)
+	}
 	if len(rest) == 0 {
 		return listJobs(ctx, f, stdout, stderr)
 	}
 	id := rest[0]
-	st, _, err := f.ledger.State(ctx, id)
+	st, _, err := f.Ledger.State(ctx, id)
 	if err != nil {
 		if errors.Is(err, broker.ErrNoJob) {
 			return fail(stderr, exitUsage, "no job %q", id)
@@ -50,7 +56,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			}
 			return fail(stderr, exitJobFailed, "%v", err)
 		}
-		c, _ := f.h.ReadCounters(ctx, id)
+		c, _ := f.Handles.ReadCounters(ctx, id)
 		printSummary(stdout, id, st, c)
 		printFailures(ctx, f, stdout, id, c)
 		printNote(stdout, id, st, c)
@@ -59,7 +65,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return exitOK
 	}
-	c, err := f.h.ReadCounters(ctx, id)
+	c, err := f.Handles.ReadCounters(ctx, id)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -72,7 +78,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, string(b))
 		return exitOK
 	}
-	if job, err := f.ledger.Job(ctx, id); err == nil {
+	if job, err := f.Ledger.Job(ctx, id); err == nil {
 		fmt.Fprint(stdout, joblogs.Overview(job, st, c, time.Now()))
 	} else {
 		printSummary(stdout, id, st, c)
@@ -92,11 +98,11 @@ func printNote(w io.Writer, jobID string, st contracts.JobState, c contracts.Cou
 }
 
 // printFailures lists the first failed mini-batches with their errors.
-func printFailures(ctx context.Context, f *fleet, w io.Writer, id string, c contracts.Counters) {
+func printFailures(ctx context.Context, f *fleet.Fleet, w io.Writer, id string, c contracts.Counters) {
 	if c.FailedBatches == 0 {
 		return
 	}
-	failed, n, err := f.ledger.FailedOutcomes(ctx, id, 10)
+	failed, n, err := f.Ledger.FailedOutcomes(ctx, id, 10)
 	if err != nil || n == 0 {
 		return
 	}
@@ -114,8 +120,8 @@ func firstLine(s string) string {
 	return s
 }
 
-func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {
-	keys, err := f.h.Jobs.ListKeysFiltered(ctx, contracts.StateWatchPattern)
+func listJobs(ctx context.Context, f *fleet.Fleet, stdout, stderr io.Writer) int {
+	keys, err := f.Handles.Jobs.ListKeysFiltered(ctx, contracts.StateWatchPattern)
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -126,7 +132,7 @@ func listJobs(ctx context.Context, f *fleet, stdout, stderr io.Writer) int {
 	var rows []row
 	for k := range keys.Keys() {
 		id := strings.TrimSuffix(strings.TrimPrefix(k, "job."), ".state")
-		if st, _, err := f.ledger.State(ctx, id); err == nil {
+		if st, _, err := f.Ledger.State(ctx, id); err == nil {
 			rows = append(rows, row{id, st})
 		}
 	}
@@ -153,11 +159,11 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	defer f.close()
-	if _, _, err := f.ledger.State(ctx, rest[0]); err != nil {
+	defer f.Close()
+	if _, _, err := f.Ledger.State(ctx, rest[0]); err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
-	changed, err := f.ledger.Stop(ctx, rest[0], contracts.StateCancelled, "cancelled by the user")
+	changed, err := f.Ledger.Stop(ctx, rest[0], contracts.StateCancelled, "cancelled by the user")
 	if err != nil {
 		return fail(stderr, exitUsage, "%v", err)
 	}
@@ -166,5 +172,42 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "job %s cancelled\n", rest[0])
+	return exitOK
+}
+
+// listWindows lists a watch's windows, each a job, with its counts.
+func listWindows(ctx context.Context, f *fleet.Fleet, name string, asJSON bool, stdout, stderr io.Writer) int {
+	kv, err := f.Handles.JS.KeyValue(ctx, contracts.WatchBucket)
+	if err != nil {
+		return fail(stderr, exitUsage, "no watch %q: %v", name, err)
+	}
+	wins, err := watch.Windows(ctx, kv, name)
+	if err != nil {
+		return fail(stderr, exitUsage, "%v", err)
+	}
+	if len(wins) == 0 {
+		return fail(stderr, exitUsage, "watch %q has no windows", name)
+	}
+	type window struct {
+		contracts.WindowRecord
+		State    contracts.JobState `json:"state"`
+		Counters contracts.Counters `json:"counters"`
+	}
+	var out []window
+	for _, r := range wins {
+		st, _, _ := f.Ledger.State(ctx, r.JobID)
+		c, _ := f.Handles.ReadCounters(ctx, r.JobID)
+		out = append(out, window{r, st, c})
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "%-8s %-24s %-10s %-6s %8s %8s %8s  %s\n", "WINDOW", "JOB", "STATE", "SEALED", "FILES", "OK", "FAILED", "OUTPUT")
+	for _, w := range out {
+		fmt.Fprintf(stdout, "%-8s %-24s %-10s %-6v %8d %8d %8d  %s\n", contracts.WindowID(w.Window), w.JobID, w.State.State, w.State.Sealed,
+			w.State.TotalItems, w.Counters.ItemsSucceeded, w.Counters.ItemsFailed, w.Output)
+	}
 	return exitOK
 }

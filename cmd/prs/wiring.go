@@ -13,9 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parallelrun/prs/consumer"
@@ -23,7 +20,8 @@ import (
 	"github.com/parallelrun/prs/consumer/onnx"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/ledger"
+	"github.com/parallelrun/prs/internal/fleet"
+	"github.com/parallelrun/prs/internal/jobconfig"
 	"github.com/parallelrun/prs/internal/metrics"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/redact"
@@ -53,17 +51,23 @@ type common struct {
 // exporter serves the Prometheus metrics when --metrics-addr is set and
 // returns the worker and producer sides (nil when off).
 func (c *common) exporter(ctx context.Context, log *slog.Logger) (consumer.Metrics, producer.Metrics, error) {
+	w, p, _, err := c.exporterAll(ctx, log)
+	return w, p, err
+}
+
+// exporterAll is exporter with the watch's side too.
+func (c *common) exporterAll(ctx context.Context, log *slog.Logger) (consumer.Metrics, producer.Metrics, *metrics.Watch, error) {
 	if *c.metrics == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	reg := prometheus.NewRegistry()
-	w, p := metrics.NewWorker(reg), metrics.NewProducer(reg)
+	w, p, wm := metrics.NewWorker(reg), metrics.NewProducer(reg), metrics.NewWatch(reg)
 	addr, err := metrics.Serve(ctx, *c.metrics, reg, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+		return nil, nil, nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	log.Info("serving metrics", "url", "http://"+addr+"/metrics")
-	return w, p, nil
+	return w, p, wm, nil
 }
 
 func addCommon(fs *flag.FlagSet) *common {
@@ -72,7 +76,7 @@ func addCommon(fs *flag.FlagSet) *common {
 		s3Endpoint: secretVar(fs, "s3-endpoint", "PRS_S3_ENDPOINT", "S3 endpoint `URL` such as http://127.0.0.1:9000, path-style; credentials come from the standard AWS chain", redact.URL),
 		s3Region:   fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region"),
 		ackWait:    fs.Duration("ack-wait", 0, "set the fleet's ack wait: how long a mini-batch may go without its worker's heartbeat before another worker takes it (default: keep it; 30s when the queue is first made)"),
-		replicas:   fs.Int("replicas", 1, "JetStream replicas of the streams and the bucket when prs first makes them (3 in production)"),
+		replicas:   fs.Int("replicas", 0, "JetStream replicas of the streams, the bucket and the consumer when prs first makes them (default 1; 3 on a cluster in production); when set, those that exist must have as many"),
 		metrics:    fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9090; default off)"),
 	}
 }
@@ -116,15 +120,22 @@ func envOr(k, def string) string {
 	return def
 }
 
-// fleet is what a command connects to.
-type fleet struct {
-	srv    *server.Server
-	url    string // the NATS server's URL, for local worker processes
-	nc     *nats.Conn
-	h      *broker.Handles
-	ledger *ledger.Ledger
-	log    *slog.Logger
-	tmp    string
+// jobConfig reads the job's settings from the flags and files of rest,
+// makes the command's logger at the level the flags or the job ask for,
+// logs the settings' warnings with it and validates the settings.
+func jobConfig(jf *jobconfig.Flags, cf *common, rest []string, stderr io.Writer) (cfg contracts.Config, level string, log *slog.Logger, err error) {
+	if cfg, err = jf.Config(rest); err != nil {
+		return cfg, "", nil, err
+	}
+	level = *cf.logLevel
+	if level == "" {
+		level = cfg.LoggingLevel
+	}
+	log = newLogger(stderr, level, *cf.logFormat)
+	for _, w := range jf.Warnings() {
+		log.Warn("config: " + w)
+	}
+	return cfg, level, log, cfg.Validate()
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
@@ -143,74 +154,49 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 // connect reaches NATS (starting the embedded server when embedded is set
-// and --nats is empty), sets up the streams and opens the ledger.
-func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet, error) {
-	f := &fleet{log: log}
-	url := *c.nats
+// and --nats is empty), sets up the streams and opens the ledger: a fleet.
+func (c *common) connect(ctx context.Context, log *slog.Logger, embedded bool, stateDir string) (*fleet.Fleet, error) {
+	if *c.replicas < 0 {
+		return nil, fmt.Errorf("--replicas must be 0 (1 when prs makes them) or more, got %d", *c.replicas)
+	}
 	cc, err := c.connectConfig(log)
 	if err != nil {
 		return nil, err
 	}
-	if url == "" {
-		if !embedded {
-			return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
-		}
-		dir := stateDir
-		if dir == "" {
-			d, err := os.MkdirTemp("", "prs-state-")
-			if err != nil {
-				return nil, err
-			}
-			dir, f.tmp = d, d
-		}
-		srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: dir})
-		if err != nil {
-			f.close()
-			return nil, err
-		}
-		f.srv = srv
-		url = srv.ClientURL()
-		log.Debug("embedded JetStream server started", "url", url, "store", dir)
+	if cc.URL == "" && !embedded {
+		return nil, fmt.Errorf("no NATS server: give --nats URL or set PRS_NATS_URL")
+	}
+	cfg := fleet.Config{
+		Broker: broker.OpenConfig{Connect: cc, Setup: broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas}},
+		Stores: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log},
+		Worker: workerName(), Logger: log,
+	}
+	if embedded {
 		// The embedded server listens on loopback without TLS or
 		// authentication: the NATS credentials are for --nats.
-		cc = broker.ConnectConfig{URL: url, Name: "prs", Logger: log}
+		cfg.Broker.Embedded = &broker.EmbeddedConfig{StoreDir: stateDir}
 	}
-	f.url = url
-	nc, err := broker.Connect(cc)
-	if err != nil {
-		f.close()
-		return nil, err
-	}
-	f.nc = nc
-	js, err := jetstream.New(nc)
-	if err != nil {
-		f.close()
-		return nil, err
-	}
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	h, err := broker.Setup(sctx, js, broker.SetupConfig{AckWait: *c.ackWait, Replicas: *c.replicas})
-	if err != nil {
-		f.close()
-		return nil, fmt.Errorf("setting up JetStream at %s: %w", redact.URL(url), err)
-	}
-	f.h = h
-	stores := &ledger.Stores{Options: objstore.Options{S3Endpoint: *c.s3Endpoint, Region: *c.s3Region, Logger: log}}
-	f.ledger = ledger.New(h, stores, workerName(), log)
-	return f, nil
+	return fleet.Open(ctx, cfg)
 }
 
-func (f *fleet) close() {
-	if f.nc != nil {
-		f.nc.Close()
+// startLocalWorker starts a worker in this process (prs run and prs watch
+// on the embedded server); stop drains it for up to 30s.
+func startLocalWorker(ctx context.Context, f *fleet.Fleet, log *slog.Logger, slots int, stderr io.Writer, wm consumer.Metrics) (stop func(), err error) {
+	w, err := consumer.New(consumer.Config{
+		Ledger: f.Ledger, Handlers: handlers(log), Slots: slots, Logger: log,
+		Stdout: stderr, Stderr: stderr, Metrics: wm,
+	})
+	if err == nil {
+		err = w.Start(ctx)
 	}
-	if f.srv != nil {
-		f.srv.Shutdown()
-		f.srv.WaitForShutdown()
+	if err != nil {
+		return nil, fmt.Errorf("starting the worker: %w", err)
 	}
-	if f.tmp != "" {
-		_ = os.RemoveAll(f.tmp)
-	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = w.Stop(sctx)
+	}, nil
 }
 
 // handlers are the handler factories a worker knows.

@@ -1,6 +1,7 @@
 package entryscript
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -118,6 +119,10 @@ func environment(env *consumer.JobEnv, shimDir, script string) []string {
 		"PRS_LOGGING_LEVEL": level,
 		"PYTHONUNBUFFERED":  "1",
 	})
+	// ParallelRunStep's name of the output folder (scripts read it), and
+	// the job's models for Model.get_model_path.
+	vars["AZUREML_BI_OUTPUT_PATH"] = vars["PRS_OUTPUT_DIR"]
+	vars["PRS_MODELS"] = modelsJSON(env.Models)
 	if shimDir != "" {
 		path := []string{shimDir, filepath.Dir(script)}
 		if userPath != "" {
@@ -130,6 +135,17 @@ func environment(env *consumer.JobEnv, shimDir, script string) []string {
 		out = append(out, k+"="+vars[k])
 	}
 	return out
+}
+
+// modelsJSON is PRS_MODELS: each model's name and absolute local path, as
+// a JSON object ("{}" for none).
+func modelsJSON(models map[string]string) string {
+	abs := make(map[string]string, len(models))
+	for name, p := range models {
+		abs[name] = absOrEmpty(p)
+	}
+	b, _ := json.Marshal(abs) // a map of strings always marshals
+	return string(b)
 }
 
 func absOrEmpty(p string) string {

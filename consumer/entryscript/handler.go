@@ -15,6 +15,10 @@ import (
 	"github.com/parallelrun/prs/contracts"
 )
 
+// datasetName is the name of mini_batch_context.dataset: prs's key of the
+// job's one input.
+const datasetName = "input"
+
 // ErrClosed is returned by Init and Run after Close.
 var ErrClosed = errors.New("entryscript: handler is closed")
 
@@ -28,6 +32,8 @@ type handler struct {
 
 	// tabular tells init that run() receives DataFrames (pandas is needed).
 	tabular bool
+	// dataset is mini_batch_context.dataset (nil without a job).
+	dataset *wireDataset
 	// outputFormat tells init how run()'s rows are written (protocol's
 	// output_format).
 	outputFormat string
@@ -95,6 +101,7 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 		if f := env.Job.Config.OutputFormat; f != "" {
 			h.outputFormat = f
 		}
+		h.dataset = &wireDataset{Name: datasetName, URI: env.Job.Config.Input}
 	}
 	argv := []string{interpreter}
 	if isPython(opts.Interpreter) {
@@ -213,9 +220,7 @@ func (h *handler) Run(ctx context.Context, b *consumer.Batch) (consumer.Result, 
 	for i, p := range b.Paths {
 		req.MiniBatch[i] = contracts.Name(absOrEmpty(p)) // the script's working directory is not ours
 	}
-	if b.Partition != nil {
-		req.Context = &runContext{PartitionKeyValue: b.Partition}
-	}
+	req.Context = &runContext{PartitionKeyValue: b.Partition.Object(), Dataset: h.dataset, MinibatchIndex: b.Index}
 	if t := b.Table; t != nil {
 		req.Table = &wireTable{Format: "records", Columns: t.Columns, FirstIndex: t.FirstIndex}
 		if t.Format == "csv" {

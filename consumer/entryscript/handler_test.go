@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/pandastest"
 )
 
@@ -523,7 +524,7 @@ def run(mini_batch, mini_batch_context):
 	csvBatch := batch()
 	csvBatch.Paths = nil
 	csvBatch.Table = &consumer.Table{Format: "csv", Columns: []string{"id", "name"}, CSV: []byte("id,name\n1,\"a, b\"\n2,\"x\ny\"\n"), Rows: 2}
-	csvBatch.Partition = map[string]string{"user": "ann"}
+	csvBatch.Partition = contracts.PartitionValues{contracts.StringValue("user", "ann")}
 	if got := run(t, h, csvBatch); !slices.Equal(got, []string{`"2|['id', 'name']|int64,object|{'user': 'ann'}"`}) {
 		t.Errorf("CSV table: %v", got)
 	}
@@ -577,10 +578,35 @@ func TestMiniBatchContextByTheSignature(t *testing.T) {
 		b := setup(t, tc.script)
 		h := b.handler(t, Options{})
 		bt := batch("/a")
-		bt.Partition = map[string]string{"u": "a"}
+		bt.Partition = contracts.PartitionValues{contracts.StringValue("u", "a")}
 		if got := run(t, h, bt); !slices.Equal(got, []string{tc.want}) {
 			t.Errorf("%s: rows %v, want %s", strings.SplitN(tc.script, "\n", 2)[0], got, tc.want)
 		}
+	}
+}
+
+// TestMiniBatchContextAttributes: partition_key_value keeps the order of
+// partition_keys and each value's type, so that "/".join(values) builds
+// the folder and df[col] == key holds; dataset names the job's input and
+// minibatch_index the mini-batch.
+func TestMiniBatchContextAttributes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, `
+def run(mini_batch, mini_batch_context):
+    pkv = mini_batch_context.partition_key_value
+    ds = mini_batch_context.dataset
+    return ["/".join(str(v) for v in pkv.values()),
+            ",".join(type(v).__name__ for v in pkv.values()),
+            "%s %s %d" % (ds.name, ds.uri, mini_batch_context.minibatch_index)]
+`)
+	b.env.Job.Config.Input = "s3://bucket/songs"
+	h := b.handler(t, Options{})
+	bt := batch("/a")
+	bt.Partition = contracts.PartitionValues{contracts.StringValue("user", "ann"), {Key: "store", Value: json.RawMessage("1000")},
+		{Key: "price", Value: json.RawMessage("2.0")}, {Key: "genres", Value: json.RawMessage(`"piano"`)}, {Key: "gone", Value: json.RawMessage("null")}}
+	want := []string{`"ann/1000/2.0/piano/None"`, `"str,int,float,str,NoneType"`, `"input s3://bucket/songs 7"`}
+	if got := run(t, h, bt); !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/parallelrun/prs/contracts"
 )
 
 // TestNamesReachTheScriptAsTheirBytes: a path and a partition value that
@@ -34,7 +36,7 @@ def run(mini_batch, mini_batch_context):
 		}
 	}
 	bt := batch(bad, good)
-	bt.Partition = map[string]string{"user": "ann\xe9"}
+	bt.Partition = contracts.PartitionValues{contracts.StringValue("user", "ann\xe9")}
 	got := run(t, b.handler(t, Options{}), bt)
 	want := []string{
 		`"` + hex.EncodeToString([]byte(bad)) + ` B"`,

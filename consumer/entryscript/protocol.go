@@ -49,7 +49,19 @@ type wireTable struct {
 
 // runContext is what a run(mini_batch, mini_batch_context) gets.
 type runContext struct {
-	PartitionKeyValue contracts.PartitionKeyValue `json:"partition_key_value"`
+	// PartitionKeyValue is an object of the partition_keys values, its
+	// members in the order of partition_keys; null without partition_keys.
+	PartitionKeyValue json.RawMessage `json:"partition_key_value"`
+	// Dataset names the job's input.
+	Dataset *wireDataset `json:"dataset,omitempty"`
+	// MinibatchIndex is the mini-batch's index (from 0).
+	MinibatchIndex int64 `json:"minibatch_index"`
+}
+
+// wireDataset is mini_batch_context.dataset: the job's input.
+type wireDataset struct {
+	Name string `json:"name"`
+	URI  string `json:"uri"`
 }
 
 // batchRef names the attempt a run request belongs to.

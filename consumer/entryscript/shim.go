@@ -9,10 +9,11 @@ import (
 )
 
 // shimFiles are written into a private folder that goes on PYTHONPATH: the
-// shim that serves the protocol, and the azureml_user package that entry
-// scripts import.
+// shim that serves the protocol, and the azureml_user and azureml.core
+// packages that entry scripts import.
 //
 //go:embed python/prs_shim.py python/azureml_user/__init__.py python/azureml_user/parallel_run/__init__.py
+//go:embed python/azureml/__init__.py python/azureml/core/__init__.py python/azureml/core/model.py python/azureml/core/run.py
 var shimFiles embed.FS
 
 // shimName is the shim's file name inside that folder.

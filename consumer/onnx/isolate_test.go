@@ -16,7 +16,7 @@ import (
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
-	"github.com/parallelrun/prs/internal/broker/brokertest"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/producer"
 )
@@ -117,9 +117,16 @@ func gatherJob(t *testing.T, in, out, model string, bad map[int]bool, isolate bo
 // id, state and counters.
 func runJob(t *testing.T, c contracts.Config) (string, contracts.JobState, contracts.Counters, *ledger.Ledger) {
 	t.Helper()
-	_, h := brokertest.Start(t, broker.SetupConfig{AckWait: 2 * time.Second})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l := ledger.New(h, &ledger.Stores{}, "test", quiet)
+	f, err := fleet.Open(context.Background(), fleet.Config{
+		Broker: broker.OpenConfig{Embedded: &broker.EmbeddedConfig{StoreDir: t.TempDir()}, Setup: broker.SetupConfig{AckWait: 2 * time.Second}},
+		Worker: "test", Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	h, l := f.Handles, f.Ledger
 	p, err := producer.New(producer.Config{Ledger: l, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The prs worker image for CPUs: the prs binary, python3 with pandas and
-# numpy for entry scripts, and the ONNX Runtime CPU library for the onnx
+# The prs worker image for CPUs: the prs binary, python3 with pandas,
+# numpy and PIL for entry scripts, and the ONNX Runtime CPU library for the onnx
 # handler. Build from the repository root:
 #
 #   docker build -f deploy/docker/cpu.Dockerfile -t prs:0.1.0-cpu .

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The prs worker image for NVIDIA GPUs: CUDA 13 with cuDNN 9, ONNX Runtime
 # 1.29.0's core library with the CUDA provider beside it (README "GPUs"),
-# python3 with pandas and numpy, and prs. The host needs an NVIDIA driver
+# python3 with pandas, numpy and PIL, and prs. The host needs an NVIDIA driver
 # that supports CUDA 13 (580 was checked) and the NVIDIA container toolkit
 # (on Kubernetes, the NVIDIA device plugin). Build from the repository root:
 #

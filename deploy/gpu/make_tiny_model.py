@@ -6,7 +6,7 @@ Input "input" float32 [N,3,SIZE,SIZE] -> Conv (16 filters 8x8, stride 8) -> Relu
 -> GlobalAveragePool -> Flatten -> Gemm to 10 -> output "logits" float32 [N,10].
 Weights are fixed pseudo-random numbers (seed 0): the compute is what matters.
 ONNX IR version 8, opset 13; needs only onnx and numpy (Debian's python3-onnx
-and python3-numpy: run it with /usr/bin/python3). internal/bench's tests build
+and python3-numpy: run it with /usr/bin/python3). cmd/prs/internal/bench's tests build
 the same graph in Go, so nothing in the repository depends on this script.
 """
 import sys

@@ -28,7 +28,9 @@ type SetupConfig struct {
 	DedupWindow time.Duration
 	// MaxAckPending is the most mini-batches in flight fleet-wide (default 10000).
 	MaxAckPending int
-	// Replicas of streams, bucket and consumer when they are created (default 1).
+	// Replicas of streams, bucket and consumer when they are created
+	// (default 1). When set, those that exist must have as many (an error
+	// matching ErrReplicas otherwise): Setup never changes them.
 	Replicas int
 }
 
@@ -74,6 +76,7 @@ func (h *Handles) HeartbeatEvery() time.Duration {
 // or change them (README "NATS permissions") runs it as long as it sets
 // no AckWait other than the consumer's.
 func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handles, error) {
+	asked := cfg.Replicas
 	cfg.defaults()
 	batches, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:       contracts.BatchStream,
@@ -94,7 +97,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 		Storage:           jetstream.FileStorage,
 		Duplicates:        cfg.DedupWindow,
 		MaxMsgsPerSubject: 1,
-		AllowDirect:       true,
+		AllowDirect:       cfg.Replicas == 1, // see consistentReads
 		Replicas:          cfg.Replicas,
 	})
 	if err != nil {
@@ -112,8 +115,12 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 	if err != nil {
 		return nil, err
 	}
-	return &Handles{JS: js, Batches: batches, Counters: counters, Jobs: jobs, Consumer: cons,
-		AckWait: cons.CachedInfo().Config.AckWait, MaxRecord: maxRecord}, nil
+	h := &Handles{JS: js, Batches: batches, Counters: counters, Jobs: jobs, Consumer: cons,
+		AckWait: cons.CachedInfo().Config.AckWait, MaxRecord: maxRecord}
+	if err := checkAllReplicas(ctx, h, asked); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // maxRecord is the largest message the jobs bucket takes: the connection's
@@ -144,8 +151,14 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) 
 			Storage:  jetstream.FileStorage,
 			Replicas: cfg.Replicas,
 		})
+		if err == nil && cfg.Replicas > 1 {
+			jobs, err = consistentReads(ctx, js)
+		}
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			jobs, err = js.KeyValue(ctx, contracts.JobBucket)
+		}
+		if rerr := replicasError("kv "+contracts.JobBucket, cfg.Replicas, err); rerr != nil {
+			return nil, rerr
 		}
 		if err != nil {
 			return nil, fmt.Errorf("kv %s %s: %w", contracts.JobBucket, missing, err)
@@ -177,6 +190,9 @@ func ensureConsumer(ctx context.Context, batches jetstream.Stream, cfg SetupConf
 			MaxAckPending: cfg.MaxAckPending,
 			Replicas:      cfg.Replicas,
 		})
+		if rerr := replicasError("consumer "+contracts.WorkerConsumer, cfg.Replicas, err); rerr != nil {
+			return nil, rerr
+		}
 		if err != nil {
 			return nil, fmt.Errorf("consumer %s %s: %w", contracts.WorkerConsumer, missing, err)
 		}
@@ -199,6 +215,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		s, err = js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			s, err = js.Stream(ctx, cfg.Name)
+		}
+		if rerr := replicasError("stream "+cfg.Name, cfg.Replicas, err); rerr != nil {
+			return nil, rerr
 		}
 		if err != nil {
 			return nil, fmt.Errorf("stream %s %s: %w", cfg.Name, missing, err)

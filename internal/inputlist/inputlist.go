@@ -60,6 +60,15 @@ func List(ctx context.Context, input objstore.Store, c *contracts.Config, fn fun
 	return f.stats, err
 }
 
+// Keep reports whether key (relative to the input root) is an input file of
+// c, for a key that arrives alone (prs watch's events): included, not under
+// the job's output folder nor under a ".prs" folder. (A "logs" folder is
+// recognised as an output's only in a listing, which sees its ".prs"
+// sibling first.)
+func Keep(c *contracts.Config, key string) bool {
+	return newFilter(c).keep(key)
+}
+
 // filter is the state of one listing.
 type filter struct {
 	c     *contracts.Config

@@ -1,7 +1,8 @@
 // Package joblogs writes the parts of a job's log layout that describe the
 // whole job: logs/job_progress_overview.txt, the job report
 // logs/sys/job_report/processed_mini-batches.csv (one row per attempt,
-// merged from every worker's records) and the error summary
+// merged from every worker's records and the recorded outcomes: ReportRows)
+// and the error summary
 // logs/user/error.txt. Workers write their own files (records, node log,
 // stdout, stderr, tracebacks); see consumer.
 package joblogs
@@ -57,13 +58,9 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 		}
 	}
 	b.WriteString("\nThresholds:\n")
-	fmt.Fprintf(&b, "  error_threshold: %s\n", limit(cfg.ErrorThreshold, c.ItemsFailed, "failed item", "failed items"))
-	fmt.Fprintf(&b, "  allowed_failed_count: %s\n", limit(cfg.AllowedFailedCount, c.FailedBatches, "failed mini-batch", "failed mini-batches"))
-	pct := 0.0
-	if total > 0 {
-		pct = 100 * float64(c.FailedBatches) / float64(total)
+	for _, t := range contracts.Thresholds(cfg, c, st) {
+		fmt.Fprintf(&b, "  %s: %s\n", t.Key, limit(t))
 	}
-	fmt.Fprintf(&b, "  allowed_failed_percent: %v%% (now %.1f%% of mini-batches failed)\n", cfg.AllowedFailedPercent, pct)
 	if st.Terminal() {
 		fmt.Fprintf(&b, "\nResult: %s\n", st.State)
 		if st.Reason != "" {
@@ -80,17 +77,24 @@ func Overview(job *contracts.Job, st contracts.JobState, c contracts.Counters, n
 	return b.String()
 }
 
-// limit describes a count against its threshold: how many more are
-// tolerated, or by how many it was exceeded.
-func limit(threshold int, now int64, one, many string) string {
-	n := count(now, one, many)
-	switch left := int64(threshold) - now; {
-	case threshold < 0:
+// limit describes a threshold against what it measures (the same measure
+// the ledger judges by): how many more failures it tolerates, or by how
+// many it was exceeded; the percentage, against the share failed so far.
+func limit(t contracts.Threshold) string {
+	if t.Key == "allowed_failed_percent" {
+		return fmt.Sprintf("%v%% (now %.1f%% of mini-batches failed)", t.Limit, t.Now)
+	}
+	n := count(t.Failed, "failed item", "failed items")
+	if t.Key == "allowed_failed_count" {
+		n = count(t.Failed, "failed mini-batch", "failed mini-batches")
+	}
+	switch left := int64(t.Limit) - t.Failed; {
+	case !t.Set:
 		return fmt.Sprintf("unset (%s)", n)
-	case left >= 0:
-		return fmt.Sprintf("%d (%s; %d more tolerated)", threshold, n, left)
+	case !t.Exceeded():
+		return fmt.Sprintf("%d (%s; %d more tolerated)", int64(t.Limit), n, left)
 	default:
-		return fmt.Sprintf("%d (%s; exceeded by %d)", threshold, n, -left)
+		return fmt.Sprintf("%d (%s; exceeded by %d)", int64(t.Limit), n, -left)
 	}
 }
 
@@ -103,7 +107,7 @@ func count(n int64, one, many string) string {
 }
 
 // Records reads the job's attempt records from every worker's records,
-// sorted by mini-batch and attempt. Records of another job (late writes of
+// sorted by mini-batch, attempt and start. Records of another job (late writes of
 // an earlier job into the same output) are left out; records without a job
 // (written by a worker older than the field) are taken.
 func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts.AttemptRecord, error) {
@@ -124,13 +128,100 @@ func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts
 		}
 		return sc.Err()
 	})
-	sort.SliceStable(recs, func(i, j int) bool {
-		if recs[i].Index != recs[j].Index {
-			return recs[i].Index < recs[j].Index
-		}
-		return recs[i].Attempt < recs[j].Attempt
-	})
+	sortRows(recs)
 	return recs, err
+}
+
+// ReportRows merges a job's attempt records (every worker's, as far as
+// they were flushed) with its recorded outcomes into the rows of its
+// report, in mini-batch and attempt order: the one place where the rows are
+// built. Each mini-batch with an outcome has exactly one row for its counted
+// attempt (the one the outcome names): the record of the worker that made
+// it when that survived, else the row the outcome holds, since a worker
+// that dies loses its unflushed records. The rows of other attempts
+// (retried, transient, duplicate) and of an isolation's parts come from
+// the records alone.
+func ReportRows(jobID string, recs []contracts.AttemptRecord, outcomes []contracts.BatchOutcome) []contracts.AttemptRecord {
+	counted := make(map[int64]contracts.BatchOutcome, len(outcomes))
+	for _, o := range outcomes {
+		counted[o.Index] = o
+	}
+	rows := make([]contracts.AttemptRecord, 0, len(recs)+len(outcomes))
+	have := make(map[int64]bool, len(outcomes))
+	for _, r := range recs {
+		if o, ok := counted[r.Index]; ok && r.Part == "" && r.Attempt == o.Attempt && r.Worker == o.Worker && contracts.Counts(r.Result) {
+			if have[r.Index] {
+				continue // the counted attempt has one row
+			}
+			have[r.Index] = true
+		}
+		rows = append(rows, r)
+	}
+	for _, o := range outcomes {
+		if !have[o.Index] {
+			rows = append(rows, OutcomeRow(jobID, o))
+		}
+	}
+	sortRows(rows)
+	return rows
+}
+
+// OutcomeRow is the report's row of a mini-batch's counted attempt, built
+// from its recorded outcome.
+func OutcomeRow(jobID string, o contracts.BatchOutcome) contracts.AttemptRecord {
+	result := o.Result
+	if result == "" { // an outcome recorded before the field
+		switch {
+		case o.OK:
+			result = contracts.ResultSucceeded
+		case o.ErrorType == "MaxTriesExceeded":
+			result = contracts.ResultLost
+		case o.ResultKey != "" || len(o.Rows) > 0:
+			result = contracts.ResultPartial
+		default:
+			result = contracts.ResultFailed
+		}
+	}
+	start := o.Start
+	if start.IsZero() {
+		start = o.Finished
+	}
+	return contracts.AttemptRecord{
+		Job: jobID, Index: o.Index, Attempt: o.Attempt, Worker: o.Worker, Host: o.Host, PID: o.PID,
+		Items: o.Items, Succeeded: o.Succeeded, Failed: o.Failed, Start: start, Seconds: o.Seconds,
+		Result: result, ErrorType: o.ErrorType, Error: o.Error, FirstItem: o.FirstItem, ExtraCalls: o.ExtraCalls,
+	}
+}
+
+// sortRows orders rows by mini-batch and attempt; within an attempt, a
+// transient row (which spends no try) comes before the row of the try it
+// gave back, then the rows of an isolation's parts, then the attempt's own
+// row, each by start.
+func sortRows(rows []contracts.AttemptRecord) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.Index != b.Index {
+			return a.Index < b.Index
+		}
+		if a.Attempt != b.Attempt {
+			return a.Attempt < b.Attempt
+		}
+		if ra, rb := rowRank(a), rowRank(b); ra != rb {
+			return ra < rb
+		}
+		return a.Start.Before(b.Start)
+	})
+}
+
+// rowRank places a row within its attempt: transient, part, own.
+func rowRank(r contracts.AttemptRecord) int {
+	switch {
+	case r.Result == contracts.ResultTransient:
+		return 0
+	case r.Part != "":
+		return 1
+	}
+	return 2
 }
 
 // Report renders processed_mini-batches.csv. The columns part and
@@ -265,9 +356,10 @@ func firstLine(s string) string {
 }
 
 // WriteReports writes the overview, the job report and the error summary
-// of a job under its output, unless another job has taken the output
+// of a job under its output, from the workers' records and the job's
+// recorded outcomes (ReportRows), unless another job has taken the output
 // (internal/outputlock): then it writes nothing.
-func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, st contracts.JobState, c contracts.Counters) error {
+func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, st contracts.JobState, c contracts.Counters, outcomes []contracts.BatchOutcome) error {
 	if cur, _, err := outputlock.Read(ctx, out); err == nil && cur != nil && !cur.Unreadable && cur.Record.Job != job.ID {
 		return nil
 	}
@@ -275,10 +367,11 @@ func WriteReports(ctx context.Context, out objstore.Store, job *contracts.Job, s
 	if err != nil {
 		return err
 	}
+	rows := ReportRows(job.ID, recs, outcomes)
 	for key, body := range map[string][]byte{
 		contracts.LogOverview:     []byte(Overview(job, st, c, time.Now())),
-		contracts.LogReport:       Report(recs),
-		contracts.LogErrorSummary: ErrorSummary(recs),
+		contracts.LogReport:       Report(rows),
+		contracts.LogErrorSummary: ErrorSummary(rows),
 	} {
 		if err := out.Put(ctx, key, bytes.NewReader(body)); err != nil {
 			return err

@@ -86,17 +86,15 @@ func (l *Ledger) finalize(ctx context.Context, job *contracts.Job, total int64, 
 	defer func() { cancel(nil); <-renewed }()
 
 	var final string
-	if job.Config.OutputAction == contracts.OutputAppendRow {
-		if final, err = l.writeFinal(ctx, job, total); err != nil {
-			if c := context.Cause(ctx); ctx.Err() != nil && c != nil {
-				if errors.Is(c, ErrLostClaim) {
-					l.Log.Warn("another process took over the finalisation", "job", job.ID)
-					return nil
-				}
-				err = c
+	if final, err = l.writeOutputs(ctx, job, total); err != nil {
+		if c := context.Cause(ctx); ctx.Err() != nil && c != nil {
+			if errors.Is(c, ErrLostClaim) {
+				l.Log.Warn("another process took over the finalisation", "job", job.ID)
+				return nil
 			}
-			return err
+			err = c
 		}
+		return err
 	}
 	_, err = l.UpdateState(ctx, job.ID, func(s *contracts.JobState) error {
 		if s.Terminal() {

@@ -149,11 +149,15 @@ func (l *Ledger) writeReports(ctx context.Context, id string) {
 		if err != nil {
 			return err
 		}
+		outcomes, err := l.Outcomes(ctx, id)
+		if err != nil {
+			return err
+		}
 		out, err := l.Stores.Open(ctx, job.Config.Output)
 		if err != nil {
 			return err
 		}
-		return joblogs.WriteReports(ctx, out, job, st, c)
+		return joblogs.WriteReports(ctx, out, job, st, c, outcomes)
 	}()
 	if err != nil {
 		l.Log.Warn("writing the job's reports", "job", id, "err", err)
@@ -217,50 +221,6 @@ func (l *Ledger) Record(ctx context.Context, jobID string, o contracts.BatchOutc
 		return o, 0, fmt.Errorf("recording batch %d of job %s: outcome vanished", o.Index, jobID)
 	}
 	return held, rev, nil
-}
-
-// InfraFailures reads how many deliveries of a batch were lost to storage or
-// broker errors.
-func (l *Ledger) InfraFailures(ctx context.Context, jobID string, index int64) (int, error) {
-	e, err := l.B.Jobs.Get(ctx, contracts.InfraKey(jobID, index))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	_, err = fmt.Sscan(string(e.Value()), &n)
-	return n, err
-}
-
-// AddInfraFailure counts one more delivery of a batch lost to storage or
-// broker errors, so that it does not spend the user's run_max_try.
-func (l *Ledger) AddInfraFailure(ctx context.Context, jobID string, index int64) error {
-	key := contracts.InfraKey(jobID, index)
-	for {
-		e, err := l.B.Jobs.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			if _, err = l.B.Jobs.Create(ctx, key, []byte("1")); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
-				return err
-			}
-		case err != nil:
-			return err
-		default:
-			var n int
-			fmt.Sscan(string(e.Value()), &n)
-			if _, err = l.B.Jobs.Update(ctx, key, fmt.Appendf(nil, "%d", n+1), e.Revision()); err == nil {
-				return nil
-			}
-			if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-				return err
-			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
 }
 
 // Retried counts one failed attempt that will be tried again, once per

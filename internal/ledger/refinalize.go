@@ -10,8 +10,9 @@ import (
 // RewriteFinal writes a completed job's final file again, from its
 // recorded outcomes and the rows they name under its staging folder, as
 // the job's finalisation wrote it (for an output whose final file was
-// deleted). The job's state does not change. It fails when a batch's rows
-// are no longer staged.
+// deleted), and copies the files of its scripts' output_dir again. The
+// job's state does not change. It fails when a batch's rows are no longer
+// staged.
 func (l *Ledger) RewriteFinal(ctx context.Context, job *contracts.Job) (string, error) {
 	st, _, err := l.State(ctx, job.ID)
 	if err != nil {
@@ -20,5 +21,5 @@ func (l *Ledger) RewriteFinal(ctx context.Context, job *contracts.Job) (string, 
 	if st.State != contracts.StateCompleted {
 		return "", fmt.Errorf("job %s is %s, not Completed", job.ID, st.State)
 	}
-	return l.writeFinal(ctx, job, st.TotalBatches)
+	return l.writeOutputs(ctx, job, st.TotalBatches)
 }

@@ -32,17 +32,9 @@ const ReasonEveryItemFailed = "every item failed"
 // thresholds that tolerate every failure. A job that completes with failed
 // items says so in its reason.
 func Judge(cfg *contracts.Config, c contracts.Counters, st contracts.JobState) Verdict {
-	if cfg.ErrorThreshold >= 0 && c.ItemsFailed > int64(cfg.ErrorThreshold) {
-		return failed("%d failed items exceed error_threshold %d", c.ItemsFailed, cfg.ErrorThreshold)
-	}
-	if cfg.AllowedFailedCount >= 0 && c.FailedBatches > int64(cfg.AllowedFailedCount) {
-		return failed("%d failed mini-batches exceed allowed_failed_count %d", c.FailedBatches, cfg.AllowedFailedCount)
-	}
-	if st.Sealed && st.TotalBatches > 0 && cfg.AllowedFailedPercent < 100 {
-		pct := 100 * float64(c.FailedBatches) / float64(st.TotalBatches)
-		if pct > cfg.AllowedFailedPercent {
-			return failed("%d of %d mini-batches failed (%.1f%%), above allowed_failed_percent %v",
-				c.FailedBatches, st.TotalBatches, pct, cfg.AllowedFailedPercent)
+	for _, t := range contracts.Thresholds(cfg, c, st) {
+		if t.Exceeded() {
+			return failed("%s", exceeded(t, st))
 		}
 	}
 	if !st.Sealed || c.Done < st.TotalBatches {
@@ -56,6 +48,17 @@ func Judge(cfg *contracts.Config, c contracts.Counters, st contracts.JobState) V
 		return Verdict{State: contracts.StateCompleted, Reason: fmt.Sprintf("completed with %d of %d items failed", c.ItemsFailed, items)}
 	}
 	return Verdict{State: contracts.StateCompleted}
+}
+
+// exceeded says how threshold t was exceeded, the reason of a failed job.
+func exceeded(t contracts.Threshold, st contracts.JobState) string {
+	switch t.Key {
+	case "error_threshold":
+		return fmt.Sprintf("%d failed items exceed error_threshold %d", t.Failed, int64(t.Limit))
+	case "allowed_failed_count":
+		return fmt.Sprintf("%d failed mini-batches exceed allowed_failed_count %d", t.Failed, int64(t.Limit))
+	}
+	return fmt.Sprintf("%d of %d mini-batches failed (%.1f%%), above %s %v", t.Failed, st.TotalBatches, t.Now, t.Key, t.Limit)
 }
 
 func failed(format string, args ...any) Verdict {

@@ -75,6 +75,9 @@ func TestJudge(t *testing.T) {
 			contracts.Counters{Done: 10, FailedBatches: 10, ItemsFailed: 99, ItemsSucceeded: 1}, sealed(10), contracts.StateCompleted, "completed with 99 of 100 items failed"},
 		{"a job without items completes", tolerant,
 			contracts.Counters{Done: 1}, sealed(1), contracts.StateCompleted, ""},
+		{"the largest count is written whole", cfg(contracts.MaxCount, -1, 100),
+			contracts.Counters{Done: 1, FailedBatches: 1, ItemsFailed: contracts.MaxCount + 1}, sealed(10), contracts.StateFailed,
+			"2147483648 failed items exceed error_threshold 2147483647"},
 		{"a fraction of a percent counts", cfg(-1, -1, 33.3),
 			contracts.Counters{Done: 3, FailedBatches: 1, ItemsFailed: 1}, sealed(3), contracts.StateFailed, "(33.3%)"},
 	} {

@@ -149,3 +149,39 @@ func (f factory) histogramVec(name, help string, buckets []float64, labels ...st
 	f.reg.MustRegister(h)
 	return h
 }
+
+// Watch implements watch.Metrics.
+type Watch struct {
+	waiting    *prometheus.GaugeVec
+	oldest     *prometheus.GaugeVec
+	taken      *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+}
+
+// NewWatch registers the metrics of prs watch on reg.
+func NewWatch(reg prometheus.Registerer) *Watch {
+	gv := func(name, help string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "prs", Name: name, Help: help}, []string{"watch"})
+		reg.MustRegister(g)
+		return g
+	}
+	f := factory{reg}
+	return &Watch{
+		waiting:    gv("watch_events_waiting", "Object events waiting in the watch's event stream, not yet taken into a mini-batch."),
+		oldest:     gv("watch_oldest_event_age_seconds", "Age of the oldest object event waiting in the watch's event stream (0 when none waits)."),
+		taken:      f.counterVec("watch_objects_taken_total", "Object versions taken into mini-batches.", "watch"),
+		duplicates: f.counterVec("watch_duplicate_events_total", "Events of object versions taken before (store redeliveries, re-uploads of the same content, listings).", "watch"),
+	}
+}
+
+// Lag sets the events waiting and the oldest one's age.
+func (m *Watch) Lag(watch string, waiting int64, oldest time.Duration) {
+	m.waiting.WithLabelValues(watch).Set(float64(waiting))
+	m.oldest.WithLabelValues(watch).Set(oldest.Seconds())
+}
+
+// Taken counts object versions taken.
+func (m *Watch) Taken(watch string, n int) { m.taken.WithLabelValues(watch).Add(float64(n)) }
+
+// Duplicates counts duplicate events.
+func (m *Watch) Duplicates(watch string, n int) { m.duplicates.WithLabelValues(watch).Add(float64(n)) }

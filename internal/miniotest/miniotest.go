@@ -74,6 +74,8 @@ type Server struct {
 	httpClient  *http.Client
 	admin       *s3.Client
 
+	env []string // extra environment, such as notification targets
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed once cmd has exited
@@ -106,7 +108,15 @@ func FindBinary() (string, error) {
 // the test ends. It fails the test when MinIO cannot start.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, stop, err := StartMain()
+	return StartEnv(t)
+}
+
+// StartEnv is Start with MINIO_* settings added to the server's
+// environment, e.g. a bucket notification target
+// ("MINIO_NOTIFY_NATS_ENABLE_PRS=on", ...); they hold across Restart.
+func StartEnv(t testing.TB, env ...string) *Server {
+	t.Helper()
+	s, stop, err := startMain(env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +127,9 @@ func Start(t testing.TB) *Server {
 // StartMain starts a server, for use from TestMain. The returned function
 // stops the server and removes its data folder; call it before the goroutine
 // leak check.
-func StartMain() (*Server, func(), error) {
+func StartMain() (*Server, func(), error) { return startMain(nil) }
+
+func startMain(env []string) (*Server, func(), error) {
 	bin, err := FindBinary()
 	if err != nil {
 		return nil, nil, err
@@ -139,6 +151,7 @@ func StartMain() (*Server, func(), error) {
 		bin:        bin,
 		dir:        dir,
 		bucketTag:  hex.EncodeToString(tag),
+		env:        env,
 		httpClient: &http.Client{Transport: transport, Timeout: 30 * time.Second},
 	}
 	cleanup := func() {
@@ -277,7 +290,7 @@ func (s *Server) start() error {
 		"--console-address", s.consoleAddr,
 		"--certs-dir", filepath.Join(s.dir, "certs"),
 	)
-	cmd.Env = minioEnv()
+	cmd.Env = append(minioEnv(), s.env...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = sysProcAttr()

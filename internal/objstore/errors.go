@@ -18,8 +18,8 @@ import (
 
 // Sentinel errors. Errors returned by a [Store], [Open] and [Check] wrap them,
 // so test them with errors.Is. ErrNotFound, ErrBucketNotFound,
-// ErrAccessDenied and ErrInvalidURI are marked permanent (retry.IsPermanent):
-// a worker does not try them again.
+// ErrAccessDenied, ErrInvalidURI and ErrInvalidKey are marked permanent
+// (retry.IsPermanent): a worker does not try them again.
 var (
 	// ErrNotFound: the object does not exist.
 	ErrNotFound = prsretry.Permanent(errors.New("objstore: object not found"))
@@ -31,7 +31,7 @@ var (
 	// ErrInvalidURI: the store URI cannot be parsed.
 	ErrInvalidURI = prsretry.Permanent(errors.New("objstore: invalid URI"))
 	// ErrInvalidKey: the key is empty, absolute, or escapes the store's root.
-	ErrInvalidKey = errors.New("objstore: invalid key")
+	ErrInvalidKey = prsretry.Permanent(errors.New("objstore: invalid key"))
 	// ErrExists: PutIfAbsent found an object under the key.
 	ErrExists = errors.New("objstore: object exists")
 )

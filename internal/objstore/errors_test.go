@@ -9,14 +9,17 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/parallelrun/prs/internal/objstore"
+	"github.com/parallelrun/prs/internal/retry"
 )
 
 func responseError(status int, code string) error {
@@ -80,6 +83,32 @@ func TestIsTransient(t *testing.T) {
 	for _, tt := range tests {
 		if got := objstore.IsTransient(tt.err); got != tt.want {
 			t.Errorf("IsTransient(%s: %v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+// The errors that trying again cannot fix are marked permanent, also as
+// a store returns them, so that a worker spends no time on them.
+func TestPermanentErrors(t *testing.T) {
+	t.Parallel()
+	for _, sentinel := range []error{objstore.ErrNotFound, objstore.ErrBucketNotFound, objstore.ErrAccessDenied,
+		objstore.ErrInvalidURI, objstore.ErrInvalidKey} {
+		if err := fmt.Errorf("op: %w", sentinel); !retry.IsPermanent(err) || !errors.Is(err, sentinel) {
+			t.Errorf("%v: permanent %v", sentinel, retry.IsPermanent(err))
+		}
+	}
+	if retry.IsPermanent(objstore.ErrExists) {
+		t.Error("ErrExists is marked permanent; a conditional write's caller decides")
+	}
+	s, err := objstore.Open(t.Context(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = objstore.WithRetry(s, time.Minute)
+	for _, key := range []string{"", "/etc/passwd", "a\x00b"} {
+		err := s.Put(t.Context(), key, strings.NewReader("x"))
+		if !errors.Is(err, objstore.ErrInvalidKey) || !retry.IsPermanent(err) || objstore.IsTransient(err) {
+			t.Errorf("Put(%q) = %v, want a permanent ErrInvalidKey", key, err)
 		}
 	}
 }

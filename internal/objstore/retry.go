@@ -125,9 +125,44 @@ func (r *retryStore) List(ctx context.Context, prefix string, fn func(ObjectInfo
 	return err
 }
 
-// listAfter lets a retry decorator wrap another one.
+// listAfter lets a retry decorator wrap another one, and starts the
+// listing after after when the backend can (S3's StartAfter).
 func (r *retryStore) listAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error {
-	return r.List(ctx, prefix, func(o ObjectInfo) error {
+	al, ok := r.s.(afterLister)
+	if !ok {
+		return r.List(ctx, prefix, func(o ObjectInfo) error {
+			if o.Key <= after {
+				return nil
+			}
+			return fn(o)
+		})
+	}
+	last := after
+	deliver := func(o ObjectInfo) error {
+		if o.Key <= last {
+			return nil
+		}
+		if err := fn(o); err != nil {
+			return &fnError{err: err}
+		}
+		last = o.Key
+		return nil
+	}
+	err := r.do(ctx, "list", prefix, func() error { return al.listAfter(ctx, prefix, last, deliver) })
+	if fe := (*fnError)(nil); errors.As(err, &fe) {
+		return fe.err
+	}
+	return err
+}
+
+// ListAfter calls fn for every object whose key starts with prefix and
+// sorts after after, in the order of List: the backends start the listing
+// there (S3's StartAfter), a store that cannot lists all and filters.
+func ListAfter(ctx context.Context, s Store, prefix, after string, fn func(ObjectInfo) error) error {
+	if al, ok := s.(afterLister); ok {
+		return al.listAfter(ctx, prefix, after, fn)
+	}
+	return s.List(ctx, prefix, func(o ObjectInfo) error {
 		if o.Key <= after {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/tabular"
 )
@@ -28,6 +29,16 @@ type Group struct {
 	// field's text; for JSON rows a JSON string's text, another value's JSON
 	// text, "" for null or a missing key.
 	Values map[string]string
+	// Ordered holds the same values in the order of Config.Keys, each
+	// typed as the key column of the group's DataFrame in run() holds it
+	// (mini_batch_context.partition_key_value): for a group staged as CSV,
+	// as pandas.read_csv types the field ("7" is the integer 7, "1.5" a
+	// float, "true" a boolean, "" or "NA" null, other text a string); for
+	// one staged as JSON Lines, a JSON Lines value as written (a number, a
+	// boolean, null for null or a missing key) and a CSV field as a string.
+	// Where rows with the string "7" and the number 7 share a group (their
+	// texts are equal), the first row's type is the group's.
+	Ordered contracts.PartitionValues
 	// Piece is the group's staged object in Config.Dst, whole:
 	// tabular.ReadPiece(ctx, tabular.Ranges(dst), piece, ...) hands out
 	// exactly the group's rows. Format, Key, ObjectSize, Start and End

@@ -100,8 +100,9 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // jsonValues sets vals[i] to the value of keys[i] in the JSON object row: a
-// string's text, another value's JSON text, "" for null or a missing key.
-func jsonValues(row []byte, keys []string, vals []string) error {
+// string's text, another value's JSON text, "" for null or a missing key;
+// kinds[i] says which.
+func jsonValues(row []byte, keys []string, vals []string, kinds []valueKind) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(row, &m); err != nil {
 		return fmt.Errorf("not a JSON object: %v", err)
@@ -110,15 +111,15 @@ func jsonValues(row []byte, keys []string, vals []string) error {
 		raw, ok := m[k]
 		switch {
 		case !ok || string(raw) == "null":
-			vals[i] = ""
+			vals[i], kinds[i] = "", kindNull
 		case raw[0] == '"':
 			var s string
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return fmt.Errorf("key %q: %v", k, err)
 			}
-			vals[i] = s
+			vals[i], kinds[i] = s, kindString
 		default:
-			vals[i] = string(raw)
+			vals[i], kinds[i] = string(raw), kindJSON
 		}
 	}
 	return nil
@@ -134,14 +135,14 @@ func appendGroupKey(b []byte, vals []string) []byte {
 	return b
 }
 
-// groupValues decodes a group key made by appendGroupKey into the map of
-// each partition key to its value.
-func groupValues(key string, names []string) map[string]string {
-	values := make(map[string]string, len(names))
+// groupValues decodes a group key made by appendGroupKey into each
+// partition key's value, in the order of names.
+func groupValues(key string, names []string) []string {
+	values := make([]string, len(names))
 	b := []byte(key)
-	for _, name := range names {
+	for i := range names {
 		n, w := binary.Uvarint(b)
-		values[name] = string(b[w : w+int(n)])
+		values[i] = string(b[w : w+int(n)])
 		b = b[w+int(n):]
 	}
 	return values

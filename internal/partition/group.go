@@ -47,6 +47,7 @@ func GroupRows(ctx context.Context, r tabular.RangeReader, srcs []Source, cfg Co
 		spill:  sp,
 		enc:    newLineEncoder(),
 		vals:   make([]string, len(cfg.Keys)),
+		kinds:  make([]valueKind, len(cfg.Keys)),
 		groups: map[string]*group{},
 	}
 	for _, pieces := range plans {
@@ -116,7 +117,8 @@ type partitioner struct {
 	header []string // staged CSV header; nil for JSON Lines
 	spill  *spill
 	enc    *lineEncoder
-	vals   []string // the values of the row being read
+	vals   []string    // the values of the row being read
+	kinds  []valueKind // and how each is typed
 	kbuf   []byte
 	groups map[string]*group
 	order  []*group // by first appearance
@@ -129,8 +131,15 @@ var errStop = errors.New("partition: stop")
 func (p *partitioner) read(ctx context.Context, r tabular.RangeReader, piece tabular.Piece) error {
 	var cols []int // CSV: the key columns' indexes
 	if piece.Format == tabular.CSV {
-		for _, k := range p.cfg.Keys {
+		// A group staged as CSV reaches run() through pandas.read_csv,
+		// which types its key column; one staged as JSON Lines holds text.
+		kind := kindString
+		if p.header != nil {
+			kind = kindText
+		}
+		for i, k := range p.cfg.Keys {
 			cols = append(cols, slices.Index(piece.Columns, k))
+			p.kinds[i] = kind
 		}
 	}
 	var (
@@ -153,7 +162,7 @@ func (p *partitioner) read(ctx context.Context, r tabular.RangeReader, piece tab
 				line = p.enc.objectLine(piece.Columns, rec.Fields)
 			}
 		} else {
-			if err := jsonValues(rec.JSON, p.cfg.Keys, p.vals); err != nil {
+			if err := jsonValues(rec.JSON, p.cfg.Keys, p.vals, p.kinds); err != nil {
 				bad = &tabular.RowError{Key: piece.Key, Row: seen, Offset: rec.Offset, Err: err}
 				return errStop
 			}
@@ -187,7 +196,7 @@ func (p *partitioner) add(key string, row int64, line []byte) error {
 	if g == nil {
 		h := fnv.New64a()
 		h.Write(p.kbuf)
-		g = &group{key: string(p.kbuf), bucket: int(h.Sum64() % numBuckets)}
+		g = &group{key: string(p.kbuf), bucket: int(h.Sum64() % numBuckets), kinds: slices.Clone(p.kinds)}
 		p.groups[g.key] = g
 		p.order = append(p.order, g)
 	}
@@ -214,18 +223,22 @@ func (p *partitioner) stage(ctx context.Context, fn func(Group) error) error {
 		}
 		p.order[n] = nil // free the bookkeeping as we go
 		delete(p.groups, g.key)
-		values := groupValues(g.key, p.cfg.Keys)
+		vals := groupValues(g.key, p.cfg.Keys)
 		f, size, err := p.spill.assemble(header, g)
 		if err != nil {
 			return err
 		}
 		key := fmt.Sprintf("%s/%06d%s", p.cfg.Prefix, n, ext)
 		if err := p.cfg.Dst.Put(ctx, key, f); err != nil {
-			return fmt.Errorf("partition: stage group %d (%s): %w", n, describeMap(p.cfg.Keys, values), err)
+			return fmt.Errorf("partition: stage group %d (%s): %w", n, describe(p.cfg.Keys, vals), err)
 		}
 		piece := tabular.Piece{Key: key, Format: format, ObjectSize: size, Start: int64(len(header)), End: size,
 			Columns: p.header, FirstRow: 1, Rows: g.rows}
-		if err := fn(Group{Values: values, Piece: piece, Rows: g.rows, Bytes: g.bytes}); err != nil {
+		values := make(map[string]string, len(vals))
+		for i, k := range p.cfg.Keys {
+			values[k] = vals[i]
+		}
+		if err := fn(Group{Values: values, Ordered: typedValues(p.cfg.Keys, vals, g.kinds), Piece: piece, Rows: g.rows, Bytes: g.bytes}); err != nil {
 			return err
 		}
 	}
@@ -239,12 +252,4 @@ func describe(keys, vals []string) string {
 		parts[i] = fmt.Sprintf("%s=%q", k, vals[i])
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
-}
-
-func describeMap(keys []string, values map[string]string) string {
-	vals := make([]string, len(keys))
-	for i, k := range keys {
-		vals[i] = values[k]
-	}
-	return describe(keys, vals)
 }

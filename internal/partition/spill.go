@@ -20,7 +20,8 @@ const (
 // group is the bookkeeping of one group while the input is read: its rows
 // live in spill file bucket, at the places that refs records.
 type group struct {
-	key    string // appendGroupKey of the values
+	key    string      // appendGroupKey of the values
+	kinds  []valueKind // how each value is typed (its first row's)
 	bucket int
 	rows   int64
 	bytes  int64

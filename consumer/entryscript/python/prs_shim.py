@@ -169,16 +169,45 @@ def _load(path):
     return module
 
 
-class MiniBatchContext:
-    """run()'s second argument, as in ParallelRunStep: partition_key_value
-    is the dict of partition_keys values of the mini-batch (None without
-    partition_keys)."""
+class Dataset:
+    """mini_batch_context.dataset: the job's input, by its name ("input")
+    and uri (the job's input folder, s3:// prefix or file, as configured)."""
 
-    def __init__(self, partition_key_value):
-        self.partition_key_value = partition_key_value
+    def __init__(self, name, uri):
+        self.name = name
+        self.uri = uri
 
     def __repr__(self):
-        return "MiniBatchContext(partition_key_value=%r)" % (self.partition_key_value,)
+        return "Dataset(name=%r, uri=%r)" % (self.name, self.uri)
+
+
+class MiniBatchContext:
+    """run()'s second argument, as in ParallelRunStep: partition_key_value
+    is the dict of the mini-batch's partition_keys values, in the order of
+    partition_keys, each typed as run()'s data holds it (None without
+    partition_keys); dataset is the job's input (a Dataset); minibatch_index
+    is the mini-batch's index, from 0."""
+
+    def __init__(self, partition_key_value, dataset=None, minibatch_index=None):
+        self.partition_key_value = partition_key_value
+        self.dataset = dataset
+        self.minibatch_index = minibatch_index
+
+    def __repr__(self):
+        return "MiniBatchContext(partition_key_value=%r, dataset=%r, minibatch_index=%r)" % (
+            self.partition_key_value, self.dataset, self.minibatch_index)
+
+
+def _mini_batch_context(request):
+    """Builds run()'s MiniBatchContext from a run request's context."""
+    context = request.get("context") or {}
+    dataset = context.get("dataset")
+    if isinstance(dataset, dict):
+        dataset = Dataset(dataset.get("name"), dataset.get("uri"))
+    index = context.get("minibatch_index")
+    if index is None:
+        index = (request.get("batch") or {}).get("index")
+    return MiniBatchContext(context.get("partition_key_value"), dataset, index)
 
 
 def _context_mode(run):
@@ -271,7 +300,7 @@ class _Script:
         table = request.get("table")
         mini_batch = _dataframe(table) if table is not None else (request.get("mini_batch") or [])
         if self.context:
-            ctx = MiniBatchContext((request.get("context") or {}).get("partition_key_value"))
+            ctx = _mini_batch_context(request)
             if self.context == "keyword":
                 result = self.module.run(mini_batch, mini_batch_context=ctx)
             else:

@@ -2,14 +2,11 @@ package prscli
 
 import "testing"
 
-// Pending are the flags the deployment files use ahead of the code, by
-// command: issue 11's worker work adds `prs worker --idle-exit` (the KEDA
-// ScaledJob and the Nomad dispatch variant exit when idle). Parse accepts
+// Pending are the flags the deployment files may use ahead of the code, by
+// command (none now: `prs worker --idle-exit` has landed). Parse accepts
 // them while the binary lacks them; CheckPending fails once the binary has
 // one, so that it is then checked like every other flag.
-var Pending = map[string][]string{
-	"worker": {"idle-exit"},
-}
+var Pending = map[string][]string{}
 
 // CheckPending fails for every pending flag the binary now has.
 func CheckPending(t *testing.T) {

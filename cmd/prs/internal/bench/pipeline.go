@@ -10,14 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/consumer/onnx"
 	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
+	"github.com/parallelrun/prs/internal/fleet"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/producer"
@@ -29,8 +28,7 @@ type pipeline struct {
 	c      *Config
 	dir    string
 	onnx   *contracts.ONNXConfig
-	srv    *server.Server
-	nc     *nats.Conn
+	fleet  *fleet.Fleet
 	h      *broker.Handles
 	ledger *ledger.Ledger
 	worker *consumer.Worker
@@ -55,24 +53,19 @@ func startPipeline(ctx context.Context, c *Config, dir string, cfg *contracts.ON
 			p.close()
 		}
 	}()
-	if p.srv, err = broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: filepath.Join(dir, "jetstream")}); err != nil {
-		return nil, err
-	}
-	if p.nc, err = broker.Connect(broker.ConnectConfig{URL: p.srv.ClientURL(), Name: "prs-bench", Logger: c.Logger}); err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(p.nc)
+	host, _ := os.Hostname()
+	p.fleet, err = fleet.Open(ctx, fleet.Config{
+		Broker: broker.OpenConfig{
+			Connect:  broker.ConnectConfig{Name: "prs-bench", Logger: c.Logger},
+			Embedded: &broker.EmbeddedConfig{StoreDir: filepath.Join(dir, "jetstream")},
+		},
+		Stores: objstore.Options{Logger: c.Logger},
+		Worker: fmt.Sprintf("bench-%s-%d", host, os.Getpid()), Logger: c.Logger,
+	})
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if p.h, err = broker.Setup(sctx, js, broker.SetupConfig{}); err != nil {
-		return nil, fmt.Errorf("setting up JetStream: %w", err)
-	}
-	host, _ := os.Hostname()
-	stores := &ledger.Stores{Options: objstore.Options{Logger: c.Logger}}
-	p.ledger = ledger.New(p.h, stores, fmt.Sprintf("bench-%s-%d", host, os.Getpid()), c.Logger)
+	p.h, p.ledger = p.fleet.Handles, p.fleet.Ledger
 	factory := onnx.Factory(onnx.Options{Library: cfg.Library, Logger: c.Logger})
 	p.worker, err = consumer.New(consumer.Config{
 		Ledger:   p.ledger,
@@ -103,12 +96,8 @@ func (p *pipeline) close() {
 		_ = p.worker.Stop(ctx)
 		cancel()
 	}
-	if p.nc != nil {
-		p.nc.Close()
-	}
-	if p.srv != nil {
-		p.srv.Shutdown()
-		p.srv.WaitForShutdown()
+	if p.fleet != nil {
+		p.fleet.Close()
 	}
 }
 

@@ -16,7 +16,7 @@ func testLibrary(t testing.TB) string {
 	t.Helper()
 	p := os.Getenv(onnx.LibraryEnv)
 	if p == "" {
-		p, _ = filepath.Abs("../../lib/libonnxruntime.so.1")
+		p, _ = filepath.Abs("../../../../lib/libonnxruntime.so.1")
 	}
 	if _, err := os.Stat(p); err != nil {
 		t.Fatal((&onnx.LibraryError{Path: p, Err: err}).Error())
