@@ -143,7 +143,7 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 // the worker knows, there is nothing to read: the total is final once sealed.
 func (s *slot) finalize(d *delivery, done int64) error {
 	w, l, job := s.w, s.w.cfg.Ledger, d.jr.job
-	if d.jr.total > 0 && done < d.jr.total {
+	if total := d.jr.total.Load(); total > 0 && done < total {
 		return nil
 	}
 	err := w.retryBroker(w.ctx, "finalising the job", 0, func(c context.Context) error {

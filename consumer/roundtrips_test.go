@@ -2,6 +2,8 @@ package consumer_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,7 +12,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
 )
 
@@ -167,5 +171,90 @@ func TestRequestsPerMiniBatch(t *testing.T) {
 	}
 	if got["read other"]+got["read state"] >= n {
 		t.Errorf("%d other reads for %d mini-batches, want a few per job", got["read other"]+got["read state"], n)
+	}
+}
+
+// TestSealedWindowIsNotReadPerMiniBatch: a prs watch window is an open job,
+// its total unknown until it is sealed, so a worker reads its state after
+// each mini-batch to know whether it was the last; once the window is
+// sealed, the worker learns the total from its watch of job states and
+// reads the state no more below it.
+func TestSealedWindowIsNotReadPerMiniBatch(t *testing.T) {
+	const n = 40
+	bn := newBundleAck(t, n, time.Minute)
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	bn.worker(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		if bt.Index == 0 {
+			once.Do(func() { close(started) })
+			<-release
+		}
+		return noop.Run(ctx, bt)
+	}))
+	p := &pipeline{b: bn, c: bn.config(1), n: n}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tmpl, err := bn.prod.Prepare(ctx, p.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := contracts.WindowJobID("roundtrips", 0)
+	job, err := bn.prod.OpenWindow(ctx, tmpl, id, bn.output, "roundtrips", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := bn.h.Jobs.Watch(ctx, contracts.StateKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = states.Stop() }()
+	for i := range int64(n) {
+		mb := contracts.MiniBatch{JobID: id, Index: i, Items: []contracts.Item{{Key: fmt.Sprintf("f%05d.txt", i), Size: 1}}}
+		if err := bn.prod.PublishBatch(ctx, mb); err != nil {
+			t.Fatal(err)
+		}
+		if err := bn.ledger.GrowJob(ctx, id, i+1, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-started
+	if _, err := bn.ledger.SealJob(ctx, job, n, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, states, func(st contracts.JobState) bool { return st.Sealed })
+	rc := countRequests(t, p)
+	close(release)
+	waitState(t, states, func(st contracts.JobState) bool { return st.Terminal() })
+	got := rc.wait(t, "ack", n)
+	t.Logf("requests for a sealed window of %d mini-batches:%s", n, formatCounts(got, n))
+	p.check(t)
+	// The finalisation reads the state a few times; a read per mini-batch
+	// would be n more.
+	if got["read state"] >= n/4 {
+		t.Errorf("%d reads of the job's state for %d mini-batches of a sealed window, want a few for its finalisation", got["read state"], n)
+	}
+}
+
+// waitState waits for a state on a watch of one job's state key that ok
+// accepts.
+func waitState(t *testing.T, w jetstream.KeyWatcher, ok func(contracts.JobState) bool) {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			var st contracts.JobState
+			if err := json.Unmarshal(e.Value(), &st); err != nil {
+				t.Fatal(err)
+			}
+			if ok(st) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the job's state did not come")
+		}
 	}
 }
