@@ -58,6 +58,16 @@ func TestFinalReadsRowsFromOutcomesAndObjects(t *testing.T) {
 			t.Fatalf("outcome %d after counting: %+v (%v), want counted with rows %q", i, got, err, o.Rows)
 		}
 	}
+	// The reports read every outcome, without the rows they hold.
+	all, err := l.Outcomes(ctx, "j")
+	if err != nil || len(all) != total {
+		t.Fatalf("Outcomes: %d (%v), want %d", len(all), err, total)
+	}
+	for _, o := range all {
+		if o.Rows != nil || !o.Counted {
+			t.Fatalf("Outcomes gave batch %d with %d bytes of rows (counted %v), want none, counted", o.Index, len(o.Rows), o.Counted)
+		}
+	}
 	if err := l.MaybeFinalize(ctx, job, total, nil); err != nil {
 		t.Fatal(err)
 	}

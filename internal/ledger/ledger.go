@@ -251,6 +251,7 @@ func (l *Ledger) FailedOutcomes(ctx context.Context, jobID string, limit int) ([
 		}
 		n++
 		if len(out) < limit {
+			o.Rows = nil // a partial result's rows are for the final file alone
 			out = append(out, o)
 		}
 	}
