@@ -152,10 +152,11 @@ func (s *slot) prepare(d *delivery) error {
 }
 
 // keepRows tallies the rows the handler returned (an attempt's, or an
-// isolation's parts' together), notes the items it says failed and writes
-// the rows under the attempt's own key.
+// isolation's parts' together), notes the items it says failed and keeps
+// the rows: in the outcome when they are small (inline_rows_max), else
+// written under the attempt's own key.
 func (s *slot) keepRows(d *delivery, res Result) {
-	w, f, cfg := s.w, &d.f, &d.jr.job.Config
+	f, cfg := &d.f, &d.jr.job.Config
 	f.tally.Rows = len(res.Rows)
 	for _, ie := range res.ItemErrors {
 		key := ie.Item
@@ -176,16 +177,42 @@ func (s *slot) keepRows(d *delivery, res Result) {
 	if len(rows) == 0 {
 		return
 	}
-	key := contracts.ResultKey(d.mb.Index, f.try(), w.cfg.Name)
+	if len(rows) <= cfg.InlineRowsMax {
+		f.rows = rows
+		return
+	}
+	if f.rowsKey, err = s.putRows(d, rows); err != nil {
+		f.kind, f.err = kindTransient, err
+	}
+}
+
+// putRows writes a batch's rows under the attempt's own key and returns it.
+func (s *slot) putRows(d *delivery, rows []byte) (string, error) {
+	w := s.w
+	key := contracts.ResultKey(d.mb.Index, d.f.try(), w.cfg.Name)
 	body := bytes.NewReader(rows)
 	if err := w.retryBroker(w.ctx, "writing rows", writeTimeout, func(c context.Context) error {
 		_, _ = body.Seek(0, 0)
 		return d.jr.staging.Put(c, key, body)
 	}); err != nil {
-		f.kind, f.err = kindTransient, fmt.Errorf("writing the rows: %w", err)
-		return
+		return "", fmt.Errorf("writing the rows: %w", err)
 	}
-	f.rowsKey = key
+	return key, nil
+}
+
+// spillRows moves an outcome's rows to an object when the outcome with them
+// would not fit in the jobs bucket (its error text is long, or the bucket
+// takes less than inline_rows_max allows).
+func (s *slot) spillRows(d *delivery, o *contracts.BatchOutcome) error {
+	if len(o.Rows) == 0 || s.w.cfg.Ledger.Fits(*o) {
+		return nil
+	}
+	key, err := s.putRows(d, o.Rows)
+	if err != nil {
+		return err
+	}
+	o.ResultKey, o.Rows = key, nil
+	return nil
 }
 
 func attemptResult(err error) string {

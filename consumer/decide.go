@@ -79,8 +79,12 @@ type facts struct {
 	tally Tally
 	// itemErrors name the items that failed ("key: error"), in order.
 	itemErrors []string
-	// rowsKey is where the attempt's rows were written ("" when none were).
+	// rowsKey is where the attempt's rows were written ("" when none were
+	// or rows holds them).
 	rowsKey string
+	// rows are the attempt's rows when they are small enough to ride in
+	// its outcome (inline_rows_max).
+	rows []byte
 	// filesKey is where the files of its output_dir were put ("" for none).
 	filesKey string
 
@@ -264,7 +268,7 @@ func failed(f facts, try int) decision {
 // Rows that cannot be written in the output format fail every item.
 func done(f facts, try int) decision {
 	t := f.tally
-	o := contracts.BatchOutcome{Attempt: try, Items: t.Items, Succeeded: t.Succeeded(), Failed: t.Failed(), ResultKey: f.rowsKey, FilesKey: f.filesKey}
+	o := contracts.BatchOutcome{Attempt: try, Items: t.Items, Succeeded: t.Succeeded(), Failed: t.Failed(), ResultKey: f.rowsKey, FilesKey: f.filesKey, Rows: f.rows}
 	// Malformed rows are failed items, but a mini-batch whose well-formed
 	// rows all succeeded has not failed.
 	o.OK = o.Failed <= t.Malformed

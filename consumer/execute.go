@@ -99,10 +99,14 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 	if o := dec.outcome; o != nil {
 		o.Index, o.Worker, o.Host, o.PID = d.mb.Index, w.cfg.Name, w.cfg.Host, os.Getpid()
 		o.Start, o.Seconds, o.FirstItem, o.ExtraCalls = rec.Start, rec.Seconds, printable(rec.FirstItem), rec.ExtraCalls
-		err := w.retryBroker(w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
-			held, rev, err = l.Record(c, d.mb.JobID, *o)
-			return err
-		})
+		// Rows that would not fit in the record go to an object first.
+		err := s.spillRows(d, o)
+		if err == nil {
+			err = w.retryBroker(w.ctx, "recording the outcome", opTimeout, func(c context.Context) (err error) {
+				held, rev, err = l.Record(c, d.mb.JobID, *o)
+				return err
+			})
+		}
 		if err != nil {
 			// The batch comes back and runs this try again.
 			rec.Result, rec.ErrorType, rec.Error = contracts.ResultTransient, "Transient", "recording the outcome: "+err.Error()
@@ -135,9 +139,13 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 }
 
 // finalize finalises the job when done has reached its total. A failure
-// that trying again cannot fix fails the job.
+// that trying again cannot fix fails the job. Below the sealed total that
+// the worker knows, there is nothing to read: the total is final once sealed.
 func (s *slot) finalize(d *delivery, done int64) error {
 	w, l, job := s.w, s.w.cfg.Ledger, d.jr.job
+	if total := d.jr.total.Load(); total > 0 && done < total {
+		return nil
+	}
 	err := w.retryBroker(w.ctx, "finalising the job", 0, func(c context.Context) error {
 		return l.MaybeFinalize(c, job, done, func() { _ = d.msg.InProgress() })
 	})

@@ -24,7 +24,12 @@ import (
 // cancelled with errJobStopped when the job ends, and, once prepared, its
 // stores and local copies.
 type jobRun struct {
-	job    *contracts.Job
+	job *contracts.Job
+	// total is the job's number of mini-batches once it is sealed (its
+	// state says it is final from then on), 0 before: read with the job,
+	// or learned from the worker's watch of job states when an open job
+	// (a prs watch window) is sealed while the worker serves it.
+	total  atomic.Int64
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	dir    string
@@ -71,6 +76,9 @@ func (js *jobs) get(ctx context.Context, id string) (*jobRun, error) {
 		return nil, err
 	}
 	jr = &jobRun{job: job, dir: filepath.Join(js.w.workDir, "jobs", id)}
+	if st.Sealed {
+		jr.total.Store(st.TotalBatches)
+	}
 	jr.ctx, jr.cancel = context.WithCancelCause(context.Background())
 	if st.Terminal() {
 		jr.cancel(errJobStopped)
@@ -100,6 +108,18 @@ func (js *jobs) stop(id string) *jobRun {
 		jr.cancel(errJobStopped)
 	}
 	return jr
+}
+
+// sealed notes the total of a job being served once its state says it is
+// sealed: from then on, its workers need not read its state to know
+// whether a mini-batch was its last.
+func (js *jobs) sealed(id string, total int64) {
+	js.mu.Lock()
+	jr := js.m[id]
+	js.mu.Unlock()
+	if jr != nil {
+		jr.total.Store(total)
+	}
 }
 
 // all returns the jobs being served.

@@ -88,7 +88,8 @@ func (w *Worker) Start(ctx context.Context) error {
 }
 
 // watchStates cancels the in-flight batches of a job as soon as it stops,
-// also while the worker drains.
+// also while the worker drains, and notes the total of an open job (a prs
+// watch window) once it is sealed.
 func (w *Worker) watchStates() {
 	defer w.watchWG.Done()
 	for {
@@ -103,10 +104,16 @@ func (w *Worker) watchStates() {
 				continue
 			}
 			var st contracts.JobState
-			if json.Unmarshal(e.Value(), &st) != nil || !st.Terminal() {
+			if json.Unmarshal(e.Value(), &st) != nil {
 				continue
 			}
 			id := strings.TrimSuffix(strings.TrimPrefix(e.Key(), "job."), ".state")
+			if !st.Terminal() {
+				if st.Sealed {
+					w.jobs.sealed(id, st.TotalBatches)
+				}
+				continue
+			}
 			if jr := w.jobs.stop(id); jr != nil {
 				w.watchWG.Add(1)
 				go func() {

@@ -80,6 +80,11 @@ type Config struct {
 	OutputAction string `json:"output_action"`
 	// AppendRowFileName names the final file (default parallel_run_step.txt).
 	AppendRowFileName string `json:"append_row_file_name"`
+	// InlineRowsMax is the largest size in bytes of a mini-batch's rows
+	// that its outcome record in JetStream holds itself, instead of an
+	// object of their own in the job's staging (default
+	// DefaultInlineRowsMax; 0: always an object).
+	InlineRowsMax int `json:"inline_rows_max,omitempty"`
 	// RunInvocationTimeout is the limit of one run() call in seconds (default 60).
 	RunInvocationTimeout int `json:"run_invocation_timeout"`
 	// RunMaxTry is the number of attempts per mini-batch (default 3), counting
@@ -129,6 +134,9 @@ type Config struct {
 	ONNX *ONNXConfig `json:"onnx,omitempty"`
 }
 
+// DefaultInlineRowsMax is inline_rows_max when it is not set: 64 KiB.
+const DefaultInlineRowsMax = 64 << 10
+
 // DefaultIsolateMaxCalls is isolate_max_calls when it is not set: enough
 // to isolate 5 bad items in a mini-batch of 64 (2·k·log2 n = 60 calls).
 const DefaultIsolateMaxCalls = 64
@@ -150,6 +158,7 @@ func DefaultConfig() Config {
 		AllowedFailedPercent: 100,
 		OutputAction:         OutputAppendRow,
 		AppendRowFileName:    "parallel_run_step.txt",
+		InlineRowsMax:        DefaultInlineRowsMax,
 		RunInvocationTimeout: 60,
 		RunMaxTry:            3,
 		ProcessCountPerNode:  1,

@@ -131,8 +131,12 @@ type BatchOutcome struct {
 	Succeeded int  `json:"succeeded"`
 	Failed    int  `json:"failed"`
 	// ResultKey holds the batch's rows, relative to the job's staging root;
-	// empty when no rows were returned.
+	// empty when no rows were returned or Rows holds them.
 	ResultKey string `json:"result_key,omitempty"`
+	// Rows holds the batch's rows themselves when they are small
+	// (Config.InlineRowsMax), instead of an object under ResultKey; at most
+	// one of the two is set.
+	Rows []byte `json:"rows,omitempty"`
 	// FilesKey is the folder (a key prefix ending in "/", relative to the
 	// job's staging root) of the files this attempt's script wrote to its
 	// output_dir; empty when it wrote none. The finaliser copies them to the

@@ -27,6 +27,11 @@ const (
 	// message lists its files, and NATS refuses messages over 1 MiB by
 	// default.
 	MaxFilesPerBatch = 10000
+	// MaxInlineRows bounds inline_rows_max: rows held in an outcome record
+	// are base64 in its JSON (4/3 of their size), and the record must stay
+	// under NATS's default max_payload of 1 MiB with room for its other
+	// fields; 512 KiB gives 683 KiB.
+	MaxInlineRows = 512 << 10
 	// MaxSize bounds a size setting (a tabular mini_batch_size,
 	// partition_max_size): 1TB.
 	MaxSize = 1 << 40
@@ -91,6 +96,8 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *string { return &c.OutputAction })},
 	{Key: "append_row_file_name", Help: "name of the final file",
 		field: top(func(c *Config) *string { return &c.AppendRowFileName })},
+	{Key: "inline_rows_max", Help: "largest rows of a mini-batch kept in its outcome record in JetStream instead of an object of their own; 0: always an object", Min: 0, Max: MaxInlineRows, Unit: "bytes",
+		field: top(func(c *Config) *int { return &c.InlineRowsMax })},
 	{Key: "run_invocation_timeout", Help: "time one run() may take", Min: 1, Max: MaxRunInvocationTimeout, Unit: "seconds",
 		field: top(func(c *Config) *int { return &c.RunInvocationTimeout })},
 	{Key: "run_max_try", Help: "attempts per mini-batch, counting attempts lost to a dead worker", Min: 1, Max: MaxRunMaxTry,

@@ -326,9 +326,9 @@ var badInputs = []badInput{
 			return e.run("--state-dir", state, "--output", filepath.Join(e.dir, "out2"))
 		},
 		says: []string{"--state-dir ", "the state folder is in use by another prs process (process "}},
-	{area: "jobs", input: "a completed job resubmitted after its final file was deleted", code: 2,
+	{area: "jobs", input: "a completed job whose rows were staged as objects (`inline_rows_max: 0`) resubmitted after its final file was deleted", code: 2,
 		try: func(e *badEnv) []string {
-			args := e.run("--state-dir", filepath.Join(e.dir, "state"), "--job-id", "job-a",
+			args := e.run("--state-dir", filepath.Join(e.dir, "state"), "--job-id", "job-a", "--inline-rows-max", "0",
 				"--entry-script", e.script("calls.py", "    with open("+pyString(filepath.Join(e.dir, "calls"))+", 'a') as f:\n        f.write('x')\n"+
 					"    return [os.path.basename(p) for p in mini_batch]\n"))
 			mustRun(e, args)
@@ -359,6 +359,23 @@ var badInputs = []badInput{
 		check: func(e *badEnv) {
 			if b, _ := os.ReadFile(filepath.Join(e.dir, "calls")); string(b) != "xx" {
 				e.t.Fatalf("run() was called %d times, want twice (the first job and the second)", len(b))
+			}
+		}},
+	{area: "jobs", input: "a completed job whose rows rode in its outcomes (up to `inline_rows_max`) resubmitted after its final file was deleted", code: 0, place: "parallel_run_step.txt",
+		try: func(e *badEnv) []string {
+			args := e.run("--state-dir", filepath.Join(e.dir, "state"), "--job-id", "job-a",
+				"--entry-script", e.script("calls.py", "    with open("+pyString(filepath.Join(e.dir, "calls"))+", 'a') as f:\n        f.write('x')\n"+
+					"    return [os.path.basename(p) for p in mini_batch]\n"))
+			mustRun(e, args)
+			if err := os.Remove(filepath.Join(e.out, "parallel_run_step.txt")); err != nil {
+				e.t.Fatal(err)
+			}
+			return args
+		},
+		says: []string{"a.txt\nb.txt\nc.txt\nd.txt\ne.txt\n"}, note: "written again from the rows in its recorded outcomes, though its staging was removed; nothing runs again",
+		check: func(e *badEnv) {
+			if b, _ := os.ReadFile(filepath.Join(e.dir, "calls")); string(b) != "x" {
+				e.t.Fatalf("run() was called %d times, want once (by the first run)", len(b))
 			}
 		}},
 	{area: "jobs", input: "a completed job with `keep_staging: true` resubmitted after its final file was deleted", code: 0, place: "parallel_run_step.txt",

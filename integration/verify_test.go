@@ -66,16 +66,6 @@ func TestResumeOfACompletedJobChecksWhatItPromises(t *testing.T) {
 			}
 			writeFile(t, in, "f00001.txt", []byte("changed content"))
 		}, nil, "the input's files (names, sizes or ETags) changed"},
-		{"the whole output deleted", out, func() {
-			if err := os.RemoveAll(out); err != nil {
-				t.Fatal(err)
-			}
-			// The input as it was, so that only the output differs.
-			writeFile(t, in, "f00001.txt", []byte("f00001.txt"))
-			if err := os.Chtimes(changedFile, time.Time{}, was); err != nil {
-				t.Fatal(err)
-			}
-		}, nil, "was deleted and so were the rows staged"},
 	}
 	for _, tc := range refused {
 		if tc.setup != nil {
@@ -87,11 +77,52 @@ func TestResumeOfACompletedJobChecksWhatItPromises(t *testing.T) {
 		}
 		t.Logf("%s: %s", tc.name, errorLine(stderr))
 	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		t.Fatalf("the refused resume wrote the deleted output (%v)", err)
+	// The input as it was, so that only the output differs below.
+	if err := os.Remove(changedFile); err != nil {
+		t.Fatal(err)
 	}
+	writeFile(t, in, "f00001.txt", []byte("f00001.txt"))
+	if err := os.Chtimes(changedFile, time.Time{}, was); err != nil {
+		t.Fatal(err)
+	}
+	// The whole output deleted: the rows of these small mini-batches are in
+	// their outcome records (inline_rows_max), so the final file is written
+	// again from them, without running anything.
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, code := run(out); code != 0 || !strings.Contains(stdout, "output: "+final) {
+		t.Fatalf("after deleting the whole output: exit %d\n%s%s", code, stdout, tail(stderr, 3000))
+	}
+	sameRows(t, h.rows(out), names(7, nil))
 	if n := len(h.lines("calls.log")); n != calls {
 		t.Fatalf("run() was called %d more times", n-calls)
+	}
+	// A job whose rows are objects (inline_rows_max 0) cannot be written
+	// again once they are deleted with the output.
+	outB := filepath.Join(t.TempDir(), "out-b")
+	runB := func() (string, string, int) {
+		t.Helper()
+		return h.prs(2*time.Minute, "run", "--state-dir", state, "--nats", "", "--job-id", "job-b", "--ack-wait", "2s",
+			"--entry-script", "testdata/score.py", "--input", in, "--output", outB, "--mini-batch-size", "3",
+			"--inline-rows-max", "0", "--allow-reuse", "false", "--", "--state", h.state)
+	}
+	if stdout, stderr, code := runB(); code != 0 {
+		t.Fatalf("job-b: exit %d\n%s%s", code, stdout, tail(stderr, 3000))
+	}
+	callsB := len(h.lines("calls.log"))
+	if err := os.RemoveAll(outB); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = runB()
+	if want := "were removed when it ended (keep_staging: true keeps them)"; code != 2 || !strings.Contains(stderr, want) {
+		t.Fatalf("job-b's whole output deleted: exit %d, want 2 saying %q\n%s%s", code, want, stdout, tail(stderr, 3000))
+	}
+	if _, err := os.Stat(outB); !os.IsNotExist(err) {
+		t.Fatalf("the refused resume wrote the deleted output (%v)", err)
+	}
+	if n := len(h.lines("calls.log")); n != callsB {
+		t.Fatalf("run() was called %d more times", n-callsB)
 	}
 }
 

@@ -38,6 +38,7 @@ func (p *Producer) fingerprintListing(ctx context.Context, input objstore.Store,
 func fingerprint(c *contracts.Config, srcHash, listHash string) string {
 	k := *c
 	k.Output, k.AllowReuse, k.LoggingLevel, k.ProcessCountPerNode, k.NodeCount, k.KeepStaging = "", false, "", 0, 0, false
+	k.InlineRowsMax = 0 // where rows wait changes nothing in them
 	if k.MiniBatchSize == "" && !k.Tabular() {
 		// The default as jobs recorded it before it was left unset, so that
 		// they resume and are reused as before.

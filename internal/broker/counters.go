@@ -35,6 +35,55 @@ func (h *Handles) Incr(ctx context.Context, jobID, counter string, n int64, id s
 	return v, nil
 }
 
+// Increment is one addition to a job's counter, for Incrs.
+type Increment struct {
+	Counter string
+	N       int64
+}
+
+// Incrs sends several increments of a job's counters at once, each
+// deduplicated as Incr deduplicates it (its counter and id), and waits for
+// all of them: one round trip instead of one each. JetStream stores the
+// messages of one connection to one stream in the order they were sent, so
+// a counter sent last (the done count) never counts before the ones sent
+// with it. It returns each counter's value after its increment, -1 for a
+// duplicate; on an error, some of them may have counted (sending them
+// again with the same id counts none twice).
+func (h *Handles) Incrs(ctx context.Context, jobID, id string, incs []Increment) ([]int64, error) {
+	futs := make([]jetstream.PubAckFuture, len(incs))
+	for i, inc := range incs {
+		msg := nats.NewMsg(contracts.CounterSubject(jobID, inc.Counter))
+		msg.Header.Set("Nats-Incr", strconv.FormatInt(inc.N, 10))
+		msg.Header.Set(jetstream.MsgIDHeader, jobID+"."+inc.Counter+"."+id)
+		f, err := h.JS.PublishMsgAsync(msg)
+		if err != nil {
+			return nil, fmt.Errorf("counter %s of job %s: %w", inc.Counter, jobID, err)
+		}
+		futs[i] = f
+	}
+	vals := make([]int64, len(incs))
+	for i, f := range futs {
+		var ack *jetstream.PubAck
+		select {
+		case ack = <-f.Ok():
+		case err := <-f.Err():
+			return nil, fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, err)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, ctx.Err())
+		}
+		if ack.Duplicate {
+			vals[i] = -1
+			continue
+		}
+		v, err := strconv.ParseInt(ack.Value, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("counter %s of job %s: bad value %q", incs[i].Counter, jobID, ack.Value)
+		}
+		vals[i] = v
+	}
+	return vals, nil
+}
+
 // Counter reads one of a job's counters (0 when never incremented).
 func (h *Handles) Counter(ctx context.Context, jobID, counter string) (int64, error) {
 	m, err := h.Counters.GetLastMsgForSubject(ctx, contracts.CounterSubject(jobID, counter))

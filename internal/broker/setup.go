@@ -58,6 +58,11 @@ type Handles struct {
 	Consumer jetstream.Consumer
 	// AckWait is the worker consumer's AckWait as Setup found or set it.
 	AckWait time.Duration
+	// MaxRecord is the largest value the jobs bucket takes, headers
+	// included: the server's max_payload (1 MiB by default, 8 MiB on the
+	// embedded server) or the bucket's max_value_size where an admin set a
+	// smaller one.
+	MaxRecord int
 }
 
 // HeartbeatEvery is how often a worker signals progress on a message.
@@ -106,12 +111,30 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 	if err != nil {
 		return nil, err
 	}
+	maxRecord, err := maxRecord(ctx, js, jobs)
+	if err != nil {
+		return nil, err
+	}
 	h := &Handles{JS: js, Batches: batches, Counters: counters, Jobs: jobs, Consumer: cons,
-		AckWait: cons.CachedInfo().Config.AckWait}
+		AckWait: cons.CachedInfo().Config.AckWait, MaxRecord: maxRecord}
 	if err := checkAllReplicas(ctx, h, asked); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// maxRecord is the largest message the jobs bucket takes: the connection's
+// max_payload, or the bucket's max_value_size when it is smaller.
+func maxRecord(ctx context.Context, js jetstream.JetStream, jobs jetstream.KeyValue) (int, error) {
+	n := int(js.Conn().MaxPayload())
+	st, err := jobs.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("kv %s: %w", contracts.JobBucket, err)
+	}
+	if v := int(st.Config().MaxValueSize); v > 0 && v < n {
+		n = v
+	}
+	return n, nil
 }
 
 // missing explains a failed creation: without the permission to create

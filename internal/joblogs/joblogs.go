@@ -176,7 +176,7 @@ func OutcomeRow(jobID string, o contracts.BatchOutcome) contracts.AttemptRecord 
 			result = contracts.ResultSucceeded
 		case o.ErrorType == "MaxTriesExceeded":
 			result = contracts.ResultLost
-		case o.ResultKey != "":
+		case o.ResultKey != "" || len(o.Rows) > 0:
 			result = contracts.ResultPartial
 		default:
 			result = contracts.ResultFailed

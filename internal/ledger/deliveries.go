@@ -99,9 +99,11 @@ func (l *Ledger) updateDeliveries(ctx context.Context, jobID string, index int64
 	}
 }
 
-// Outcomes returns every recorded outcome of a job, in mini-batch order.
-// It reads them in one pass over the bucket (a watch of the job's outcome
-// keys), not one request per batch.
+// Outcomes returns every recorded outcome of a job, in mini-batch order,
+// without the rows it holds (inline_rows_max): they are for the final file
+// alone, and a job's reports would otherwise hold its whole output in
+// memory. It reads them in one pass over the bucket (a watch of the job's
+// outcome keys), not one request per batch.
 func (l *Ledger) Outcomes(ctx context.Context, jobID string) ([]contracts.BatchOutcome, error) {
 	w, err := l.B.Jobs.Watch(ctx, fmt.Sprintf("job.%s.batch.*", jobID), jetstream.IgnoreDeletes())
 	if err != nil {
@@ -125,6 +127,7 @@ func (l *Ledger) Outcomes(ctx context.Context, jobID string) ([]contracts.BatchO
 			if err := json.Unmarshal(e.Value(), &o); err != nil {
 				return nil, fmt.Errorf("outcomes of job %s: %s: %w", jobID, e.Key(), err)
 			}
+			o.Rows = nil
 			out = append(out, o)
 		}
 	}

@@ -15,9 +15,10 @@
 // drops the ones already counted. The outcome is then marked counted, so a
 // message duplicated after the dedup window is not counted again either.
 //
-// Exactly-once rows: each attempt writes its rows under its own key; the
-// outcome record names the key of the attempt that won, and the finaliser
-// reads only those, in mini-batch order.
+// Exactly-once rows: each attempt keeps its rows apart, small ones in its
+// own outcome record (inline_rows_max), larger ones under its own key that
+// the record names; only the outcome that won is read by the finaliser, in
+// mini-batch order.
 //
 // Isolation (isolate_failures): the parts of an isolated mini-batch are
 // run by one delivery, which writes their rows once, under its own key, and

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -218,7 +219,8 @@ func (l *Ledger) writeFinal(ctx context.Context, job *contracts.Job, total int64
 }
 
 // copyRows writes the rows of every batch's recorded outcome to w in batch
-// order, reading l.FinalWindow outcomes and row objects ahead.
+// order, reading l.FinalWindow outcomes and row objects ahead; small rows
+// come with their outcome (Rows), larger ones from their object.
 func (l *Ledger) copyRows(ctx context.Context, w io.Writer, job *contracts.Job, staging objstore.Store, total int64) error {
 	fetch := func(ctx context.Context, i int64) (io.ReadCloser, error) {
 		o, _, ok, err := l.Outcome(ctx, job.ID, i)
@@ -227,6 +229,9 @@ func (l *Ledger) copyRows(ctx context.Context, w io.Writer, job *contracts.Job, 
 		}
 		if !ok {
 			return nil, fmt.Errorf("finalising job %s: batch %d has no recorded outcome", job.ID, i)
+		}
+		if len(o.Rows) > 0 {
+			return io.NopCloser(bytes.NewReader(o.Rows)), nil
 		}
 		if o.ResultKey == "" {
 			return nil, nil

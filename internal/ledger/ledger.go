@@ -188,11 +188,33 @@ func (l *Ledger) Outcome(ctx context.Context, jobID string, index int64) (o cont
 	return o, e.Revision(), true, nil
 }
 
+// recordRoom is what a record leaves free of its bucket's largest value:
+// the headers of a KV update, and what Count and Record add to it (counted,
+// the time it finished).
+const recordRoom = 1 << 10
+
+// ErrRecordTooLarge means an outcome does not fit in the jobs bucket
+// (Handles.MaxRecord); its rows belong in an object (Fits tells beforehand).
+var ErrRecordTooLarge = errors.New("the outcome record is larger than the jobs bucket takes")
+
+// Fits reports whether an outcome's record fits in the jobs bucket, with
+// room for the headers and fields added when it is recorded and counted.
+// An outcome whose rows it holds itself (Rows) and that does not fit must
+// have its rows in an object instead.
+func (l *Ledger) Fits(o contracts.BatchOutcome) bool {
+	b, _ := json.Marshal(o)
+	return l.B.MaxRecord <= 0 || len(b)+recordRoom <= l.B.MaxRecord
+}
+
 // Record writes a mini-batch's outcome unless one is recorded already, and
 // returns the outcome that holds (its own or the earlier one) with its revision.
 func (l *Ledger) Record(ctx context.Context, jobID string, o contracts.BatchOutcome) (contracts.BatchOutcome, uint64, error) {
 	o.Finished = time.Now().UTC()
 	b, _ := json.Marshal(o)
+	// Half the room is enough here: the time it finished is in b already.
+	if l.B.MaxRecord > 0 && len(b)+recordRoom/2 > l.B.MaxRecord {
+		return o, 0, fmt.Errorf("recording batch %d of job %s: %w (%d bytes, at most %d)", o.Index, jobID, ErrRecordTooLarge, len(b), l.B.MaxRecord-recordRoom/2)
+	}
 	rev, err := l.B.Jobs.Create(ctx, contracts.OutcomeKey(jobID, o.Index), b)
 	if err == nil {
 		return o, rev, nil
@@ -238,6 +260,7 @@ func (l *Ledger) FailedOutcomes(ctx context.Context, jobID string, limit int) ([
 		}
 		n++
 		if len(out) < limit {
+			o.Rows = nil // a partial result's rows are for the final file alone
 			out = append(out, o)
 		}
 	}

@@ -185,7 +185,7 @@ func TestCountedOutcomeIsNotCountedAgainAndThresholdsAreRechecked(t *testing.T) 
 	// job: the next Count of the same outcome (all increments duplicates)
 	// still fails the job.
 	o, rev, _ = l.Record(ctx, "j", contracts.BatchOutcome{Index: 1, Items: 2, Failed: 2})
-	if err := l.increment(ctx, job, o, rev); err != nil {
+	if _, err := l.increment(ctx, job, o, rev); err != nil {
 		t.Fatal(err)
 	}
 	job.Config.ErrorThreshold = 1
@@ -195,5 +195,42 @@ func TestCountedOutcomeIsNotCountedAgainAndThresholdsAreRechecked(t *testing.T) 
 	}
 	if st, _, _ := l.State(ctx, "j"); st.State != contracts.StateFailed {
 		t.Fatalf("state %s after 2 failed items at error_threshold 1", st.State)
+	}
+}
+
+// TestCountReportsTheDoneCount: the done count Count reports is its own
+// increment's result, and the counter's value when its increments were
+// duplicates (a redelivery after a crash between counting and marking) or
+// the outcome was marked counted; every counter of a batch counts once.
+func TestCountReportsTheDoneCount(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	job := addJob(t, l, "j", 3, t.TempDir())
+	ctx := context.Background()
+	var first contracts.BatchOutcome
+	var firstRev uint64
+	for i, want := range []int64{1, 2} {
+		o, rev, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: int64(i), Items: 3, Succeeded: 2, Failed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first, firstRev = o, rev
+		}
+		if done, err := l.Count(ctx, job, o, rev); err != nil || done != want {
+			t.Fatalf("Count of batch %d: done %d (%v), want %d", i, done, err, want)
+		}
+	}
+	// The uncounted copy of batch 0 that a crashed worker's redelivery holds.
+	if done, err := l.Count(ctx, job, first, firstRev); err != nil || done != 2 {
+		t.Fatalf("Count of a duplicate: done %d (%v), want 2", done, err)
+	}
+	counted, _, _, _ := l.Outcome(ctx, "j", 0)
+	if done, err := l.Count(ctx, job, counted, 0); err != nil || done != 2 {
+		t.Fatalf("Count of a counted outcome: done %d (%v), want 2", done, err)
+	}
+	want := contracts.Counters{Done: 2, FailedBatches: 2, ItemsSucceeded: 4, ItemsFailed: 2}
+	if c, err := l.B.ReadCounters(ctx, "j"); err != nil || c != want {
+		t.Fatalf("counters %+v (%v), want %+v", c, err, want)
 	}
 }
