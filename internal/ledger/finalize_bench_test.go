@@ -23,6 +23,8 @@ import (
 // job has 2,000 batches, or PRS_FINAL_BENCH_BATCHES. batches/s is the
 // figure to compare. final_64MiB streams a final file of 64 MiB to the
 // store (MB/s, and B/op: memory does not grow with the file).
+// inline_rows/window=32 is the default for small rows: each batch's rows in
+// its outcome record, so no rows object is read.
 func BenchmarkFinalizeMinIO(b *testing.B) {
 	total := int64(2000)
 	if s := os.Getenv("PRS_FINAL_BENCH_BATCHES"); s != "" {
@@ -75,6 +77,20 @@ func BenchmarkFinalizeMinIO(b *testing.B) {
 			b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "batches/s")
 		})
 	}
+	// The same rows held in the outcome records (inline_rows_max, the
+	// default for small rows): finalisation reads no rows object at all.
+	inline := addJob(b, l, "bench-inline", total, out+"-inline")
+	inline.Staging = out + "-inline/.prs/bench-inline"
+	stageBatchesInline(b, l, inline, total)
+	b.Run(fmt.Sprintf("inline_rows/window=%d", defaultFinalWindow), func(b *testing.B) {
+		l.FinalWindow = defaultFinalWindow
+		for b.Loop() {
+			if _, err := l.writeFinal(b.Context(), inline, total); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+	})
 	// A final file of 64 MiB (64 batches of 1 MiB), streamed to the store
 	// in parts while the rows are read: MB/s and the bytes allocated.
 	big := addJob(b, l, "bench-big", 64, out+"-big")
@@ -110,6 +126,32 @@ func stageBigBatches(b *testing.B, l *Ledger, job *contracts.Job, total int64, s
 		if _, _, err := l.Record(ctx, job.ID, contracts.BatchOutcome{Index: i, Attempt: 1, OK: true, Items: 1, Succeeded: 1, ResultKey: key}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// stageBatchesInline records an outcome holding its one line of rows for
+// each of total batches, 32 at a time.
+func stageBatchesInline(b *testing.B, l *Ledger, job *contracts.Job, total int64) {
+	ctx := context.Background()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	sem := make(chan struct{}, 32)
+	for i := range total {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			rows := []byte(fmt.Sprintf("item-%d.png: %d\n", i, i%10))
+			if _, _, err := l.Record(ctx, job.ID, contracts.BatchOutcome{Index: i, Attempt: 1, OK: true, Items: 1, Succeeded: 1, Rows: rows}); err != nil {
+				once.Do(func() { first = err })
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		b.Fatal(first)
 	}
 }
 
