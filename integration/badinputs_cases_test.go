@@ -163,6 +163,12 @@ var badInputs = []badInput{
 				"--mini-batch-size", "1", "--run-invocation-timeout", "1", "--run-max-try", "1")
 		},
 		says: []string{"#0 attempt 1 on ", "Timeout: run() passed run_invocation_timeout", "completed with 1 of 5 items failed"}},
+	{area: "entry script", input: "`run()` whose answer is over `run_result_max_size`", code: 0, place: "logs/user/error.txt",
+		try: func(e *badEnv) []string {
+			return e.run("--entry-script", e.script("big.py", "    if mini_batch[0].endswith('a.txt'):\n        return ['x' * 4096]\n    return mini_batch\n"),
+				"--mini-batch-size", "1", "--run-result-max-size", "1KB", "--run-max-try", "1")
+		},
+		says: []string{"ProtocolError: the script wrote a response line of more than 1024 bytes to fd 4, over the limit that run_result_max_size sets"}},
 	{area: "entry script", input: "`run()` that returns `bytes`", code: 0, place: "parallel_run_step.txt",
 		try: func(e *badEnv) []string {
 			return e.run("--entry-script", e.script("bytes.py", "    return [os.path.basename(p).encode() for p in mini_batch]\n"))
