@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -38,8 +39,8 @@ func catchPanic(where string, errp *error) {
 
 // logPanic logs a *PanicError with its stack; it reports whether err is one.
 func logPanic(log *slog.Logger, err error, args ...any) bool {
-	pe, ok := err.(*PanicError)
-	if !ok {
+	var pe *PanicError
+	if !errors.As(err, &pe) {
 		return false
 	}
 	log.Error("recovered from a panic: the attempt fails, the worker keeps serving",
