@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -111,6 +112,7 @@ func (s *slot) learn(d *delivery) {
 func (s *slot) attempt(d *delivery) {
 	w, f := s.w, &d.f
 	d.start = time.Now()
+	defer s.catchAttemptPanic(d, "the attempt", false)
 	err := s.prepare(d)
 	if err != nil && !retry.IsPermanent(err) && w.ctx.Err() == nil {
 		// Storage or the broker failed around the job: no try is spent.
@@ -134,6 +136,24 @@ func (s *slot) attempt(d *delivery) {
 		s.keepRows(d, run.Result)
 		s.keepFiles(d)
 	}
+}
+
+// catchAttemptPanic, deferred, makes a panic of an attempt or isolation
+// outside the handler (preparing the job, writing the rows; the handler's
+// own are caught around it) the attempt's failure: it spends a try, keeps
+// no rows and ends an isolation (isolating).
+func (s *slot) catchAttemptPanic(d *delivery, where string, isolating bool) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	var err error = &PanicError{Where: where, Value: v, Stack: debug.Stack()}
+	logPanic(s.w.cfg.Logger, err, "job", d.mb.JobID, "batch", d.mb.Index, "slot", s.index)
+	s.closeHandler()
+	f := &d.f
+	f.tried, f.kind, f.err, f.rowsKey, f.filesKey = true, kindScript, err, "", ""
+	f.tally.Rows = 0
+	f.isolated = f.isolated || isolating
 }
 
 // prepare readies the job on this worker and, for a partition group of

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/parallelrun/prs/contracts"
 )
@@ -296,9 +297,19 @@ func done(f facts, try int) decision {
 	}
 }
 
+// maxErrorMessage bounds the message a record or an outcome keeps: a
+// script's exception message is the script's to choose, and an outcome
+// larger than the KV's largest value could not be recorded at all.
+const maxErrorMessage = 16 << 10
+
 // errorMessage is an error's message without its type, which records and
-// outcomes hold apart (ErrorType): whoever shows both shows it once.
+// outcomes hold apart (ErrorType): whoever shows both shows it once. A
+// message over maxErrorMessage bytes is cut, and says so.
 func errorMessage(err error) string {
+	return clipMessage(fullMessage(err), maxErrorMessage)
+}
+
+func fullMessage(err error) string {
 	var se *ScriptError
 	if errors.As(err, &se) && se.Message != "" {
 		if errors.Is(err, ErrRunTimeout) {
@@ -310,6 +321,19 @@ func errorMessage(err error) string {
 		return te.Err.Error()
 	}
 	return err.Error()
+}
+
+// clipMessage cuts s to at most most bytes of its beginning, on a UTF-8
+// boundary, and says how many bytes were cut.
+func clipMessage(s string, most int) string {
+	if len(s) <= most {
+		return s
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes of the message cut)", s[:cut], len(s)-cut)
 }
 
 // traceback returns a script error's traceback, if it has one.

@@ -21,6 +21,7 @@ import (
 // tries. The message's heartbeat (slot.handle) runs throughout.
 func (s *slot) isolate(d *delivery) {
 	w, f := s.w, &d.f
+	defer s.catchAttemptPanic(d, "the isolation", true)
 	first := f.err
 	if !f.tried { // taking up an isolation lost with its worker
 		first, d.start = nil, time.Now()

@@ -27,7 +27,18 @@ func (s *slot) run(jr *jobRun, mb contracts.MiniBatch, attempt int) (BatchRun, e
 	if err := s.init(ctx); err != nil {
 		return run, err
 	}
-	return RunBatch(ctx, s.handler, s.batchInput(jr), mb, attempt, runTimeout(jr))
+	run, err := RunBatch(ctx, s.handler, s.batchInput(jr), mb, attempt, runTimeout(jr))
+	s.afterPanic(err, jr, mb.Index)
+	return run, err
+}
+
+// afterPanic logs a recovered panic with its stack and drops the slot's
+// handler, which may have been left in any state: the next attempt opens a
+// new one.
+func (s *slot) afterPanic(err error, jr *jobRun, index int64) {
+	if logPanic(s.w.cfg.Logger, err, "job", jr.job.ID, "batch", index, "slot", s.index) {
+		s.closeHandler()
+	}
 }
 
 // batchInput is where the slot reads jr's mini-batches from, and its
@@ -57,7 +68,10 @@ func (s *slot) jobContext(jr *jobRun) (context.Context, context.CancelFunc) {
 // init() outside run()'s timeout.
 func (s *slot) init(ctx context.Context) error {
 	start := time.Now()
-	if err := s.handler.Init(ctx); err != nil {
+	if err := s.handlerInit(ctx); err != nil {
+		if logPanic(s.w.cfg.Logger, err, "slot", s.index) {
+			s.closeHandler()
+		}
 		return asInitError(err)
 	}
 	if d := time.Since(start); d > time.Millisecond {
@@ -66,13 +80,24 @@ func (s *slot) init(ctx context.Context) error {
 	return nil
 }
 
+// handlerInit is the handler's Init; a panic of it is a *PanicError.
+func (s *slot) handlerInit(ctx context.Context) (err error) {
+	defer catchPanic("the handler's Init", &err)
+	return s.handler.Init(ctx)
+}
+
 // invoke runs b, a part of an isolation, with the slot's handler: after
 // init, under run_invocation_timeout (init() is not timed with it).
 func (s *slot) invoke(ctx context.Context, jr *jobRun, b *Batch) (Result, error) {
+	if err := s.openHandler(jr); err != nil { // a part that panicked dropped it
+		return Result{}, err
+	}
 	if err := s.init(ctx); err != nil {
 		return Result{}, err
 	}
-	return runHandler(ctx, s.handler, b, runTimeout(jr))
+	res, err := runHandler(ctx, s.handler, b, runTimeout(jr))
+	s.afterPanic(err, jr, b.Index)
+	return res, err
 }
 
 // openHandler gives the slot a handler for jr's job, closing the one it

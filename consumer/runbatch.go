@@ -51,7 +51,8 @@ type BatchRun struct {
 // runs h under timeout (passing it is ErrRunTimeout) and tallies. A piece
 // without a well-formed row does not call h. A copy that fails is a
 // *TransientError when trying again may help, else a *ScriptError of type
-// InputError.
+// InputError. A panic there or in h.Run is a *PanicError, which fails the
+// attempt.
 func RunBatch(ctx context.Context, h Handler, in BatchInput, mb contracts.MiniBatch, attempt int, timeout time.Duration) (BatchRun, error) {
 	b, bad, n, cleanup, err := loadBatch(ctx, in, mb, attempt)
 	defer cleanup()
@@ -79,8 +80,15 @@ func RunBatch(ctx context.Context, h Handler, in BatchInput, mb contracts.MiniBa
 // rows, its malformed rows returned as item errors (the Batch is nil when
 // none is well formed), or every item at a local path. n counts the items
 // (a piece's once it is read); cleanup removes the copies.
+// A panic (of a reader on a malformed file) is a *PanicError.
 func loadBatch(ctx context.Context, in BatchInput, mb contracts.MiniBatch, attempt int) (b *Batch, bad []ItemError, n Tally, cleanup func(), err error) {
 	cleanup, n = func() {}, Tally{Items: mb.ItemCount()}
+	defer func() {
+		if err != nil {
+			b, bad = nil, nil
+		}
+	}()
+	defer catchPanic("reading the mini-batch", &err)
 	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.PartitionContext(in.PartitionKeys)}
 	if mb.Piece == nil {
 		if in.Scratch != "" {
@@ -109,10 +117,12 @@ func loadBatch(ctx context.Context, in BatchInput, mb contracts.MiniBatch, attem
 
 // runHandler runs b with h under timeout, RunBatch's second step (and each
 // part's of an isolation); passing the timeout is ErrRunTimeout.
-func runHandler(ctx context.Context, h Handler, b *Batch, timeout time.Duration) (Result, error) {
+// A panic of h.Run is a *PanicError.
+func runHandler(ctx context.Context, h Handler, b *Batch, timeout time.Duration) (res Result, err error) {
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := h.Run(runCtx, b)
+	defer catchPanic("the handler's Run", &err)
+	res, err = h.Run(runCtx, b)
 	if err != nil && runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil && !errors.Is(err, ErrRunTimeout) {
 		err = fmt.Errorf("%w: %w", ErrRunTimeout, err)
 	}

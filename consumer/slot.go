@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,14 +45,14 @@ func (s *slot) loop() {
 			continue
 		}
 		stopping := s.w.took()
-		s.handle(msg, stopping)
+		s.handleSafely(msg, stopping)
 		s.w.released()
 	}
 }
 
 func (s *slot) closeHandler() {
 	if s.handler != nil {
-		if err := s.handler.Close(); err != nil {
+		if err := closeSafely(s.handler); err != nil {
 			s.w.cfg.Logger.Warn("closing handler", "job", s.hJob.job.ID, "slot", s.index, "err", err)
 		}
 		s.handler, s.hJob = nil, nil
@@ -61,6 +63,27 @@ func (s *slot) closeHandler() {
 		}
 		s.out, s.errOut = nil, nil
 	}
+}
+
+// closeSafely closes h; a panic of its Close is a *PanicError.
+func closeSafely(h Handler) (err error) {
+	defer catchPanic("the handler's Close", &err)
+	return h.Close()
+}
+
+// handleSafely is handle with a last guard: a panic outside the attempt
+// (whose own panics fail it) sends the message back after a while instead of
+// ending the worker and every other slot's mini-batch with it.
+func (s *slot) handleSafely(msg jetstream.Msg, stopping bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.w.cfg.Logger.Error("recovered from a panic handling a message: it goes back, the worker keeps serving",
+				"slot", s.index, "subject", msg.Subject(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			_ = msg.NakWithDelay(5 * time.Second)
+			s.closeHandler()
+		}
+	}()
+	s.handle(msg, stopping)
 }
 
 // handle settles one delivery of a message: it learns what it can, asks

@@ -90,6 +90,12 @@ type Config struct {
 	// RunMaxTry is the number of attempts per mini-batch (default 3), counting
 	// attempts lost to a dead worker.
 	RunMaxTry int `json:"run_max_try"`
+	// RunResultMaxSize bounds one answer of the entry script to the worker
+	// (run()'s rows as one JSON line): a larger answer fails its attempt
+	// instead of growing the worker's memory without limit. Default: 1GB,
+	// or twice the largest tabular mini-batch or partition group when that
+	// is more ([Config.RunResultMaxBytes]).
+	RunResultMaxSize string `json:"run_result_max_size,omitempty"`
 	// IsolateFailures makes a mini-batch whose run() raises or times out on
 	// its last try run again in halves, recursively, until the items that
 	// still fail are single items: the other items' rows are kept and only
@@ -215,6 +221,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.validateInput(); err != nil {
+		return err
+	}
+	if _, err := c.RunResultMaxBytes(); err != nil {
 		return err
 	}
 	if c.OutputAction == OutputAppendRow {

@@ -52,6 +52,36 @@ func (c *Config) BytesPerBatch() (int64, error) {
 	return n, nil
 }
 
+// DefaultRunResultMaxSize is the least run_result_max_size when it is not
+// set: 1 GiB.
+const DefaultRunResultMaxSize = 1 << 30
+
+// RunResultMaxBytes parses RunResultMaxSize, at most [MaxSize]. Unset, it
+// is [DefaultRunResultMaxSize] or, for a tabular input whose mini-batches
+// (mini_batch_size) or partition groups (partition_max_size) may be larger,
+// twice the larger of them: room for run() to return its rows with a
+// column added.
+func (c *Config) RunResultMaxBytes() (int64, error) {
+	if strings.TrimSpace(c.RunResultMaxSize) != "" {
+		n, err := ParseSize(c.RunResultMaxSize)
+		if err != nil {
+			return 0, &FieldError{Field: "run_result_max_size", Err: sizeError{err}}
+		}
+		return n, nil
+	}
+	n := int64(DefaultRunResultMaxSize)
+	if !c.Tabular() {
+		return n, nil
+	}
+	if b, err := c.BytesPerBatch(); err == nil {
+		n = max(n, 2*b)
+	}
+	if g, err := c.PartitionMaxBytes(); err == nil && len(c.PartitionKeys) > 0 {
+		n = max(n, 2*g)
+	}
+	return n, nil
+}
+
 // PartitionMaxBytes parses PartitionMaxSize (default 1GB), at most [MaxSize].
 func (c *Config) PartitionMaxBytes() (int64, error) {
 	if strings.TrimSpace(c.PartitionMaxSize) == "" {

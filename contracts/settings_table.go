@@ -102,6 +102,8 @@ var topSettings = []Setting{
 		field: top(func(c *Config) *int { return &c.RunInvocationTimeout })},
 	{Key: "run_max_try", Help: "attempts per mini-batch, counting attempts lost to a dead worker", Min: 1, Max: MaxRunMaxTry,
 		field: top(func(c *Config) *int { return &c.RunMaxTry })},
+	{Key: "run_result_max_size", Help: "largest answer of one run() call (its rows as JSON), a size up to 1TB (default 1GB, or twice a larger tabular mini_batch_size or partition_max_size); a larger answer fails that attempt",
+		field: top(func(c *Config) *string { return &c.RunResultMaxSize })},
 	{Key: "isolate_failures", Help: "a mini-batch whose run() fails on its last try is run again in halves until single items fail alone; the other items' rows are kept (default false: the whole mini-batch fails, as in ParallelRunStep)",
 		field: top(func(c *Config) *bool { return &c.IsolateFailures })},
 	{Key: "isolate_max_calls", Help: "most extra run() calls of one mini-batch's isolation (default 64); the items still undecided then fail together", Min: 1, Max: MaxIsolateCalls, ZeroDefault: true,

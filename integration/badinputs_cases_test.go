@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/parallelrun/prs/internal/pandastest"
 )
 
 // badInputs are the rows of README's table of bad inputs, in its order. A
@@ -164,6 +166,12 @@ var badInputs = []badInput{
 				"--mini-batch-size", "1", "--run-invocation-timeout", "1", "--run-max-try", "1")
 		},
 		says: []string{"#0 attempt 1 on ", "Timeout: run() passed run_invocation_timeout", "completed with 1 of 5 items failed"}},
+	{area: "entry script", input: "`run()` whose answer is over `run_result_max_size`", code: 0, place: "logs/user/error.txt",
+		try: func(e *badEnv) []string {
+			return e.run("--entry-script", e.script("big.py", "    if mini_batch[0].endswith('a.txt'):\n        return ['x' * 4096]\n    return mini_batch\n"),
+				"--mini-batch-size", "1", "--run-result-max-size", "1KB", "--run-max-try", "1")
+		},
+		says: []string{"ProtocolError: the script wrote a response line of more than 1024 bytes to fd 4, over the limit that run_result_max_size sets"}},
 	{area: "entry script", input: "`run()` that returns `bytes`", code: 0, place: "parallel_run_step.txt",
 		try: func(e *badEnv) []string {
 			return e.run("--entry-script", e.script("bytes.py", "    return [os.path.basename(p).encode() for p in mini_batch]\n"))
@@ -276,6 +284,13 @@ var badInputs = []badInput{
 			return e.run("--input", e.file("t/x.parquet", "PAR1 not really"), "--input-format", "parquet")
 		},
 		says: []string{"input: tabular: malformed file: x.parquet: not a readable Parquet file (truncated?)"}},
+	{area: "input and output", input: "a Parquet file whose page header claims a 2 GiB page", code: 1,
+		try: func(e *badEnv) []string {
+			data := fuzzSeed(e, "../internal/tabular/testdata/fuzz/FuzzPlanParquet/page-header-compressed")
+			return e.run("--input", e.file("t/big.parquet", data), "--input-format", "parquet", "--run-max-try", "1",
+				"--interpreter", pandastest.Python(e.t))
+		},
+		says: []string{"tabular: malformed file: big.parquet: row group 0, column [id]: the page at byte 4 claims 2147483647 bytes, 40 are left in its column chunk"}},
 
 	// Storage and NATS.
 	{area: "storage and NATS", input: "an S3 input in a bucket that does not exist", code: 2,
@@ -420,6 +435,24 @@ func holds(e *badEnv, first *bgRun) bool {
 	}
 	locks, _ := filepath.Glob(filepath.Join(e.out, ".prs", "lock.*.json"))
 	return len(locks) > 0
+}
+
+// fuzzSeed reads the []byte of a Go fuzz corpus file.
+func fuzzSeed(e *badEnv, path string) string {
+	e.t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], "[]byte(") {
+		e.t.Fatalf("%s is not a fuzz corpus file of []byte", path)
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		e.t.Fatalf("%s: %v", path, err)
+	}
+	return s
 }
 
 // pyString is s as a Python string literal.

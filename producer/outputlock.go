@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,7 +206,7 @@ func (h *outputHold) overviewJob(ctx context.Context) string {
 		return ""
 	}
 	defer rc.Close()
-	line, _ := bufio.NewReader(rc).ReadString('\n')
+	line, _ := bufio.NewReader(io.LimitReader(rc, 4<<10)).ReadString('\n') // the first line names the job; the rest is anyone's
 	id, _, ok := strings.Cut(strings.TrimPrefix(line, "Job "), ":")
 	if !ok || !strings.HasPrefix(line, "Job ") || contracts.ValidateJobID(id) != nil {
 		return ""

@@ -34,6 +34,8 @@ type handler struct {
 	tabular bool
 	// dataset is mini_batch_context.dataset (nil without a job).
 	dataset *wireDataset
+	// maxLine bounds a response line: the job's run_result_max_size.
+	maxLine int64
 	// outputFormat tells init how run()'s rows are written (protocol's
 	// output_format).
 	outputFormat string
@@ -102,6 +104,9 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 			h.outputFormat = f
 		}
 		h.dataset = &wireDataset{Name: datasetName, URI: env.Job.Config.Input}
+		if h.maxLine, err = env.Job.Config.RunResultMaxBytes(); err != nil {
+			return nil, fmt.Errorf("entryscript: %w", err)
+		}
 	}
 	argv := []string{interpreter}
 	if isPython(opts.Interpreter) {
@@ -112,12 +117,13 @@ func New(env *consumer.JobEnv, opts Options) (consumer.Handler, error) {
 	}
 	argv = append(append(argv, script), args...)
 	h.cmd = command{
-		path:   interpreter,
-		args:   argv,
-		dir:    env.WorkDir,
-		env:    environment(env, h.shimDir, script),
-		stdout: env.Stdout,
-		stderr: env.Stderr,
+		path:    interpreter,
+		args:    argv,
+		dir:     env.WorkDir,
+		env:     environment(env, h.shimDir, script),
+		stdout:  env.Stdout,
+		stderr:  env.Stderr,
+		maxLine: h.maxLine,
 	}
 	h.log = opts.Logger.With("entry_script", script, "worker", env.Worker, "slot", env.Slot)
 	if env.Job != nil {

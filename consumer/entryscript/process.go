@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/prs/consumer"
+	"github.com/parallelrun/prs/contracts"
 )
 
 // Bounds of the process's teardown; none of them is on the happy path.
@@ -47,6 +48,9 @@ type command struct {
 	env    []string // full environment
 	stdout io.Writer
 	stderr io.Writer
+	// maxLine bounds a response line, its line break left out (the job's
+	// run_result_max_size); 0 is contracts.DefaultRunResultMaxSize.
+	maxLine int64
 }
 
 // process is one running script process, under its reaper, and the
@@ -64,11 +68,15 @@ type process struct {
 	stat  *bufio.Reader
 	life  sync.Once
 
-	resp   chan []byte   // response lines; closed at EOF of fd 4
-	exited chan struct{} // closed once the reaper has ended, and with it the script's tree
-	copied chan struct{} // closed once stdout and stderr are drained
-	quit   chan struct{} // closed by release
-	wg     sync.WaitGroup
+	resp chan []byte // response lines; closed at EOF of fd 4
+	// respErr, set before resp is closed, is why fd 4 stopped being read
+	// before its end (a line over maxLine); nil at EOF.
+	respErr error
+	maxLine int64
+	exited  chan struct{} // closed once the reaper has ended, and with it the script's tree
+	copied  chan struct{} // closed once stdout and stderr are drained
+	quit    chan struct{} // closed by release
+	wg      sync.WaitGroup
 
 	status string // how the script ended ("exit status 3"); set before exited is closed
 	stderr *tail
@@ -130,20 +138,24 @@ func start(c command) (p *process, err error) {
 	}
 
 	p = &process{
-		cmd:    cmd,
-		pid:    pid,
-		reaper: cmd.Process.Pid,
-		reqW:   reqW,
-		respR:  respR,
-		outR:   outR,
-		errR:   errR,
-		lifeW:  lifeW,
-		stat:   stat,
-		resp:   make(chan []byte),
-		exited: make(chan struct{}),
-		copied: make(chan struct{}),
-		quit:   make(chan struct{}),
-		stderr: &tail{w: c.stderr},
+		cmd:     cmd,
+		pid:     pid,
+		reaper:  cmd.Process.Pid,
+		reqW:    reqW,
+		respR:   respR,
+		outR:    outR,
+		errR:    errR,
+		lifeW:   lifeW,
+		stat:    stat,
+		resp:    make(chan []byte),
+		exited:  make(chan struct{}),
+		copied:  make(chan struct{}),
+		quit:    make(chan struct{}),
+		stderr:  &tail{w: c.stderr},
+		maxLine: c.maxLine,
+	}
+	if p.maxLine <= 0 {
+		p.maxLine = contracts.DefaultRunResultMaxSize
 	}
 	p.serve(c.stdout, statR)
 	return p, nil
@@ -206,12 +218,18 @@ func drain(dst io.Writer, src io.Reader) {
 	}
 }
 
-// readResponses sends each line of fd 4 to p.resp and closes it at EOF.
+// readResponses sends each line of fd 4 to p.resp and closes it at EOF, or
+// at a line longer than p.maxLine (then p.respErr says so, and the rest of
+// fd 4 is left unread: the caller kills the process).
 func (p *process) readResponses() {
 	defer close(p.resp)
 	r := bufio.NewReaderSize(p.respR, 64<<10)
 	for {
-		line, err := r.ReadBytes('\n')
+		line, err := readLine(r, p.maxLine)
+		if errors.Is(err, errLineTooLong) {
+			p.respErr = protocolError("the script wrote a response line of more than %d bytes to fd 4, over the limit that run_result_max_size sets; the process was killed", p.maxLine)
+			return
+		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			select {
 			case p.resp <- line:
@@ -221,6 +239,31 @@ func (p *process) readResponses() {
 		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// errLineTooLong: a line is longer than its reader allows.
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line of r, its '\n' included, holding at most most
+// bytes of it (the '\n' not counted): a longer line gives errLineTooLong
+// once most+1 bytes of it are read. At the end of r it returns what was
+// left and the reader's error.
+func readLine(r *bufio.Reader, most int64) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		n := int64(len(line) + len(frag))
+		if len(frag) > 0 && frag[len(frag)-1] == '\n' {
+			n--
+		}
+		if n > most {
+			return nil, errLineTooLong
+		}
+		line = append(line, frag...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
 		}
 	}
 }
@@ -248,11 +291,11 @@ func (p *process) call(ctx context.Context, req *request) (*response, error) {
 				return nil, errExited // the script closed fd 3 or died
 			}
 		case line, ok := <-p.resp:
-			return decode(line, ok)
+			return p.decode(line, ok)
 		case <-ctx.Done():
 			select {
 			case line, ok := <-p.resp: // an answer that came just in time wins
-				return decode(line, ok)
+				return p.decode(line, ok)
 			default:
 				return nil, ctx.Err()
 			}
@@ -260,7 +303,11 @@ func (p *process) call(ctx context.Context, req *request) (*response, error) {
 	}
 }
 
-func decode(line []byte, ok bool) (*response, error) {
+// decode reads a response line; ok false is the end of fd 4.
+func (p *process) decode(line []byte, ok bool) (*response, error) {
+	if !ok && p.respErr != nil {
+		return nil, p.respErr
+	}
 	if !ok {
 		return nil, errExited
 	}

@@ -30,7 +30,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		r, err := decode(line, true)
+		r, err := (&process{}).decode(line, true)
 		if err != nil {
 			var se *consumer.ScriptError
 			if !errors.As(err, &se) || se.Type != "ProtocolError" || r != nil {

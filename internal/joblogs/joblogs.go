@@ -13,7 +13,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +108,40 @@ func count(n int64, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
+// maxRecordLine bounds a line of a worker's records: a worker writes far
+// shorter ones (its error messages are cut at 16 KiB), so a longer line is
+// not a record (the output is anyone's to write into) and is skipped, held
+// no further than this, instead of failing the whole report.
+const maxRecordLine = 16 << 20
+
+// eachLine calls fn with each line of r, without its line break, that is at
+// most most bytes long; longer lines are skipped, at a memory cost of most.
+func eachLine(r io.Reader, most int, fn func([]byte)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	skip := false
+	for {
+		frag, err := br.ReadSlice('\n')
+		if !skip {
+			line = append(line, frag...)
+			skip = len(bytes.TrimSuffix(line, []byte("\n"))) > most
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if !skip && len(line) > 0 {
+			fn(bytes.TrimSuffix(line, []byte("\n")))
+		}
+		line, skip = line[:0], false
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // Records reads the job's attempt records from every worker's records,
 // sorted by mini-batch, attempt and start. Records of another job (late writes of
 // an earlier job into the same output) are left out; records without a job
@@ -118,15 +154,12 @@ func Records(ctx context.Context, out objstore.Store, jobID string) ([]contracts
 			return err
 		}
 		defer rc.Close()
-		sc := bufio.NewScanner(rc)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
+		return eachLine(rc, maxRecordLine, func(line []byte) {
 			var r contracts.AttemptRecord
-			if json.Unmarshal(sc.Bytes(), &r) == nil && (r.Job == jobID || r.Job == "") {
+			if json.Unmarshal(line, &r) == nil && (r.Job == jobID || r.Job == "") {
 				recs = append(recs, r)
 			}
-		}
-		return sc.Err()
+		})
 	})
 	sortRows(recs)
 	return recs, err

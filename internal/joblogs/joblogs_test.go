@@ -72,3 +72,33 @@ func TestRecordsAreTheJobsOwn(t *testing.T) {
 		t.Fatalf("records %q, want %q", got, want)
 	}
 }
+
+// A line of a worker's records longer than any record (written into the
+// output by someone else, or cut short by a crash and run into the next)
+// is skipped: the records around it are read, and the report is written.
+func TestRecordsSkipAnOverlongLine(t *testing.T) {
+	t.Parallel()
+	out, err := objstore.Open(t.Context(), t.TempDir(), objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(r contracts.AttemptRecord) string { b, _ := json.Marshal(r); return string(b) + "\n" }
+	body := line(contracts.AttemptRecord{Job: "j", Index: 0, Attempt: 1}) +
+		`{"job":"j","index":9,"error":"` + strings.Repeat("x", 17<<20) + "\"}\n" +
+		line(contracts.AttemptRecord{Job: "j", Index: 1, Attempt: 1}) +
+		line(contracts.AttemptRecord{Job: "j", Index: 2, Attempt: 1})[:20] // a last line without its end
+	if err := out.Put(t.Context(), contracts.LogWorkerRecords("h", "w"), strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := joblogs.Records(t.Context(), out, "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, r := range recs {
+		got = append(got, r.Index)
+	}
+	if !slices.Equal(got, []int64{0, 1}) {
+		t.Fatalf("records of batches %v, want 0 and 1", got)
+	}
+}

@@ -404,12 +404,19 @@ func FuzzPlanParquet(f *testing.F) {
 			t.Fatalf("the pieces hold %d rows, the file %d", at, pf.NumRows())
 		}
 		for _, p := range pieces {
+			runtime.ReadMemStats(&before)
 			c, err := tabular.ReadPiece(t.Context(), memRanges(data), p, func(r tabular.Record) error {
 				if !json.Valid(r.JSON) || r.JSON[0] != '{' {
 					t.Fatalf("%v: row %d is not a JSON object: %q", p, r.Row, r.JSON)
 				}
 				return nil
 			}, nil)
+			runtime.ReadMemStats(&after)
+			// Nor does reading: page headers cannot claim more than their
+			// column chunk holds (uncompressed: at most 256 MiB a page).
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 300<<20+uint64(len(data))*64 {
+				t.Fatalf("reading %v of %d bytes allocated %d MiB", p, len(data), alloc>>20)
+			}
 			if err != nil {
 				if !errors.Is(err, tabular.ErrMalformed) {
 					t.Fatalf("read %v: %v, want ErrMalformed", p, err)

@@ -186,6 +186,9 @@ func readParquet(ctx context.Context, r RangeReader, p Piece, fn func(Record) er
 		return c, err
 	}
 	defer closeFn()
+	if err := checkPieceMetadata(ctx, r, p, f.Metadata()); err != nil {
+		return c, err
+	}
 	schema := f.Schema()
 	fields := schema.Fields()
 	buf := make([]parquet.Row, rowBatch)
@@ -220,6 +223,21 @@ func readParquet(ctx context.Context, r RangeReader, p Piece, fn func(Record) er
 		return c, fmt.Errorf("%w: %v: the file has %d rows", ErrChanged, p, base)
 	}
 	return c, nil
+}
+
+// checkPieceMetadata checks, before parquet-go reads a page, that the
+// footer's column chunks lie in the file and that the page headers of the
+// piece's row groups claim sizes the chunks can hold (checkPages).
+func checkPieceMetadata(ctx context.Context, r RangeReader, p Piece, md *format.FileMetaData) error {
+	if err := checkParquet(p.Key, p.ObjectSize, md); err != nil {
+		return err
+	}
+	ra, closeFn, err := openReaderAt(ctx, r, p.Key, p.ObjectSize)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return checkPages(ctx, ra, p, md)
 }
 
 // errRows marks an error of the Parquet row reader.
