@@ -142,6 +142,7 @@ func TestFinalStreamsInOrderAndNeverPartly(t *testing.T) {
 			const total = 64 // 64 × 1000 lines of 200 bytes: 12.8 MB, 3 parts of 5 MiB
 			job := addJob(t, l, "big", total, tg.out)
 			job.Staging = tg.out + "/.prs/big"
+			job.Config.KeepStaging = true // RewriteFinal below reads the staged rows again
 			want := stageRows(t, l, job, total, 1000, func(i int64, j int) string {
 				return fmt.Sprintf("batch %05d line %04d %s\n", i, j, strings.Repeat("x", 178))
 			})

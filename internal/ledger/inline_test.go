@@ -23,6 +23,7 @@ func TestFinalReadsRowsFromOutcomesAndObjects(t *testing.T) {
 	out := t.TempDir()
 	const total = 7
 	job := addJob(t, l, "j", total, out)
+	job.Config.KeepStaging = true // RewriteFinal below reads the staged rows too
 	ctx := context.Background()
 	staging, err := l.Stores.Open(ctx, job.Staging)
 	if err != nil {
