@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,6 +68,11 @@ func (w *Watch) commit(ctx context.Context) error {
 		return err
 	}
 	w.cfg.Metrics.Taken(w.cfg.Name, len(w.pending))
+	for _, t := range w.pending {
+		if w.known != nil {
+			w.known[t.digest] = true // taken now: a later event of it is a duplicate
+		}
+	}
 	w.pending = w.pending[:0]
 	clear(w.pendingSet)
 	w.ackHeld()
@@ -81,11 +87,8 @@ func (w *Watch) commit(ctx context.Context) error {
 
 // apply carries out a committed plan, then forgets it.
 func (w *Watch) apply(ctx context.Context, key string, plan contracts.WatchPlan) error {
-	for i, d := range plan.Digests {
-		v := fmt.Appendf(nil, "%s %d %s", plan.JobID, plan.Index, plan.Items[i].Key)
-		if _, err := w.h.seen.Put(ctx, contracts.WatchSeenKey(w.cfg.Name, d), v); err != nil {
-			return fmt.Errorf("watch %s: marking %s taken: %w", w.cfg.Name, plan.Items[i].Key, err)
-		}
+	if err := w.markTaken(ctx, plan); err != nil {
+		return err
 	}
 	mb := contracts.MiniBatch{JobID: plan.JobID, Index: plan.Index, Items: plan.Items}
 	if err := w.cfg.Producer.PublishBatch(ctx, mb); err != nil {
@@ -102,6 +105,33 @@ func (w *Watch) apply(ctx context.Context, key string, plan contracts.WatchPlan)
 		w.log.Warn("deleting an applied plan", "key", key, "err", err)
 	}
 	w.log.Debug("mini-batch published", "job", plan.JobID, "batch", plan.Index, "files", len(plan.Items))
+	return nil
+}
+
+// markTaken writes the seen keys of a plan's items, several at a time (one
+// after the other, each waits a round trip to JetStream).
+func (w *Watch) markTaken(ctx context.Context, plan contracts.WatchPlan) error {
+	const parallel = 16
+	errs := make([]error, len(plan.Digests))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, d := range plan.Digests {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			v := fmt.Appendf(nil, "%s %d %s", plan.JobID, plan.Index, plan.Items[i].Key)
+			if _, err := w.h.seen.Put(ctx, contracts.WatchSeenKey(w.cfg.Name, d), v); err != nil {
+				errs[i] = fmt.Errorf("watch %s: marking %s taken: %w", w.cfg.Name, plan.Items[i].Key, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
