@@ -29,7 +29,10 @@ import (
 // It reports p50_s, p95_s and max_s of the latency, reached_per_s, and
 // after_close_p50_s: the part of the latency after the object's window
 // closed by time (the window's job finishing: script start, the last
-// mini-batches, the final file).
+// mini-batches, the final file). It runs with MinIO's NATS target queueing
+// events in a directory (queue_dir, as README's walk-through sets it up)
+// and without (direct). $PRS_WATCH_BENCH_LOG=PATH keeps each run's prs
+// watch log, at DEBUG with its window timings, in PATH.RATE.QUEUED.
 // Run it alone: go test -run '^$' -bench WatchLatency -benchtime 1x ./integration/
 func BenchmarkWatchLatency(b *testing.B) {
 	dur := 10 * time.Second
@@ -40,17 +43,27 @@ func BenchmarkWatchLatency(b *testing.B) {
 		}
 		dur = time.Duration(n) * time.Second
 	}
-	for _, rate := range []int{10, 200} {
-		b.Run(fmt.Sprintf("%d_per_s", rate), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				r := watchLatency(b, rate, dur)
-				b.ReportMetric(quantile(r.latency, 0.50).Seconds(), "p50_s")
-				b.ReportMetric(quantile(r.latency, 0.95).Seconds(), "p95_s")
-				b.ReportMetric(quantile(r.latency, 1).Seconds(), "max_s")
-				b.ReportMetric(r.reached, "reached_per_s")
-				b.ReportMetric(quantile(r.afterClose, 0.50).Seconds(), "after_close_p50_s")
+	for _, queued := range []bool{true, false} {
+		for _, rate := range []int{10, 200} {
+			name := fmt.Sprintf("queue_dir/%d_per_s", rate)
+			if !queued {
+				name = fmt.Sprintf("direct/%d_per_s", rate)
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				benchWatchLatency(b, rate, dur, queued)
+			})
+		}
+	}
+}
+
+func benchWatchLatency(b *testing.B, rate int, dur time.Duration, queued bool) {
+	for i := 0; i < b.N; i++ {
+		r := watchLatency(b, rate, dur, queued)
+		b.ReportMetric(quantile(r.latency, 0.50).Seconds(), "p50_s")
+		b.ReportMetric(quantile(r.latency, 0.95).Seconds(), "p95_s")
+		b.ReportMetric(quantile(r.latency, 1).Seconds(), "max_s")
+		b.ReportMetric(r.reached, "reached_per_s")
+		b.ReportMetric(quantile(r.afterClose, 0.50).Seconds(), "after_close_p50_s")
 	}
 }
 
@@ -68,25 +81,35 @@ type latencyRun struct {
 }
 
 // watchLatency offers rate objects a second for dur and measures each
-// object's latency.
-func watchLatency(b *testing.B, rate int, dur time.Duration) latencyRun {
+// object's latency. queued gives MinIO's NATS target a queue directory (as
+// README's walk-through does): MinIO then sends events from its queue,
+// which it lists every 3 seconds; without one it sends each event as it
+// happens (and loses those of a time NATS is away).
+func watchLatency(b *testing.B, rate int, dur time.Duration, queued bool) latencyRun {
 	b.StopTimer()
 	const window = time.Second
 	port := freePort(b)
-	m := miniotest.StartEnv(b,
+	env := []string{
 		"MINIO_NOTIFY_NATS_ENABLE_PRS=on",
 		fmt.Sprintf("MINIO_NOTIFY_NATS_ADDRESS_PRS=127.0.0.1:%d", port),
 		"MINIO_NOTIFY_NATS_SUBJECT_PRS=prs.events.w",
 		"MINIO_NOTIFY_NATS_JETSTREAM_PRS=on",
-		"MINIO_NOTIFY_NATS_QUEUE_DIR_PRS="+b.TempDir(),
-	)
+	}
+	if queued {
+		env = append(env, "MINIO_NOTIFY_NATS_QUEUE_DIR_PRS="+b.TempDir())
+	}
+	m := miniotest.StartEnv(b, env...)
 	h := newHarnessOnPort(b, m, port)
 	h.worker(4)
 	s := newS3WatchStore(h)
 	s.put("README", "")
+	level := "INFO"
+	if os.Getenv("PRS_WATCH_BENCH_LOG") != "" {
+		level = "DEBUG"
+	}
 	p := startWatch(b, h.env(), "--input", h.s3("in"), "--output", h.s3("out"), "--include", "*.txt",
 		"--source", "events", "--setup", "--setup-arn", "arn:minio:sqs::PRS:nats", "--window", window.String(),
-		"--entry-script", "testdata/noop.py", "--window-files", "100000", "--mini-batch-size", "20", "--log-level", "INFO")
+		"--entry-script", "testdata/noop.py", "--window-files", "100000", "--mini-batch-size", "20", "--log-level", level)
 	waitFor(b, 30*time.Second, "prs watch to lead", func() bool { return strings.Contains(p.logText(), "leading the new watch") })
 
 	n := rate * int(dur/time.Second)
@@ -95,11 +118,14 @@ func watchLatency(b *testing.B, rate int, dur time.Duration) latencyRun {
 	b.StopTimer()
 
 	lat, afterClose, windows := windowLatencies(b, h, put, window)
-	if os.Getenv("PRS_WATCH_BENCH_LOG") != "" {
-		b.Logf("prs watch log:\n%s", p.logText())
+	if f := os.Getenv("PRS_WATCH_BENCH_LOG"); f != "" {
+		// The watch's log at DEBUG, with its window timings.
+		if err := os.WriteFile(fmt.Sprintf("%s.%d.%v", f, rate, queued), []byte(p.logText()), 0o644); err != nil {
+			b.Fatal(err)
+		}
 	}
-	b.Logf("rate %d/s offered, %.0f/s reached: %d objects in %d windows: p50 %s, p95 %s, max %s; after the window closed: p50 %s, p95 %s",
-		rate, reached, n, windows, quantile(lat, 0.5).Round(time.Millisecond), quantile(lat, 0.95).Round(time.Millisecond),
+	b.Logf("queue dir %v, rate %d/s offered, %.0f/s reached: %d objects in %d windows: p50 %s, p95 %s, max %s; after the window closed: p50 %s, p95 %s",
+		queued, rate, reached, n, windows, quantile(lat, 0.5).Round(time.Millisecond), quantile(lat, 0.95).Round(time.Millisecond),
 		quantile(lat, 1).Round(time.Millisecond), quantile(afterClose, 0.5).Round(time.Millisecond), quantile(afterClose, 0.95).Round(time.Millisecond))
 	return latencyRun{latency: lat, afterClose: afterClose, reached: reached}
 }

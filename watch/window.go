@@ -36,10 +36,12 @@ func (w *Watch) commit(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
+	start := time.Now()
 	if w.st.Opened.IsZero() {
 		if _, err := w.openWindow(ctx); err != nil {
 			return err
 		}
+		w.log.Debug("window open timing", "window", w.st.Window, "took", time.Since(start).Round(time.Millisecond))
 		w.st.Opened = w.firstAt
 		if w.st.Opened.IsZero() {
 			w.st.Opened = time.Now().UTC()
@@ -67,6 +69,8 @@ func (w *Watch) commit(ctx context.Context) error {
 	if err := w.apply(ctx, key, plan); err != nil {
 		return err
 	}
+	w.log.Debug("mini-batch commit timing", "window", plan.Window, "batch", plan.Index, "files", len(w.pending),
+		"took", time.Since(start).Round(time.Millisecond))
 	w.cfg.Metrics.Taken(w.cfg.Name, len(w.pending))
 	for _, t := range w.pending {
 		if w.known != nil {
@@ -138,6 +142,8 @@ func (w *Watch) markTaken(ctx context.Context, plan contracts.WatchPlan) error {
 // closeWindow commits the pending items, then closes the current window
 // and seals its job; a window that holds nothing stays open.
 func (w *Watch) closeWindow(ctx context.Context) error {
+	start := time.Now()
+	due, _ := w.deadline()
 	if err := w.commit(ctx); err != nil {
 		return err
 	}
@@ -145,6 +151,10 @@ func (w *Watch) closeWindow(ctx context.Context) error {
 		w.firstAt = time.Time{}
 		return nil
 	}
+	defer func() {
+		w.log.Debug("window close timing", "window", w.st.Window-1, "late", start.Sub(due).Round(time.Millisecond),
+			"took", time.Since(start).Round(time.Millisecond))
+	}()
 	seal := contracts.WindowSeal{Window: w.st.Window, JobID: contracts.WindowJobID(w.cfg.Name, w.st.Window), Files: w.st.Files, Batches: w.st.Batches}
 	w.st.Seals = append(w.st.Seals, seal)
 	w.st.Window++
