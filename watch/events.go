@@ -8,6 +8,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -146,11 +147,68 @@ func (w *Watch) take(ctx context.Context, msg jetstream.Msg) error {
 	return ack(msg)
 }
 
+// takeAll takes events in order, after looking up their versions in the
+// seen bucket together (lookAhead).
+func (w *Watch) takeAll(ctx context.Context, msgs []jetstream.Msg) error {
+	w.lookAhead(ctx, msgs)
+	defer func() { w.known = nil }()
+	for _, msg := range msgs {
+		if err := w.take(ctx, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookAhead looks the versions of events up in the seen bucket, several at
+// a time, into known. A failed lookup is left out: taken does it again.
+func (w *Watch) lookAhead(ctx context.Context, msgs []jetstream.Msg) {
+	var digests []string
+	for _, msg := range msgs {
+		var ev contracts.S3Event
+		if json.Unmarshal(msg.Data(), &ev) != nil {
+			continue
+		}
+		for i := range ev.Records {
+			if _, d, ok := w.src.item(&ev.Records[i]); ok && !w.pendingSet[d] {
+				digests = append(digests, d)
+			}
+		}
+	}
+	found := make([]int8, len(digests)) // 1 taken, -1 not, 0 unknown
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i, d := range digests {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, err := w.h.seen.Get(ctx, contracts.WatchSeenKey(w.cfg.Name, d))
+			switch {
+			case err == nil:
+				found[i] = 1
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+				found[i] = -1
+			}
+		}()
+	}
+	wg.Wait()
+	w.known = make(map[string]bool, len(digests))
+	for i, d := range digests {
+		if found[i] != 0 {
+			w.known[d] = found[i] > 0
+		}
+	}
+}
+
 // taken reports whether an object version was taken already: pending here,
 // or committed to a mini-batch (its seen key).
 func (w *Watch) taken(ctx context.Context, digest string) (bool, error) {
 	if w.pendingSet[digest] {
 		return true, nil
+	}
+	if v, ok := w.known[digest]; ok {
+		return v, nil
 	}
 	_, err := w.h.seen.Get(ctx, contracts.WatchSeenKey(w.cfg.Name, digest))
 	switch {

@@ -36,6 +36,10 @@ type Watch struct {
 	held       []held
 	// firstAt is when the current window's first item arrived here.
 	firstAt time.Time
+	// known holds the seen lookups done ahead for the events being taken
+	// (lookAhead): true for a version taken, false for one that was not
+	// when looked up (commit turns its own versions true).
+	known map[string]bool
 
 	list *lister
 	jobs map[string]*contracts.Job
@@ -110,7 +114,7 @@ func (w *Watch) Run(ctx context.Context) error {
 // drop forgets what was taken and not committed: its events are not acked,
 // so JetStream delivers them again after the ack wait.
 func (w *Watch) drop() {
-	w.pending, w.pendingSet, w.held, w.firstAt = nil, nil, nil, time.Time{}
+	w.pending, w.pendingSet, w.held, w.firstAt, w.known = nil, nil, nil, time.Time{}, nil
 	w.list = nil
 }
 
@@ -222,6 +226,10 @@ func (w *Watch) lead(ctx context.Context) error {
 		}
 		if d, ok := w.deadline(); ok {
 			wait = min(wait, time.Until(d))
+		} else {
+			// A window opened by an event of this fetch closes by
+			// time at most a tenth of the window late.
+			wait = min(wait, w.cfg.Window/10)
 		}
 		if err := w.fetch(ctx, max(wait, 20*time.Millisecond)); err != nil {
 			return err
@@ -260,8 +268,24 @@ func (w *Watch) fetch(ctx context.Context, wait time.Duration) error {
 		}
 		return fmt.Errorf("watch %s: fetching events: %w", w.cfg.Name, err)
 	}
-	for msg := range batch.Messages() {
-		if err := w.take(ctx, msg); err != nil {
+	msgs := batch.Messages()
+	for msg := range msgs {
+		// The events that arrived with it are taken together: their
+		// seen lookups are done at once, not one round trip each.
+		chunk := []jetstream.Msg{msg}
+	more:
+		for len(chunk) < 64 {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break more
+				}
+				chunk = append(chunk, m)
+			default:
+				break more
+			}
+		}
+		if err := w.takeAll(ctx, chunk); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,10 +36,12 @@ func (w *Watch) commit(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
+	start := time.Now()
 	if w.st.Opened.IsZero() {
 		if _, err := w.openWindow(ctx); err != nil {
 			return err
 		}
+		w.log.Debug("window open timing", "window", w.st.Window, "took", time.Since(start).Round(time.Millisecond))
 		w.st.Opened = w.firstAt
 		if w.st.Opened.IsZero() {
 			w.st.Opened = time.Now().UTC()
@@ -66,7 +69,14 @@ func (w *Watch) commit(ctx context.Context) error {
 	if err := w.apply(ctx, key, plan); err != nil {
 		return err
 	}
+	w.log.Debug("mini-batch commit timing", "window", plan.Window, "batch", plan.Index, "files", len(w.pending),
+		"took", time.Since(start).Round(time.Millisecond))
 	w.cfg.Metrics.Taken(w.cfg.Name, len(w.pending))
+	for _, t := range w.pending {
+		if w.known != nil {
+			w.known[t.digest] = true // taken now: a later event of it is a duplicate
+		}
+	}
 	w.pending = w.pending[:0]
 	clear(w.pendingSet)
 	w.ackHeld()
@@ -81,11 +91,8 @@ func (w *Watch) commit(ctx context.Context) error {
 
 // apply carries out a committed plan, then forgets it.
 func (w *Watch) apply(ctx context.Context, key string, plan contracts.WatchPlan) error {
-	for i, d := range plan.Digests {
-		v := fmt.Appendf(nil, "%s %d %s", plan.JobID, plan.Index, plan.Items[i].Key)
-		if _, err := w.h.seen.Put(ctx, contracts.WatchSeenKey(w.cfg.Name, d), v); err != nil {
-			return fmt.Errorf("watch %s: marking %s taken: %w", w.cfg.Name, plan.Items[i].Key, err)
-		}
+	if err := w.markTaken(ctx, plan); err != nil {
+		return err
 	}
 	mb := contracts.MiniBatch{JobID: plan.JobID, Index: plan.Index, Items: plan.Items}
 	if err := w.cfg.Producer.PublishBatch(ctx, mb); err != nil {
@@ -105,9 +112,38 @@ func (w *Watch) apply(ctx context.Context, key string, plan contracts.WatchPlan)
 	return nil
 }
 
+// markTaken writes the seen keys of a plan's items, several at a time (one
+// after the other, each waits a round trip to JetStream).
+func (w *Watch) markTaken(ctx context.Context, plan contracts.WatchPlan) error {
+	const parallel = 16
+	errs := make([]error, len(plan.Digests))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, d := range plan.Digests {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			v := fmt.Appendf(nil, "%s %d %s", plan.JobID, plan.Index, plan.Items[i].Key)
+			if _, err := w.h.seen.Put(ctx, contracts.WatchSeenKey(w.cfg.Name, d), v); err != nil {
+				errs[i] = fmt.Errorf("watch %s: marking %s taken: %w", w.cfg.Name, plan.Items[i].Key, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // closeWindow commits the pending items, then closes the current window
 // and seals its job; a window that holds nothing stays open.
 func (w *Watch) closeWindow(ctx context.Context) error {
+	start := time.Now()
+	due, _ := w.deadline()
 	if err := w.commit(ctx); err != nil {
 		return err
 	}
@@ -115,6 +151,10 @@ func (w *Watch) closeWindow(ctx context.Context) error {
 		w.firstAt = time.Time{}
 		return nil
 	}
+	defer func() {
+		w.log.Debug("window close timing", "window", w.st.Window-1, "late", start.Sub(due).Round(time.Millisecond),
+			"took", time.Since(start).Round(time.Millisecond))
+	}()
 	seal := contracts.WindowSeal{Window: w.st.Window, JobID: contracts.WindowJobID(w.cfg.Name, w.st.Window), Files: w.st.Files, Batches: w.st.Batches}
 	w.st.Seals = append(w.st.Seals, seal)
 	w.st.Window++

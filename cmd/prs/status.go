@@ -191,7 +191,18 @@ func listWindows(ctx context.Context, f *fleet.Fleet, name string, asJSON bool, 
 		return fail(stderr, exitUsage, "%v", err)
 	}
 	if len(wins) == 0 {
-		return fail(stderr, exitUsage, "watch %q has no windows", name)
+		// A watch that leads and has taken no file yet is there: say so
+		// (scripts wait on this for a watch to be ready); one never
+		// started is not.
+		if _, err := kv.Get(ctx, contracts.WatchStateKey(name)); err != nil {
+			return fail(stderr, exitUsage, "no watch %q: %v", name, err)
+		}
+		if asJSON {
+			fmt.Fprintln(stdout, "[]")
+		} else {
+			fmt.Fprintf(stdout, "watch %s has no windows yet\n", name)
+		}
+		return exitOK
 	}
 	type window struct {
 		contracts.WindowRecord
