@@ -81,6 +81,7 @@ func TestSmallRowsRideInTheOutcome(t *testing.T) {
 			b.worker(2, padded(tc.pad))
 			c := b.config(3)
 			c.InlineRowsMax = tc.inlineMax
+			c.KeepStaging = true // the staged rows objects are checked below
 			id, st, cs := b.run(c)
 			if st.State != contracts.StateCompleted || cs.Done != 10 || cs.ItemsSucceeded != 30 {
 				t.Fatalf("state %+v, counters %+v", st, cs)
