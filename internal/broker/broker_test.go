@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,41 @@ func TestSetupKeepsTheFleetsAckWaitUnlessAsked(t *testing.T) {
 	set, err := broker.Setup(ctx, h.JS, broker.SetupConfig{AckWait: time.Minute})
 	if err != nil || set.AckWait != time.Minute || set.HeartbeatEvery() != 5*time.Second {
 		t.Fatalf("%v %v", set, err)
+	}
+}
+
+// TestIncrsSendsTheLastOnlyOnceTheOthersAreStored: when one of the first
+// increments is refused, the last (the done count, which ends a job judged
+// on the others) is not counted.
+func TestIncrsSendsTheLastOnlyOnceTheOthersAreStored(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	ctx := context.Background()
+	vals, err := h.Incrs(ctx, "j1", "0", []broker.Increment{{Counter: "items_succeeded", N: 2}, {Counter: "done", N: 1}})
+	if err != nil || len(vals) != 2 || vals[0] != 2 || vals[1] != 1 {
+		t.Fatalf("Incrs = %v, %v; want [2 1]", vals, err)
+	}
+	// The stream refuses a message over its size limit: an increment whose
+	// id header is long is refused, the short ones are taken.
+	info, err := h.Counters.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.MaxMsgSize = 256
+	if _, err := h.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 300)
+	if _, err := h.Incrs(ctx, "j1", "1", []broker.Increment{{Counter: "items_failed", N: 1}, {Counter: long, N: 1}, {Counter: "done", N: 1}}); err == nil {
+		t.Fatal("Incrs with a refused increment succeeded")
+	}
+	if v, err := h.Counter(ctx, "j1", "done"); err != nil || v != 1 {
+		t.Fatalf("done = %d, %v after a refused increment; want 1 (the last not sent)", v, err)
+	}
+	// Sent again (the refused one left out), each counts once.
+	vals, err = h.Incrs(ctx, "j1", "1", []broker.Increment{{Counter: "items_failed", N: 1}, {Counter: "done", N: 1}})
+	if err != nil || vals[0] != -1 || vals[1] != 2 {
+		t.Fatalf("Incrs again = %v, %v; want [-1 2]", vals, err)
 	}
 }

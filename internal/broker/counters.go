@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,15 +42,32 @@ type Increment struct {
 	N       int64
 }
 
-// Incrs sends several increments of a job's counters at once, each
-// deduplicated as Incr deduplicates it (its counter and id), and waits for
-// all of them: one round trip instead of one each. JetStream stores the
-// messages of one connection to one stream in the order they were sent, so
-// a counter sent last (the done count) never counts before the ones sent
-// with it. It returns each counter's value after its increment, -1 for a
-// duplicate; on an error, some of them may have counted (sending them
+// Incrs sends several increments of a job's counters, each deduplicated as
+// Incr deduplicates it (its counter and id): all but the last at once (one
+// round trip instead of one each), then the last once every other is
+// stored, so that the last (the done count, which decides that a job is
+// ended and is judged on the others) never counts while one of the others
+// was refused. It returns each counter's value after its increment, -1 for
+// a duplicate; on an error, some of them may have counted (sending them
 // again with the same id counts none twice).
 func (h *Handles) Incrs(ctx context.Context, jobID, id string, incs []Increment) ([]int64, error) {
+	vals := make([]int64, len(incs))
+	if len(incs) == 0 {
+		return vals, nil
+	}
+	last := len(incs) - 1
+	if err := h.incrsAtOnce(ctx, jobID, id, incs[:last], vals[:last]); err != nil {
+		return nil, err
+	}
+	if err := h.incrsAtOnce(ctx, jobID, id, incs[last:], vals[last:]); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
+// incrsAtOnce sends incs together and waits for all of them, writing each
+// counter's value after its increment (-1 for a duplicate) into vals.
+func (h *Handles) incrsAtOnce(ctx context.Context, jobID, id string, incs []Increment, vals []int64) error {
 	futs := make([]jetstream.PubAckFuture, len(incs))
 	for i, inc := range incs {
 		msg := nats.NewMsg(contracts.CounterSubject(jobID, inc.Counter))
@@ -57,19 +75,21 @@ func (h *Handles) Incrs(ctx context.Context, jobID, id string, incs []Increment)
 		msg.Header.Set(jetstream.MsgIDHeader, jobID+"."+inc.Counter+"."+id)
 		f, err := h.JS.PublishMsgAsync(msg)
 		if err != nil {
-			return nil, fmt.Errorf("counter %s of job %s: %w", inc.Counter, jobID, err)
+			return fmt.Errorf("counter %s of job %s: %w", inc.Counter, jobID, err)
 		}
 		futs[i] = f
 	}
-	vals := make([]int64, len(incs))
+	// Every future is waited for, so that none is left behind on an error.
+	var first error
 	for i, f := range futs {
 		var ack *jetstream.PubAck
 		select {
 		case ack = <-f.Ok():
 		case err := <-f.Err():
-			return nil, fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, err)
+			first = cmp.Or(first, fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, err))
+			continue
 		case <-ctx.Done():
-			return nil, fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, ctx.Err())
+			return fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, ctx.Err())
 		}
 		if ack.Duplicate {
 			vals[i] = -1
@@ -77,11 +97,12 @@ func (h *Handles) Incrs(ctx context.Context, jobID, id string, incs []Increment)
 		}
 		v, err := strconv.ParseInt(ack.Value, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("counter %s of job %s: bad value %q", incs[i].Counter, jobID, ack.Value)
+			first = cmp.Or(first, fmt.Errorf("counter %s of job %s: bad value %q", incs[i].Counter, jobID, ack.Value))
+			continue
 		}
 		vals[i] = v
 	}
-	return vals, nil
+	return first
 }
 
 // Counter reads one of a job's counters (0 when never incremented).
