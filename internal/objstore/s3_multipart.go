@@ -131,6 +131,9 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 			}
 			w.buf = b
 		}
+		if len(w.buf) == cap(w.buf) {
+			w.buf = w.grow(w.buf)
+		}
 		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
 		w.buf = w.buf[:len(w.buf)+k]
 		p, n = p[k:], n+k
@@ -143,11 +146,27 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// firstBuffer is the size a writer's first buffer starts at.
+const firstBuffer = 64 << 10
+
+// grow returns b with its contents and twice its capacity, at most a part.
+func (w *s3Writer) grow(b []byte) []byte {
+	g := make([]byte, len(b), min(w.partSize, 2*int64(cap(b))))
+	copy(g, b)
+	return g
+}
+
 // buffer returns an empty part buffer, waiting for an upload to free one
 // when partBuffers are in use.
 func (w *s3Writer) buffer() ([]byte, error) {
 	if w.allocated < partBuffers {
 		w.allocated++
+		if w.allocated == 1 {
+			// The first buffer grows as it fills: most objects (a small
+			// final file, an output_dir file) are far smaller than a part,
+			// and many writers may be open at once.
+			return make([]byte, 0, min(w.partSize, firstBuffer)), nil
+		}
 		return make([]byte, 0, w.partSize), nil
 	}
 	select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
@@ -244,6 +245,45 @@ func TestCreateMemoryBounded(t *testing.T) {
 		info, err := s.Stat(t.Context(), "big")
 		if err != nil || info.Size != size {
 			t.Fatalf("%s: Stat = %+v, %v", name, info, err)
+		}
+	}
+}
+
+// TestCreateSmallObjectsHoldLittle opens 16 writers at once, as the
+// copies of output_dir files are, each for an object of 1 KiB with the
+// default part size of 16 MiB: a writer that held a whole part from the
+// start would allocate 256 MiB. Not parallel, so that other tests'
+// allocations do not count.
+func TestCreateSmallObjectsHoldLittle(t *testing.T) {
+	s := objstore.WithRetry(openS3(t, "s3://"+minio.NewBucket(t), s3Options(t)), time.Minute)
+	body := randomData(t, 1<<10)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var ws []objstore.Writer
+	for i := range 16 {
+		w, err := objstore.Create(t.Context(), s, fmt.Sprintf("small-%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Abort()
+		if _, err := w.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("16 writers of 1 KiB open: %.1f MiB allocated", float64(alloc)/(1<<20))
+	if alloc > 16<<20 {
+		t.Errorf("16 writers of 1 KiB allocated %d bytes: each holds a part of memory however small its object", alloc)
+	}
+	for i, w := range ws {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := s.Stat(t.Context(), fmt.Sprintf("small-%02d", i)); err != nil || info.Size != int64(len(body)) {
+			t.Fatalf("small-%02d: Stat = %+v, %v", i, info, err)
 		}
 	}
 }
