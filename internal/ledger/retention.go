@@ -210,13 +210,18 @@ func (l *Ledger) endedMarks(ctx context.Context) (map[string]time.Time, error) {
 }
 
 // expire removes one ended job's per-batch records when its retention is
-// past, and reports whether it did.
+// past, and reports whether it did. Its counters are kept in its state
+// first; the job is marked Expired only once its records are gone, so that
+// a sweep that cannot purge (a worker without the permissions) leaves the
+// job as it was: rewritable, and not reported expired. Its ended mark goes
+// last, so that a sweep cut short is done again by the next.
 func (l *Ledger) expire(ctx context.Context, id string, retention time.Duration) (bool, error) {
 	st, _, err := l.State(ctx, id)
 	if err != nil && !errors.Is(err, broker.ErrNoJob) {
 		return false, err
 	}
-	if err == nil {
+	job := err == nil
+	if job {
 		ended := st.Finished
 		if ended.IsZero() {
 			ended = st.Updated
@@ -224,25 +229,33 @@ func (l *Ledger) expire(ctx context.Context, id string, retention time.Duration)
 		if !st.Terminal() || time.Since(ended) < retention {
 			return false, nil
 		}
-		if err := l.snapshot(ctx, id); err != nil {
+		if err := l.keepCounts(ctx, id); err != nil {
 			return false, err
-		}
-		if job, err := l.Job(ctx, id); err == nil {
-			if _, err := l.CleanStaging(ctx, job, nil); err != nil {
-				return false, err
-			}
 		}
 	}
 	if err := l.purgeRecords(ctx, id); err != nil {
+		return false, err
+	}
+	if job {
+		if j, err := l.Job(ctx, id); err == nil {
+			if _, err := l.CleanStaging(ctx, j, nil); err != nil {
+				return false, err
+			}
+		}
+		if err := l.markExpired(ctx, id); err != nil {
+			return false, err
+		}
+	}
+	if err := l.purge(ctx, l.jobsStream, "$KV."+contracts.JobBucket+"."+contracts.EndedKey(id), id); err != nil {
 		return false, err
 	}
 	l.Log.Info("removed the per-batch records of a finished job, its retention past", "job", id, "retention", retention)
 	return true, nil
 }
 
-// snapshot keeps the job's counters in its state, once, before they are
+// keepCounts keeps the job's counters in its state, once, before they are
 // purged.
-func (l *Ledger) snapshot(ctx context.Context, id string) error {
+func (l *Ledger) keepCounts(ctx context.Context, id string) error {
 	c, err := l.B.ReadCounters(ctx, id)
 	if err != nil {
 		return err
@@ -251,7 +264,7 @@ func (l *Ledger) snapshot(ctx context.Context, id string) error {
 		if s.Counts != nil {
 			return ErrStateConflict // kept by an earlier sweep: the counters may be gone
 		}
-		s.Counts, s.Expired = &c, time.Now().UTC()
+		s.Counts = &c
 		return nil
 	})
 	if errors.Is(err, ErrStateConflict) {
@@ -260,26 +273,54 @@ func (l *Ledger) snapshot(ctx context.Context, id string) error {
 	return err
 }
 
+// markExpired notes in the job's state when its records were removed.
+func (l *Ledger) markExpired(ctx context.Context, id string) error {
+	_, err := l.UpdateState(ctx, id, func(s *contracts.JobState) error {
+		if !s.Expired.IsZero() {
+			return ErrStateConflict
+		}
+		s.Expired = time.Now().UTC()
+		return nil
+	})
+	if errors.Is(err, ErrStateConflict) {
+		return nil
+	}
+	return err
+}
+
+// jobsStream is the KV bucket's stream of jobs.
+func (l *Ledger) jobsStream(ctx context.Context) (jetstream.Stream, error) {
+	return l.B.JS.Stream(ctx, "KV_"+contracts.JobBucket)
+}
+
 // purgeRecords purges the job's per-batch keys (job.ID.*.*), its finalize
-// claim and its counters, and last its ended mark.
+// claim and its counters.
 func (l *Ledger) purgeRecords(ctx context.Context, id string) error {
-	kv, err := l.B.JS.Stream(ctx, "KV_"+contracts.JobBucket)
+	pre := "$KV." + contracts.JobBucket + "."
+	counters := func(context.Context) (jetstream.Stream, error) { return l.B.Counters, nil }
+	for _, p := range []struct {
+		stream  func(context.Context) (jetstream.Stream, error)
+		subject string
+	}{
+		{l.jobsStream, pre + "job." + id + ".*.*"},
+		{l.jobsStream, pre + contracts.FinalizeKey(id)},
+		{counters, contracts.CounterSubject(id, ">")},
+	} {
+		if err := l.purge(ctx, p.stream, p.subject, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// purge removes the messages of one subject from a stream.
+func (l *Ledger) purge(ctx context.Context, stream func(context.Context) (jetstream.Stream, error), subject, id string) error {
+	s, err := stream(ctx)
 	if err != nil {
 		return fmt.Errorf("retention sweep of job %s: %w", id, err)
 	}
-	pre := "$KV." + contracts.JobBucket + "."
-	for _, p := range []struct {
-		s       jetstream.Stream
-		subject string
-	}{
-		{kv, pre + "job." + id + ".*.*"},
-		{kv, pre + contracts.FinalizeKey(id)},
-		{l.B.Counters, contracts.CounterSubject(id, ">")},
-		{kv, pre + contracts.EndedKey(id)},
-	} {
-		if err := p.s.Purge(ctx, jetstream.WithPurgeSubject(p.subject)); err != nil {
-			return fmt.Errorf("retention sweep of job %s: purging %s: %w", id, p.subject, err)
-		}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+		return fmt.Errorf("retention sweep of job %s: purging %s: %w", id, subject, err)
 	}
 	return nil
 }

@@ -319,3 +319,39 @@ func TestJobsThatEndedUnmarkedAreMarkedAndSwept(t *testing.T) {
 		t.Fatalf("MarkEndedJobs after the sweep: %d, %v", n, err)
 	}
 }
+
+// TestSweepThatCannotPurgeLeavesTheJobAsItWas: a sweep refused its purge (a
+// worker without the permission; here the stream denies purges) does not
+// mark the job expired: its final file can still be written again from its
+// records. (JetStream cannot allow purges again on that stream: the sweep
+// that can purge is TestEndedJobsLoseTheirStagingAtOnceAndTheirRecordsAfterRetention.)
+func TestSweepThatCannotPurgeLeavesTheJobAsItWas(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	ctx := context.Background()
+	out := t.TempDir()
+	job := &contracts.Job{ID: "kept", Config: contracts.DefaultConfig(), Staging: filepath.Join(out, ".prs", "kept")}
+	job.Config.Output, job.Config.KeepStaging = out, true
+	if err := l.CreateJob(ctx, job, 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	runJob(t, l, job, 2, false)
+	kv, err := l.B.JS.Stream(ctx, "KV_"+contracts.JobBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := kv.CachedInfo().Config
+	cfg.DenyPurge, cfg.AllowRollup = true, false // JetStream refuses roll-ups without purges
+	if _, err := l.B.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Sweep(ctx, 1); err == nil {
+		t.Fatal("a sweep whose purge is refused reported no error")
+	}
+	if st, _, err := l.State(ctx, job.ID); err != nil || !st.Expired.IsZero() {
+		t.Fatalf("after a refused purge the job's state is %+v (%v), want it not expired", st, err)
+	}
+	if _, err := l.RewriteFinal(ctx, job); err != nil {
+		t.Fatalf("RewriteFinal after a refused purge: %v", err)
+	}
+}
