@@ -11,7 +11,9 @@ import (
 // RewriteFinal writes a completed job's final file again, from its
 // recorded outcomes and the rows they name under its staging folder, as
 // the job's finalisation wrote it (for an output whose final file was
-// deleted), and copies the files of its scripts' output_dir again. The
+// deleted), and copies the files of its scripts' output_dir again when
+// they are still staged (keep_staging; the default removes them at the
+// end, leaving the copies in the output the only ones). The
 // job's state does not change. It fails with an error that wraps
 // objstore.ErrNotFound when a batch's rows are no longer staged (the job
 // ended without keep_staging), and with ErrExpired once its outcomes are
