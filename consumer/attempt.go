@@ -222,18 +222,27 @@ func (s *slot) putRows(d *delivery, rows []byte) (string, error) {
 
 // spillRows moves an outcome's rows to an object when the outcome with them
 // would not fit in the jobs bucket (its error text is long, or the bucket
-// takes less than inline_rows_max allows).
+// takes less than inline_rows_max allows). An outcome that still does not
+// fit (a bucket whose max_value_size is small) keeps less of its error
+// text, so that it can be recorded rather than handed back for ever.
 func (s *slot) spillRows(d *delivery, o *contracts.BatchOutcome) error {
-	if len(o.Rows) == 0 || s.w.cfg.Ledger.Fits(*o) {
-		return nil
+	fits := s.w.cfg.Ledger.Fits
+	if len(o.Rows) > 0 && !fits(*o) {
+		key, err := s.putRows(d, o.Rows)
+		if err != nil {
+			return err
+		}
+		o.ResultKey, o.Rows = key, nil
 	}
-	key, err := s.putRows(d, o.Rows)
-	if err != nil {
-		return err
+	for !fits(*o) && len(o.Error) > minErrorMessage {
+		o.Error = clipMessage(o.Error, max(minErrorMessage, len(o.Error)/2-64))
 	}
-	o.ResultKey, o.Rows = key, nil
 	return nil
 }
+
+// minErrorMessage is the least of its error text an outcome keeps to fit
+// in the jobs bucket.
+const minErrorMessage = 256
 
 func attemptResult(err error) string {
 	var te *TransientError

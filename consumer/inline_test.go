@@ -112,3 +112,32 @@ func TestSmallRowsRideInTheOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestOutcomeFitsABucketOfSmallValues: a mini-batch that fails with a long
+// error message, in a jobs bucket whose values are small (an admin's
+// max_value_size), is recorded with less of its message rather than handed
+// back for ever, and the job ends.
+func TestOutcomeFitsABucketOfSmallValues(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 6)
+	b.h.MaxRecord = 2 << 10
+	b.worker(2, consumer.HandlerFunc(func(_ context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		if bt.Index == 1 {
+			return consumer.Result{}, errors.New("bad input: " + strings.Repeat("é", 6<<10))
+		}
+		return padded(func(int64) int { return 0 })(context.Background(), bt)
+	}))
+	c := b.config(3)
+	c.RunMaxTry, c.ErrorThreshold = 1, -1
+	id, st, cs := b.run(c)
+	if st.State != contracts.StateCompleted || cs.Done != 2 || cs.FailedBatches != 1 {
+		t.Fatalf("state %+v, counters %+v; want completed with 1 of 2 mini-batches failed", st, cs)
+	}
+	o, _, ok, err := b.ledger.Outcome(context.Background(), id, 1)
+	if err != nil || !ok || o.OK {
+		t.Fatalf("outcome of the failed mini-batch: %+v, %v, %v", o, ok, err)
+	}
+	if !strings.HasPrefix(o.Error, "bad input: é") || !strings.Contains(o.Error, "more bytes of the message cut") || len(o.Error) > 2<<10 {
+		t.Fatalf("the recorded error (%d bytes) is %.80q...; want its beginning, cut to fit 2 KiB", len(o.Error), o.Error)
+	}
+}
