@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/partition"
 	"github.com/parallelrun/prs/internal/tabular"
@@ -116,29 +114,10 @@ func (p *Producer) planBatches(ctx context.Context, c *contracts.Config, input, 
 	return nil, nil
 }
 
-// tabularObjects lists the included objects of a tabular input with their
-// formats.
-func tabularObjects(ctx context.Context, c *contracts.Config, input objstore.Store) ([]partition.Source, error) {
-	explicit := strings.TrimSpace(c.InputFormat)
-	if strings.EqualFold(explicit, contracts.InputFormatAuto) {
-		explicit = ""
-	}
-	var srcs []partition.Source
-	_, err := inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
-		f, err := tabular.DetectFormat(o.Key, explicit)
-		if err != nil {
-			return &contracts.FieldError{Field: "input_format", Err: err}
-		}
-		srcs = append(srcs, partition.Source{Info: o, Format: f})
-		return nil
-	})
-	return srcs, err
-}
-
 // planTabular cuts every object of a tabular input into pieces of about
 // mini_batch_size, or groups its rows by partition_keys.
 func (p *Producer) planTabular(ctx context.Context, c *contracts.Config, input, staging objstore.Store, fresh bool) (*plan, error) {
-	srcs, err := tabularObjects(ctx, c, input)
+	srcs, err := partition.ListSources(ctx, c, input)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/inputlist"
 	"github.com/parallelrun/prs/internal/ledger"
 	"github.com/parallelrun/prs/internal/objstore"
 	"github.com/parallelrun/prs/internal/partition"
@@ -52,7 +51,7 @@ func firstGroup(ctx context.Context, c *contracts.Config, input objstore.Store, 
 // staged as the producer stages it in a store under work. Finding the
 // first group reads the whole input, as the producer does.
 func firstRowGroup(ctx context.Context, c *contracts.Config, input objstore.Store, work string) (first, error) {
-	srcs, err := tabularSources(ctx, c, input)
+	srcs, err := partition.ListSources(ctx, c, input)
 	if err != nil {
 		return first{}, err
 	}
@@ -81,25 +80,6 @@ func firstRowGroup(ctx context.Context, c *contracts.Config, input objstore.Stor
 		Partition: g.Values, PartitionValues: g.Ordered,
 	}
 	return first{mb: mb, staging: dst}, nil
-}
-
-// tabularSources lists the included objects of a tabular input with their
-// formats.
-func tabularSources(ctx context.Context, c *contracts.Config, input objstore.Store) ([]partition.Source, error) {
-	explicit := c.InputFormat
-	if strings.EqualFold(explicit, contracts.InputFormatAuto) {
-		explicit = ""
-	}
-	var srcs []partition.Source
-	_, err := inputlist.List(ctx, input, c, func(o objstore.ObjectInfo) error {
-		f, err := tabular.DetectFormat(o.Key, explicit)
-		if err != nil {
-			return &contracts.FieldError{Field: "input_format", Err: err}
-		}
-		srcs = append(srcs, partition.Source{Info: o, Format: f})
-		return nil
-	})
-	return srcs, err
 }
 
 // scriptModels gives each of the job's models a local path: a local file
