@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -47,6 +48,9 @@ func (s *slot) outputDir(jr *jobRun) string {
 // run(); empty folders are not kept with an attempt's files anyway.
 func (s *slot) freshOutput(jr *jobRun) error {
 	dir := s.outputDir(jr)
+	if empty, err := dirEmpty(dir); err == nil && empty {
+		return nil // as a run that writes no files leaves it
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("making the output folder %s: %w", dir, err)
 	}
@@ -112,6 +116,21 @@ func listOutput(d *delivery, dir string) ([]string, error) {
 // returned, out of the slot's output folder, which each part starts empty.
 func (s *slot) keptDir(jr *jobRun) string {
 	return filepath.Join(jr.dir, "output-kept", strconv.Itoa(s.index))
+}
+
+// dirEmpty tells whether the folder dir has no entries, reading one.
+func dirEmpty(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); errors.Is(err, io.EOF) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // emptyDir makes dir an empty folder.
@@ -199,6 +218,9 @@ type skippedFile struct{ path, why string }
 
 func outputFiles(dir string) (outputList, error) {
 	var l outputList
+	if empty, err := dirEmpty(dir); err == nil && empty {
+		return l, nil // one read of the folder instead of a walk
+	}
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err

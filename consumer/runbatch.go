@@ -91,10 +91,13 @@ func loadBatch(ctx context.Context, in BatchInput, mb contracts.MiniBatch, attem
 	defer catchPanic("reading the mini-batch", &err)
 	b = &Batch{JobID: mb.JobID, Index: mb.Index, Attempt: attempt, Items: mb.Items, Partition: mb.PartitionContext(in.PartitionKeys)}
 	if mb.Piece == nil {
-		if in.Scratch != "" {
+		copied, err := stage(ctx, in, b)
+		if copied && in.Scratch != "" {
+			// Only a batch that copied items has a scratch folder to remove:
+			// local files are read where they are.
 			cleanup = func() { _ = os.RemoveAll(in.Scratch) }
 		}
-		if err := stage(ctx, in, b); err != nil {
+		if err != nil {
 			return nil, nil, n, cleanup, err
 		}
 		return b, nil, n, cleanup, nil
@@ -130,8 +133,9 @@ func runHandler(ctx context.Context, h Handler, b *Batch, timeout time.Duration)
 }
 
 // stage gives every item a local path: the file itself for a local input,
-// a downloaded copy under in.Scratch otherwise.
-func stage(ctx context.Context, in BatchInput, b *Batch) error {
+// a downloaded copy under in.Scratch otherwise. copied tells whether it
+// began a copy (the scratch folder may hold files, even on an error).
+func stage(ctx context.Context, in BatchInput, b *Batch) (copied bool, err error) {
 	b.Paths = make([]string, len(b.Items))
 	lp, local := in.Input.(objstore.LocalPather)
 	for i, it := range b.Items {
@@ -144,13 +148,14 @@ func stage(ctx context.Context, in BatchInput, b *Batch) error {
 		// The key's folders are kept (scripts may read them), cleaned so
 		// that a key with ".." stays inside the scratch folder.
 		dst := filepath.Join(in.Scratch, strconv.Itoa(i), filepath.FromSlash(path.Clean("/"+it.Key)))
+		copied = true
 		if err := objstore.Download(ctx, in.Input, it.Key, dst); err != nil {
 			if objstore.IsTransient(err) || ctx.Err() != nil {
-				return &TransientError{Err: err}
+				return copied, &TransientError{Err: err}
 			}
-			return &ScriptError{Type: "InputError", Message: fmt.Sprintf("fetching %s: %v", in.Input.URI(it.Key), err)}
+			return copied, &ScriptError{Type: "InputError", Message: fmt.Sprintf("fetching %s: %v", in.Input.URI(it.Key), err)}
 		}
 		b.Paths[i] = dst
 	}
-	return nil
+	return copied, nil
 }

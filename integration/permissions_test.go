@@ -110,6 +110,24 @@ func TestNATSLeastPrivilege(t *testing.T) {
 	if out, errOut, code := prsAs("producer", "cancel", cancelled); code != 0 {
 		t.Fatalf("cancel: exit %d\n%s%s", code, out, errOut)
 	}
+	// A resume: the producer purges a running job's queued mini-batches,
+	// noting the deliveries of those workers had taken, and publishes the
+	// unfinished ones again.
+	resumeOut := t.TempDir()
+	resumeArgs := func(wait bool, flags ...string) []string {
+		args := []string{"submit", "--input", in, "--output", resumeOut, "--entry-script", "testdata/score.py",
+			"--mini-batch-size", "1", "--allow-reuse=false", fmt.Sprintf("--wait=%v", wait)}
+		return append(append(args, flags...), "--", "--state", h.state, "--sleep", "0.3")
+	}
+	out, errOut, code = prsAs("producer", resumeArgs(false)...)
+	if code != 0 {
+		t.Fatalf("submit: exit %d\n%s%s", code, out, errOut)
+	}
+	resumed := jobID(t, out)
+	out, errOut, code = prsAs("producer", resumeArgs(true, "--job-id", resumed)...)
+	if code != 0 || !strings.Contains(out, "Completed") || !strings.Contains(out, "items: 6 succeeded, 0 failed") {
+		t.Fatalf("resuming a job under least privilege: exit %d\n%s%s", code, out, errOut)
+	}
 	for _, args := range [][]string{{"status"}, {"status", done}, {"status", "--json", cancelled}, {"logs", done}} {
 		if out, errOut, code := prsAs("producer", args...); code != 0 {
 			t.Fatalf("prs %v: exit %d\n%s%s", args, code, out, errOut)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -160,32 +161,74 @@ func TestStagingURI(t *testing.T) {
 }
 
 // A worker that died between recording a batch's outcome and counting it,
-// and a queue that lost the message: resubmitting counts the outcome and
-// the job completes.
-func TestResumeCountsAnOutcomeLeftUncounted(t *testing.T) {
+// and a queue that lost the message: resubmitting publishes the batch
+// again, for a worker to count the recorded outcome (the producer counts
+// nothing: it may not write counters); a batch whose outcome was counted
+// is not published again.
+func TestResumePublishesAnOutcomeLeftUncountedAgain(t *testing.T) {
 	t.Parallel()
 	p, l := newProducer(t)
 	ctx := context.Background()
 	c := config(inputDir(t, 3), filepath.Join(t.TempDir(), "out"))
+	c.MiniBatchSize = "1"
 	if _, err := p.Submit(ctx, "j", c); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: 0, Items: 3, Succeeded: 3, OK: true}); err != nil {
+	job, err := l.Job(ctx, "j")
+	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range int64(2) {
+		held, rev, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: i, Items: 1, Succeeded: 1, OK: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if _, err := l.Count(ctx, job, held, rev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The mark is sent without waiting: wait until it is there.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o, _, _, err := l.Outcome(ctx, "j", 1)
+		if err == nil && o.Counted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch 1 not marked counted: %+v, %v", o, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if err := l.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject("j"))); err != nil {
 		t.Fatal(err)
 	}
 	sub, err := p.Submit(ctx, "j", c)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || !sub.Resumed {
+		t.Fatalf("resubmitting: %+v, %v", sub, err)
 	}
-	st, _, _ := l.State(ctx, "j")
-	if !sub.Resumed || st.State != contracts.StateCompleted {
-		t.Fatalf("resumed=%v state %+v", sub.Resumed, st)
+	var got []int64
+	for seq := uint64(1); ; {
+		m, err := l.B.Batches.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(contracts.BatchSubject("j")))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, err := contracts.DecodeMiniBatch(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, mb.Index)
+		seq = m.Sequence + 1
 	}
-	if cs, _ := l.B.ReadCounters(ctx, "j"); cs.Done != 1 || cs.ItemsSucceeded != 3 {
-		t.Fatalf("counters %+v", cs)
+	if !slices.Equal(got, []int64{0, 2}) {
+		t.Fatalf("published again: batches %v, want [0 2] (0 recorded, not counted; 2 without an outcome)", got)
+	}
+	if cs, _ := l.B.ReadCounters(ctx, "j"); cs.Done != 1 || cs.ItemsSucceeded != 1 {
+		t.Fatalf("counters %+v, want batch 1 counted alone", cs)
 	}
 }
 

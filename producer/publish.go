@@ -88,21 +88,23 @@ type publisher struct {
 	pending    []jetstream.PubAckFuture
 }
 
-// emit publishes the next mini-batch, unless a resumed job has its outcome.
+// emit publishes the next mini-batch, unless a resumed job has its outcome
+// counted.
 func (pub *publisher) emit(mb contracts.MiniBatch) error {
 	p, l, ctx := pub.p, pub.p.cfg.Ledger, pub.ctx
 	mb.JobID, mb.Index, mb.Generation = pub.job.ID, pub.index, pub.generation
 	pub.index++
 	if pub.generation > 0 {
-		o, rev, done, err := l.Outcome(ctx, pub.job.ID, mb.Index)
+		// A batch whose outcome was recorded and counted is done; one not
+		// marked counted yet (its worker died before it could count it)
+		// goes out again: the worker that takes it counts the recorded
+		// outcome, without running the batch.
+		o, _, done, err := l.Outcome(ctx, pub.job.ID, mb.Index)
 		if err != nil {
 			return err
 		}
-		if done {
-			if !o.Counted {
-				_, err = l.Count(ctx, pub.job, o, rev)
-			}
-			return err
+		if done && o.Counted {
+			return nil
 		}
 	}
 	data, _ := json.Marshal(mb)

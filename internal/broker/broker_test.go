@@ -2,12 +2,12 @@ package broker_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/broker"
 	"github.com/parallelrun/prs/internal/broker/brokertest"
 )
@@ -80,35 +80,50 @@ func TestSetupKeepsTheFleetsAckWaitUnlessAsked(t *testing.T) {
 // TestIncrsSendsTheLastOnlyOnceTheOthersAreStored: when one of the first
 // increments is refused, the last (the done count, which ends a job judged
 // on the others) is not counted.
-func TestIncrsSendsTheLastOnlyOnceTheOthersAreStored(t *testing.T) {
+// An outcome is counted with one increment of the outcomes counter, once
+// per id; the readers add the counters that versions before it kept.
+func TestCountOutcomeCountsEachIDOnceAndAddsTheLegacyCounters(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	ctx := context.Background()
-	vals, err := h.Incrs(ctx, "j1", "0", []broker.Increment{{Counter: "items_succeeded", N: 2}, {Counter: "done", N: 1}})
-	if err != nil || len(vals) != 2 || vals[0] != 2 || vals[1] != 1 {
-		t.Fatalf("Incrs = %v, %v; want [2 1]", vals, err)
+	ok := contracts.OutcomeCounts{Done: 1, ItemsSucceeded: 3}
+	bad := contracts.OutcomeCounts{Done: 1, FailedBatches: 1, ItemsFailed: 2, ItemsSucceeded: 1}
+	for i, step := range []struct {
+		id   string
+		c    contracts.OutcomeCounts
+		want contracts.OutcomeCounts
+		dup  bool
+	}{
+		{"0", ok, ok, false},
+		{"0", ok, contracts.OutcomeCounts{}, true},
+		{"1", bad, ok.Add(bad), false},
+		{"1", ok, contracts.OutcomeCounts{}, true},
+	} {
+		got, dup, err := h.CountOutcome(ctx, "j1", step.id, step.c)
+		if err != nil || got != step.want || dup != step.dup {
+			t.Fatalf("count %d: %+v dup %v, %v; want %+v dup %v", i, got, dup, err, step.want, step.dup)
+		}
 	}
-	// The stream refuses a message over its size limit: an increment whose
-	// id header is long is refused, the short ones are taken.
-	info, err := h.Counters.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// A job that a version before counted in part: its done counter and
+	// the others add to the outcomes counter's.
+	for _, c := range []string{"done", "items_succeeded", "items_failed"} {
+		if _, err := h.Incr(ctx, "j1", c, 10, "legacy"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cfg := info.Config
-	cfg.MaxMsgSize = 256
-	if _, err := h.JS.UpdateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
+	if v, err := h.Counter(ctx, "j1", "done"); err != nil || v != 12 {
+		t.Fatalf("done = %d, %v; want 12", v, err)
 	}
-	long := strings.Repeat("x", 300)
-	if _, err := h.Incrs(ctx, "j1", "1", []broker.Increment{{Counter: "items_failed", N: 1}, {Counter: long, N: 1}, {Counter: "done", N: 1}}); err == nil {
-		t.Fatal("Incrs with a refused increment succeeded")
+	if v, err := h.LegacyCounter(ctx, "j1", "done"); err != nil || v != 10 {
+		t.Fatalf("legacy done = %d, %v; want 10", v, err)
 	}
-	if v, err := h.Counter(ctx, "j1", "done"); err != nil || v != 1 {
-		t.Fatalf("done = %d, %v after a refused increment; want 1 (the last not sent)", v, err)
+	c, err := h.ReadCounters(ctx, "j1")
+	want := contracts.Counters{Done: 12, FailedBatches: 1, ItemsSucceeded: 14, ItemsFailed: 12}
+	if err != nil || c != want {
+		t.Fatalf("counters = %+v, %v; want %+v", c, err, want)
 	}
-	// Sent again (the refused one left out), each counts once.
-	vals, err = h.Incrs(ctx, "j1", "1", []broker.Increment{{Counter: "items_failed", N: 1}, {Counter: "done", N: 1}})
-	if err != nil || vals[0] != -1 || vals[1] != 2 {
-		t.Fatalf("Incrs again = %v, %v; want [-1 2]", vals, err)
+	// A count that does not fit is refused before it is sent.
+	if _, _, err := h.CountOutcome(ctx, "j1", "2", contracts.OutcomeCounts{Done: -1}); err == nil {
+		t.Fatal("a negative count was sent")
 	}
 }

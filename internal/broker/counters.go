@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,91 +35,117 @@ func (h *Handles) Incr(ctx context.Context, jobID, counter string, n int64, id s
 	return v, nil
 }
 
-// Increment is one addition to a job's counter, for Incrs.
-type Increment struct {
-	Counter string
-	N       int64
+// CountOutcome adds what one recorded outcome counts (c) to its job's
+// counters with one increment of the job's outcomes counter
+// (contracts.CounterOutcomes), at most once per id within the dedup window,
+// as Incr. It returns the outcomes counted with it (the legacy counters of
+// an earlier version not included), and dup when the increment was a
+// duplicate (then the counts are zero).
+func (h *Handles) CountOutcome(ctx context.Context, jobID, id string, c contracts.OutcomeCounts) (counted contracts.OutcomeCounts, dup bool, err error) {
+	v, err := c.Pack()
+	if err != nil {
+		return counted, false, fmt.Errorf("counting an outcome of job %s: %w", jobID, err)
+	}
+	msg := nats.NewMsg(contracts.CounterSubject(jobID, contracts.CounterOutcomes))
+	msg.Header.Set("Nats-Incr", v.String())
+	msg.Header.Set(jetstream.MsgIDHeader, jobID+"."+contracts.CounterOutcomes+"."+id)
+	ack, err := h.JS.PublishMsg(ctx, msg)
+	if err != nil {
+		return counted, false, fmt.Errorf("counting an outcome of job %s: %w", jobID, err)
+	}
+	if ack.Duplicate {
+		return counted, true, nil
+	}
+	counted, err = contracts.UnpackOutcomeCounts(ack.Value)
+	if err != nil {
+		return counted, false, fmt.Errorf("counting an outcome of job %s: %w", jobID, err)
+	}
+	return counted, false, nil
 }
 
-// Incrs sends several increments of a job's counters, each deduplicated as
-// Incr deduplicates it (its counter and id): all but the last at once (one
-// round trip instead of one each), then the last once every other is
-// stored, so that the last (the done count, which decides that a job is
-// ended and is judged on the others) never counts while one of the others
-// was refused. It returns each counter's value after its increment, -1 for
-// a duplicate; on an error, some of them may have counted (sending them
-// again with the same id counts none twice).
-func (h *Handles) Incrs(ctx context.Context, jobID, id string, incs []Increment) ([]int64, error) {
-	vals := make([]int64, len(incs))
-	if len(incs) == 0 {
-		return vals, nil
-	}
-	last := len(incs) - 1
-	if err := h.incrsAtOnce(ctx, jobID, id, incs[:last], vals[:last]); err != nil {
-		return nil, err
-	}
-	if err := h.incrsAtOnce(ctx, jobID, id, incs[last:], vals[last:]); err != nil {
-		return nil, err
-	}
-	return vals, nil
-}
-
-// incrsAtOnce sends incs together and waits for all of them, writing each
-// counter's value after its increment (-1 for a duplicate) into vals.
-func (h *Handles) incrsAtOnce(ctx context.Context, jobID, id string, incs []Increment, vals []int64) error {
-	futs := make([]jetstream.PubAckFuture, len(incs))
-	for i, inc := range incs {
-		msg := nats.NewMsg(contracts.CounterSubject(jobID, inc.Counter))
-		msg.Header.Set("Nats-Incr", strconv.FormatInt(inc.N, 10))
-		msg.Header.Set(jetstream.MsgIDHeader, jobID+"."+inc.Counter+"."+id)
-		f, err := h.JS.PublishMsgAsync(msg)
-		if err != nil {
-			return fmt.Errorf("counter %s of job %s: %w", inc.Counter, jobID, err)
-		}
-		futs[i] = f
-	}
-	// Every future is waited for, so that none is left behind on an error.
-	var first error
-	for i, f := range futs {
-		var ack *jetstream.PubAck
-		select {
-		case ack = <-f.Ok():
-		case err := <-f.Err():
-			first = cmp.Or(first, fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, err))
-			continue
-		case <-ctx.Done():
-			return fmt.Errorf("counter %s of job %s: %w", incs[i].Counter, jobID, ctx.Err())
-		}
-		if ack.Duplicate {
-			vals[i] = -1
-			continue
-		}
-		v, err := strconv.ParseInt(ack.Value, 10, 64)
-		if err != nil {
-			first = cmp.Or(first, fmt.Errorf("counter %s of job %s: bad value %q", incs[i].Counter, jobID, ack.Value))
-			continue
-		}
-		vals[i] = v
-	}
-	return first
-}
-
-// Counter reads one of a job's counters (0 when never incremented).
+// Counter reads one of a job's counters (0 when never incremented). The
+// counts of outcomes (done, failed batches, items) are read from the
+// outcomes counter, plus the counter of that name that versions before it
+// kept (so that a job counted partly by them still adds up).
 func (h *Handles) Counter(ctx context.Context, jobID, counter string) (int64, error) {
-	m, err := h.Counters.GetLastMsgForSubject(ctx, contracts.CounterSubject(jobID, counter))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+	v, err := h.counter(ctx, jobID, counter)
+	if err != nil || !isOutcomeCount(counter) {
+		return v, err
 	}
+	c, err := h.outcomeCounts(ctx, jobID)
+	if err != nil {
+		return 0, err
+	}
+	switch counter {
+	case contracts.CounterDone:
+		return v + c.Done, nil
+	case contracts.CounterFailedBatches:
+		return v + c.FailedBatches, nil
+	case contracts.CounterItemsFailed:
+		return v + c.ItemsFailed, nil
+	default:
+		return v + c.ItemsSucceeded, nil
+	}
+}
+
+func isOutcomeCount(counter string) bool {
+	switch counter {
+	case contracts.CounterDone, contracts.CounterFailedBatches, contracts.CounterItemsFailed, contracts.CounterItemsSucceeded:
+		return true
+	}
+	return false
+}
+
+// LegacyCounter reads the counter of that name as versions before the
+// outcomes counter kept it (0 for a job they did not count).
+func (h *Handles) LegacyCounter(ctx context.Context, jobID, counter string) (int64, error) {
+	return h.counter(ctx, jobID, counter)
+}
+
+// outcomeCounts reads the job's outcomes counter.
+func (h *Handles) outcomeCounts(ctx context.Context, jobID string) (contracts.OutcomeCounts, error) {
+	s, err := h.counterValue(ctx, jobID, contracts.CounterOutcomes)
+	if err != nil || s == "" {
+		return contracts.OutcomeCounts{}, err
+	}
+	c, err := contracts.UnpackOutcomeCounts(s)
+	if err != nil {
+		return c, fmt.Errorf("counter %s of job %s: %w", contracts.CounterOutcomes, jobID, err)
+	}
+	return c, nil
+}
+
+// counter reads one counter subject's value as an int64 (0 when never
+// incremented).
+func (h *Handles) counter(ctx context.Context, jobID, counter string) (int64, error) {
+	s, err := h.counterValue(ctx, jobID, counter)
+	if err != nil || s == "" {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("counter %s of job %s: %w", counter, jobID, err)
+	}
+	return v, nil
+}
+
+// counterValue reads one counter subject's value as the server writes it
+// ("" when never incremented).
+func (h *Handles) counterValue(ctx context.Context, jobID, counter string) (string, error) {
+	m, err := h.Counters.GetLastMsgForSubject(ctx, contracts.CounterSubject(jobID, counter))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("counter %s of job %s: %w", counter, jobID, err)
 	}
 	var v struct {
 		Val string `json:"val"`
 	}
 	if err := json.Unmarshal(m.Data, &v); err != nil {
-		return 0, fmt.Errorf("counter %s of job %s: %w", counter, jobID, err)
+		return "", fmt.Errorf("counter %s of job %s: %w", counter, jobID, err)
 	}
-	return strconv.ParseInt(v.Val, 10, 64)
+	return v.Val, nil
 }
 
 // ReadCounters reads all of a job's counters.
@@ -136,11 +161,19 @@ func (h *Handles) ReadCounters(ctx context.Context, jobID string) (contracts.Cou
 		{contracts.CounterItemsFailed, &c.ItemsFailed},
 		{contracts.CounterRetried, &c.Retried},
 	} {
-		v, err := h.Counter(ctx, jobID, f.name)
+		v, err := h.counter(ctx, jobID, f.name)
 		if err != nil {
 			return c, err
 		}
 		*f.dst = v
 	}
+	o, err := h.outcomeCounts(ctx, jobID)
+	if err != nil {
+		return c, err
+	}
+	c.Done += o.Done
+	c.FailedBatches += o.FailedBatches
+	c.ItemsFailed += o.ItemsFailed
+	c.ItemsSucceeded += o.ItemsSucceeded
 	return c, nil
 }

@@ -3,14 +3,13 @@ package ledger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
-	"github.com/parallelrun/prs/internal/broker"
 )
 
 // Count adds a recorded outcome to the job's counters exactly once (see the
@@ -41,37 +40,66 @@ func (l *Ledger) Count(ctx context.Context, job *contracts.Job, o contracts.Batc
 	return done, nil
 }
 
-// increment sends the outcome's counter increments (each deduplicated by
-// the batch index) together, the done count last, marks the outcome
-// counted, and returns the done count after its increment (-1 when it was
-// a duplicate).
+// increment counts the outcome with one increment of the job's outcomes
+// counter (deduplicated by the batch index), marks the outcome counted,
+// and returns the done count after its increment (-1 when it was a
+// duplicate).
 func (l *Ledger) increment(ctx context.Context, job *contracts.Job, o contracts.BatchOutcome, rev uint64) (int64, error) {
-	failedBatches := int64(0)
+	c := contracts.OutcomeCounts{Done: 1, ItemsSucceeded: int64(o.Succeeded), ItemsFailed: int64(o.Failed)}
 	if !o.OK {
-		failedBatches = 1
+		c.FailedBatches = 1
 	}
-	var incs []broker.Increment
-	for _, c := range []broker.Increment{
-		{Counter: contracts.CounterItemsSucceeded, N: int64(o.Succeeded)},
-		{Counter: contracts.CounterItemsFailed, N: int64(o.Failed)},
-		{Counter: contracts.CounterFailedBatches, N: failedBatches},
-		{Counter: contracts.CounterDone, N: 1},
-	} {
-		if c.N != 0 {
-			incs = append(incs, c)
-		}
-	}
-	vals, err := l.B.Incrs(ctx, job.ID, strconv.FormatInt(o.Index, 10), incs)
+	counted, dup, err := l.B.CountOutcome(ctx, job.ID, strconv.FormatInt(o.Index, 10), c)
 	if err != nil {
 		return 0, err
 	}
+	if err := l.markCounted(job.ID, o, rev); err != nil {
+		return 0, err
+	}
+	if dup {
+		return -1, nil
+	}
+	// A job that versions before this one partly counted adds their done
+	// counter: the caller reads the sum.
+	if legacy, err := l.countedBefore(ctx, job.ID); err != nil || legacy {
+		return -1, err
+	}
+	return counted.Done, nil
+}
+
+// countedBefore tells whether versions before the outcomes counter counted
+// outcomes of the job (its done counter of that time is not zero). It is
+// read once per job and process: a fleet is upgraded before new jobs come.
+func (l *Ledger) countedBefore(ctx context.Context, jobID string) (bool, error) {
+	if v, ok := l.legacyCounts.Load(jobID); ok {
+		return v.(bool), nil
+	}
+	n, err := l.B.LegacyCounter(ctx, jobID, contracts.CounterDone)
+	if err != nil {
+		return false, err
+	}
+	l.legacyCounts.Store(jobID, n > 0)
+	return n > 0, nil
+}
+
+// markCounted marks the outcome counted (its revision rev unchanged since
+// it was read), so that a delivery of its batch after the increment's dedup
+// window (an hour) does not count it again. The mark is sent without
+// waiting for the server: it only matters for a delivery that late (its
+// worker died after counting, and none took the batch up within the hour,
+// or the job was resumed that late), and a mark that is lost leaves the
+// outcome as it was before, counted again by a delivery inside the window
+// without harm (the increment is a duplicate there).
+func (l *Ledger) markCounted(jobID string, o contracts.BatchOutcome, rev uint64) error {
 	o.Counted = true
 	b, _ := json.Marshal(o)
-	_, err = l.B.Jobs.Update(ctx, contracts.OutcomeKey(job.ID, o.Index), b, rev)
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-		return 0, fmt.Errorf("marking batch %d of job %s counted: %w", o.Index, job.ID, err)
+	m := nats.NewMsg("$KV." + contracts.JobBucket + "." + contracts.OutcomeKey(jobID, o.Index))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	m.Data = b
+	if err := l.B.JS.Conn().PublishMsg(m); err != nil {
+		return fmt.Errorf("marking batch %d of job %s counted: %w", o.Index, jobID, err)
 	}
-	return vals[len(vals)-1], nil
+	return nil
 }
 
 // checkThresholds fails the job when its counters exceed a threshold.

@@ -18,19 +18,27 @@ import (
 // deliveries with it. NumDelivered starts again with each generation (a
 // resume publishes the batch anew), so the tries of a batch are the
 // deliveries of every generation less those handed back.
+//
+// A first delivery in its generation is not written (most batches have
+// no other, and a write per batch is a round trip): while the generation
+// lasts, the message's own NumDelivered counts it, and a resume, which ends
+// the generation, notes the first deliveries of the messages it purges
+// (Resume). A first delivery of generation 0 reads nothing either.
 func (l *Ledger) Delivered(ctx context.Context, jobID string, index int64, gen, n int) (contracts.BatchDeliveries, error) {
-	if gen == 0 && n == 1 {
-		// A batch's first delivery: one write, no read, as a rule.
-		d := contracts.BatchDeliveries{Delivered: map[int]int{0: 1}}
-		b, _ := json.Marshal(d)
-		_, err := l.B.Jobs.Create(ctx, contracts.DeliveriesKey(jobID, index), b)
-		if err == nil {
-			return d, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return d, fmt.Errorf("deliveries of batch %d of job %s: %w", index, jobID, err)
-		}
+	if n == 1 && gen == 0 {
+		return contracts.BatchDeliveries{Delivered: map[int]int{0: 1}}, nil
 	}
+	if n == 1 {
+		d, err := l.Deliveries(ctx, jobID, index)
+		d.Delivered[gen] = max(d.Delivered[gen], 1)
+		return d, err
+	}
+	return l.noteDelivery(ctx, jobID, index, gen, n)
+}
+
+// noteDelivery writes delivery n of generation gen unless the record holds
+// it already.
+func (l *Ledger) noteDelivery(ctx context.Context, jobID string, index int64, gen, n int) (contracts.BatchDeliveries, error) {
 	return l.updateDeliveries(ctx, jobID, index, func(d *contracts.BatchDeliveries) bool {
 		if d.Delivered[gen] >= n {
 			return false
@@ -130,5 +138,86 @@ func (l *Ledger) Outcomes(ctx context.Context, jobID string) ([]contracts.BatchO
 			o.Rows = nil
 			out = append(out, o)
 		}
+	}
+}
+
+// resumeLookAhead is how many of a job's queued messages past the last one
+// delivered a resume reads before it purges them: those that workers take
+// between the resume's look at the consumer and its purge (a few
+// milliseconds) are among them.
+const resumeLookAhead = 1000
+
+// queuedBatch is a queued message of a job: its stream sequence, batch
+// and publishing generation.
+type queuedBatch struct {
+	seq   uint64
+	index int64
+	gen   int
+}
+
+// purgeNotingDeliveries purges a job's queued mini-batches and notes the
+// first deliveries of those that had one (Delivered writes none), so that
+// a try lost with its worker before the resume still counts after it. A
+// queued message was delivered when its sequence is at most the workers'
+// consumer's last delivered one, read after the purge; the messages are
+// read before it, from the consumer's ack floor on: those delivered and not
+// acked, and resumeLookAhead more.
+func (l *Ledger) purgeNotingDeliveries(ctx context.Context, jobID string) error {
+	subject := contracts.BatchSubject(jobID)
+	info, err := l.B.Consumer.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("job %s: reading the workers' consumer: %w", jobID, err)
+	}
+	queued, more, err := l.queuedBatches(ctx, subject, info.AckFloor.Stream+1, info.Delivered.Stream)
+	if err != nil {
+		return fmt.Errorf("job %s: reading its queued mini-batches: %w", jobID, err)
+	}
+	if err := l.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+		return fmt.Errorf("job %s: purging its queued mini-batches: %w", jobID, err)
+	}
+	if len(queued) == 0 {
+		return nil
+	}
+	if info, err = l.B.Consumer.Info(ctx); err != nil {
+		return fmt.Errorf("job %s: reading the workers' consumer: %w", jobID, err)
+	}
+	for _, q := range queued {
+		if q.seq > info.Delivered.Stream {
+			break
+		}
+		if _, err := l.noteDelivery(ctx, jobID, q.index, q.gen, 1); err != nil {
+			return err
+		}
+	}
+	if last := queued[len(queued)-1]; more && last.seq < info.Delivered.Stream {
+		l.Log.Warn("more mini-batches were taken during the resume than it looked at: a first try of one lost with its worker may not count", "job", jobID)
+	}
+	return nil
+}
+
+// queuedBatches reads the queued messages on subject from sequence from on:
+// every one up to delivered, and resumeLookAhead more (more tells that
+// others were left).
+func (l *Ledger) queuedBatches(ctx context.Context, subject string, from, delivered uint64) (out []queuedBatch, more bool, err error) {
+	ahead := 0
+	for seq := from; ; {
+		m, err := l.B.Batches.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if ahead == resumeLookAhead {
+			return out, true, nil
+		}
+		mb, err := contracts.DecodeMiniBatch(m.Data)
+		if err == nil {
+			out = append(out, queuedBatch{seq: m.Sequence, index: mb.Index, gen: mb.Generation})
+		}
+		if m.Sequence > delivered {
+			ahead++
+		}
+		seq = m.Sequence + 1
 	}
 }

@@ -8,12 +8,15 @@
 // Exactly-once counting: the first process to finish a mini-batch wins a KV
 // Create of the batch's outcome key; every later attempt, redelivery or
 // duplicate finds the key and uses the recorded outcome instead of its own.
-// The counters are incremented from that one record, each increment carrying
-// a message id made of the job, the counter and the batch index, so a process
-// that dies between recording and counting is replaced by the redelivery of
-// the same message, which sends the same increments again and JetStream
-// drops the ones already counted. The outcome is then marked counted, so a
-// message duplicated after the dedup window is not counted again either.
+// The record is counted with one increment of the job's outcomes counter
+// (contracts.OutcomeCounts: done, failures and items at once), carrying a
+// message id made of the job and the batch index, so a process that dies
+// between recording and counting is replaced by the redelivery of the same
+// message, which sends the same increment again and JetStream drops it if
+// it counted. The outcome is then marked counted (without waiting for the
+// server), so a message delivered after the dedup window is not counted
+// again either; a resume publishes a batch recorded but not marked again,
+// for a worker to count.
 //
 // Exactly-once rows: each attempt keeps its rows apart, small ones in its
 // own outcome record (inline_rows_max), larger ones under its own key that

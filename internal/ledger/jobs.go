@@ -83,8 +83,8 @@ func (l *Ledger) Resume(ctx context.Context, jobID string) (generation int, err 
 	if err != nil {
 		return 0, err
 	}
-	if err := l.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(jobID))); err != nil {
-		return 0, fmt.Errorf("job %s: purging its queued mini-batches: %w", jobID, err)
+	if err := l.purgeNotingDeliveries(ctx, jobID); err != nil {
+		return 0, err
 	}
 	return st.Generation, nil
 }

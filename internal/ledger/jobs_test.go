@@ -2,9 +2,11 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -103,5 +105,71 @@ func TestRecordReusedAndReusable(t *testing.T) {
 	}
 	if _, err := l.RecordReused(ctx, job, "prior", pst, ""); !errors.Is(err, jetstream.ErrKeyExists) {
 		t.Fatalf("recording the reuse twice = %v, want ErrKeyExists", err)
+	}
+}
+
+// A first delivery is not written by its worker (Delivered): a resume
+// notes those of the messages it purges, so that a try lost with its worker
+// before the resume still counts after it. Messages never delivered, and
+// other jobs' messages, are not noted.
+func TestResumeNotesTheFirstDeliveriesItPurges(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addJob(t, l, "j", 5, t.TempDir())
+	addJob(t, l, "other", 1, t.TempDir())
+	publish := func(id string, index int64, gen int) {
+		t.Helper()
+		b, _ := json.Marshal(contracts.MiniBatch{JobID: id, Index: index, Generation: gen, Items: []contracts.Item{{Key: "f", Size: 1}}})
+		if _, err := l.B.JS.Publish(ctx, contracts.BatchSubject(id), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("other", 0, 0)
+	for i := range int64(5) {
+		publish("j", i, 0)
+	}
+	// Workers take four messages (other's 0, j's 0 to 2) and die with
+	// them; j's batch 0 had come back once before (its second delivery is
+	// noted, as a redelivery is).
+	msgs, err := l.B.Consumer.Fetch(4, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range msgs.Messages() {
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("fetched %d messages, want 4", n)
+	}
+	if _, err := l.Delivered(ctx, "j", 0, 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Resume(ctx, "j"); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{2, 1, 1, 0, 0} {
+		d, err := l.Deliveries(ctx, "j", int64(i))
+		if err != nil || d.Delivered[0] != want || d.Total() != want {
+			t.Errorf("batch %d after the resume: %+v (%v), want %d deliveries of generation 0", i, d, err, want)
+		}
+	}
+	if d, err := l.Deliveries(ctx, "other", 0); err != nil || d.Total() != 0 {
+		t.Errorf("another job's batch was noted: %+v (%v)", d, err)
+	}
+	// Generation 1's first deliveries are noted by the next resume.
+	publish("j", 3, 1)
+	if msgs, err = l.B.Consumer.Fetch(1, jetstream.FetchMaxWait(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for range msgs.Messages() {
+	}
+	if _, err := l.Resume(ctx, "j"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := l.Deliveries(ctx, "j", 3); err != nil || d.Delivered[1] != 1 || d.Total() != 1 {
+		t.Errorf("batch 3 after the second resume: %+v (%v), want 1 delivery of generation 1", d, err)
 	}
 }

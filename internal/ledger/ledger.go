@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +28,10 @@ type Ledger struct {
 	// FinalWindow is how many mini-batches finalisation reads ahead of the
 	// one it writes (default 32; 1 reads one at a time).
 	FinalWindow int
+
+	// legacyCounts caches, per job id, whether versions before the
+	// outcomes counter counted some of its outcomes (countedBefore).
+	legacyCounts sync.Map
 }
 
 // New returns a Ledger; log may be nil.
