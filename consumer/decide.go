@@ -66,8 +66,8 @@ type facts struct {
 	err  error
 	// delivered counts the batch's deliveries in every publishing
 	// generation (NumDelivered starts again with each); infra counts those
-	// handed back before on storage or broker errors, or by a stopping
-	// worker (they spend no try).
+	// handed back before on storage or broker errors, after a panic outside
+	// the attempt, or by a stopping worker (they spend no try).
 	delivered, infra int
 	// maxTry is the job's run_max_try.
 	maxTry int
@@ -120,9 +120,10 @@ func (f facts) resumesIsolation(try int) bool {
 // errWorkerStopped is why a stopping worker hands a batch back.
 var errWorkerStopped = errors.New("worker stopped")
 
-// maxInfraFailures caps the deliveries that storage or broker errors may
-// take without spending a try, so that a failure that never heals still
-// ends in the batch's failure instead of a loop.
+// maxInfraFailures caps the deliveries that storage or broker errors (and
+// panics outside the attempt) may take without spending a try, so that a
+// failure that never heals still ends in the batch's failure instead of a
+// loop.
 const maxInfraFailures = 20
 
 // try is the number of this try: deliveries, less those handed back on
