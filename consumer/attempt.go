@@ -35,25 +35,25 @@ type delivery struct {
 	took  time.Duration
 }
 
-// open reads a message: its mini-batch and how often it was delivered.
-func (s *slot) open(msg jetstream.Msg) *delivery {
-	d := &delivery{msg: msg, log: s.w.cfg.Logger}
+// open reads a delivery's message: its mini-batch and how often it was
+// delivered.
+func (s *slot) open(d *delivery) {
+	msg := d.msg
 	mb, err := contracts.DecodeMiniBatch(msg.Data())
 	if err != nil {
 		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("%w (subject %s)", err, msg.Subject())
-		return d
+		return
 	}
 	d.mb = mb
 	d.log = d.log.With("job", d.mb.JobID, "batch", d.mb.Index)
 	meta, err := msg.Metadata()
 	if err != nil {
 		d.f.kind, d.f.err = kindBadMessage, fmt.Errorf("no metadata: %w", err)
-		return d
+		return
 	}
 	d.num = int(meta.NumDelivered)
 	d.f.delivered = d.num
 	d.f.tally.Items = d.mb.ItemCount()
-	return d
 }
 
 // learn reads what the ledger knows of the batch: its job, whether the job

@@ -29,6 +29,7 @@ const (
 	kindUnknownJob                    // the job has no record: the message is dropped
 	kindBadMessage                    // not a mini-batch message: dropped
 	kindOutput                        // run()'s rows cannot be written in the output format
+	kindPanic                         // handling the message panicked outside the attempt: no try spent, up to maxInfraFailures
 )
 
 // classify tells what an attempt's error means, the worker's and the job's
@@ -65,8 +66,8 @@ type facts struct {
 	err  error
 	// delivered counts the batch's deliveries in every publishing
 	// generation (NumDelivered starts again with each); infra counts those
-	// handed back before on storage or broker errors, or by a stopping
-	// worker (they spend no try).
+	// handed back before on storage or broker errors, after a panic outside
+	// the attempt, or by a stopping worker (they spend no try).
 	delivered, infra int
 	// maxTry is the job's run_max_try.
 	maxTry int
@@ -119,9 +120,10 @@ func (f facts) resumesIsolation(try int) bool {
 // errWorkerStopped is why a stopping worker hands a batch back.
 var errWorkerStopped = errors.New("worker stopped")
 
-// maxInfraFailures caps the deliveries that storage or broker errors may
-// take without spending a try, so that a failure that never heals still
-// ends in the batch's failure instead of a loop.
+// maxInfraFailures caps the deliveries that storage or broker errors (and
+// panics outside the attempt) may take without spending a try, so that a
+// failure that never heals still ends in the batch's failure instead of a
+// loop.
 const maxInfraFailures = 20
 
 // try is the number of this try: deliveries, less those handed back on
@@ -197,6 +199,8 @@ func decide(f facts) decision {
 		return d
 	case kindTransient:
 		return handBack(f, try, "Transient", errorMessage(f.err), f.err)
+	case kindPanic:
+		return afterPanic(f, try)
 	}
 	switch {
 	case f.recorded:
@@ -224,6 +228,29 @@ func handBack(f facts, try int, etype, msg string, cause error) decision {
 		d.record = contracts.AttemptRecord{Items: f.tally.Items, Result: contracts.ResultTransient, ErrorType: etype, Error: msg}
 	}
 	return d
+}
+
+// afterPanic settles a delivery whose handling panicked outside the
+// attempt: an outcome recorded before the panic holds, and is counted and
+// acked. Else the batch goes back without spending a try, as after a
+// storage or broker error, until maxInfraFailures hand-backs are spent;
+// then it fails, for a panic that comes back with every delivery would
+// send it back for ever. The job's error_threshold counts its items.
+func afterPanic(f facts, try int) decision {
+	if f.recorded {
+		return decision{act: actAck, try: try}
+	}
+	if f.infra < maxInfraFailures {
+		return handBack(f, try, "Panic", errorMessage(f.err), f.err)
+	}
+	n, etype := f.tally.Items, errorType(f.err)
+	msg := fmt.Sprintf("%s; handed back %d times without spending a try, the batch fails", errorMessage(f.err), f.infra)
+	return decision{
+		act: actAck, try: try, err: f.err,
+		record:  contracts.AttemptRecord{Items: n, Failed: n, Result: contracts.ResultFailed, ErrorType: etype, Error: msg},
+		outcome: &contracts.BatchOutcome{Attempt: try, Result: contracts.ResultFailed, Items: n, Failed: n, ErrorType: etype, Error: msg},
+		note:    "the worker panicked handling the mini-batch after its last hand-back; it fails", level: slog.LevelError,
+	}
 }
 
 // outOfTries fails a batch whose last tries were lost with their workers:

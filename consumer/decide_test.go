@@ -54,6 +54,7 @@ func TestDecide(t *testing.T) {
 	}
 	withItemErrors := returned(4, 0, 2)
 	withItemErrors.itemErrors = []string{"a.png: cannot decode", "c.png: cannot decode"}
+	panicked := &PanicError{Where: "the worker handling the mini-batch", Value: "boom"}
 	outputErr := returned(3, 0, 3)
 	outputErr.kind, outputErr.err, outputErr.rowsKey = kindOutput, errors.New("row 2 is not an array"), ""
 
@@ -123,6 +124,19 @@ func TestDecide(t *testing.T) {
 				record: contracts.AttemptRecord{Items: 4, Result: contracts.ResultTransient, ErrorType: "WorkerStopped", Error: "the worker stopped during the attempt"}}},
 		{"job stopped during the attempt: dropped, no record", ran(1, 0, 4, kindJobStopped, nil),
 			decision{act: actTerm, try: 1, reason: "job stopped"}},
+
+		// Handling the message panicked outside the attempt.
+		{"panic before the attempt: hand back, no try spent", facts{delivered: 2, infra: 0, maxTry: 3, tally: Tally{Items: 4}, kind: kindPanic, err: panicked},
+			decision{act: actHandBack, try: 2, backoff: 2}},
+		{"panic after the attempt: hand back with a record", facts{delivered: 3, infra: 1, maxTry: 3, tried: true, tally: Tally{Items: 4}, kind: kindPanic, err: panicked},
+			decision{act: actHandBack, try: 2, backoff: 3,
+				record: contracts.AttemptRecord{Items: 4, Result: contracts.ResultTransient, ErrorType: "Panic", Error: panicked.script().Message}}},
+		{"panic after the outcome was recorded: count and ack it", facts{delivered: 30, infra: 25, maxTry: 3, recorded: true, kind: kindPanic, err: panicked},
+			decision{act: actAck, try: 10}},
+		{"panic after maxInfraFailures hand-backs: the batch fails", facts{delivered: 22, infra: maxInfraFailures, maxTry: 3, tally: Tally{Items: 4}, kind: kindPanic, err: panicked},
+			decision{act: actAck, try: 2,
+				record:  contracts.AttemptRecord{Items: 4, Failed: 4, Result: contracts.ResultFailed, ErrorType: "Panic", Error: panicked.script().Message + "; handed back 20 times without spending a try, the batch fails"},
+				outcome: &contracts.BatchOutcome{Attempt: 2, Result: contracts.ResultFailed, Items: 4, Failed: 4, ErrorType: "Panic", Error: panicked.script().Message + "; handed back 20 times without spending a try, the batch fails"}}},
 
 		// After the attempt: rows.
 		{"every item succeeded", returned(5, 0, 5),

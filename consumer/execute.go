@@ -116,12 +116,13 @@ func (s *slot) ack(d *delivery, dec decision, rec contracts.AttemptRecord) {
 			return
 		}
 		own := held.Worker == o.Worker && held.Attempt == o.Attempt
-		if own {
-			w.cfg.Metrics.Outcome(o.OK, o.Succeeded, o.Failed)
-		} else {
+		if !own {
 			rec.Result = contracts.ResultDuplicate
 		}
 		s.logAttempt(d, dec, rec)
+		if own {
+			w.cfg.Metrics.Outcome(o.OK, o.Succeeded, o.Failed)
+		}
 	}
 	var done int64
 	if err := w.retryBroker(w.ctx, "counting the outcome", opTimeout, func(c context.Context) (err error) {

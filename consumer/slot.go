@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,26 +70,24 @@ func closeSafely(h Handler) (err error) {
 }
 
 // handleSafely is handle with a last guard: a panic outside the attempt
-// (whose own panics fail it) sends the message back after a while instead of
-// ending the worker and every other slot's mini-batch with it.
+// (whose own panics fail it) is settled by recovered instead of ending the
+// worker and every other slot's mini-batch with it.
 func (s *slot) handleSafely(msg jetstream.Msg, stopping bool) {
+	d := &delivery{msg: msg, log: s.w.cfg.Logger}
 	defer func() {
 		if v := recover(); v != nil {
-			s.w.cfg.Logger.Error("recovered from a panic handling a message: it goes back, the worker keeps serving",
-				"slot", s.index, "subject", msg.Subject(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			_ = msg.NakWithDelay(5 * time.Second)
-			s.closeHandler()
+			s.recovered(d, v)
 		}
 	}()
-	s.handle(msg, stopping)
+	s.handle(d, stopping)
 }
 
 // handle settles one delivery of a message: it learns what it can, asks
 // decide for the message's fate (before the attempt, and again after it
 // when it ran) and has the executor carry it out. A message that reached a
 // worker already stopping (stopping) goes back at once, no try spent.
-func (s *slot) handle(msg jetstream.Msg, stopping bool) {
-	d := s.open(msg)
+func (s *slot) handle(d *delivery, stopping bool) {
+	s.open(d)
 	if stopping && d.f.kind == kindNone {
 		d.f.kind = kindWorkerStopping
 	}
@@ -105,7 +101,7 @@ func (s *slot) handle(msg jetstream.Msg, stopping bool) {
 		// Keep the message alive while anything below runs.
 		hbCtx, stopHB := context.WithCancel(s.w.ctx)
 		defer stopHB()
-		go heartbeat(hbCtx, msg, s.w.cfg.Ledger.B.HeartbeatEvery(), m)
+		go heartbeat(hbCtx, d.msg, s.w.cfg.Ledger.B.HeartbeatEvery(), m)
 		s.learn(d)
 	}
 	dec := decide(d.f)

@@ -52,6 +52,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if !*followFlag {
+			t.Flush(stdout)
 			return exitOK
 		}
 		st, _, err := f.Ledger.State(ctx, id)
@@ -62,6 +63,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			case <-time.After(3 * time.Second):
 			}
 			_ = t.Print(ctx, stdout)
+			t.Flush(stdout)
 			return exitOK
 		}
 		select {
@@ -69,6 +71,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return exitInterrupt
 			}
+			t.Flush(stdout)
 			return exitOK
 		case <-time.After(2 * time.Second):
 		}
