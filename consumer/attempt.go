@@ -33,6 +33,22 @@ type delivery struct {
 	// start is when the attempt began; took how long it ran.
 	start time.Time
 	took  time.Duration
+	// later is set when its ack runs behind the slot (settleLater); now
+	// keeps it on the slot (a delivery settled after a panic).
+	later, now bool
+	// finish runs once the delivery is settled (settled).
+	finish []func()
+}
+
+// onSettled adds f to what runs once the delivery is settled.
+func (d *delivery) onSettled(f func()) { d.finish = append(d.finish, f) }
+
+// settled runs the delivery's finishers, the last added first.
+func (d *delivery) settled() {
+	for i := len(d.finish) - 1; i >= 0; i-- {
+		d.finish[i]()
+	}
+	d.finish = nil
 }
 
 // open reads a delivery's message: its mini-batch and how often it was

@@ -42,7 +42,11 @@ func (s *slot) execute(d *delivery, dec decision) {
 		})
 		_ = d.msg.NakWithDelay(s.w.retryPolicy().Delay(dec.backoff))
 	case actAck:
-		s.ack(d, dec, rec)
+		if d.now {
+			s.ack(d, dec, rec)
+		} else {
+			s.settleLater(d, dec, rec)
+		}
 	case actIsolate:
 		// Nothing to do with the message: the slot isolates, then decides again.
 	}

@@ -61,12 +61,15 @@ func logPanic(log *slog.Logger, err error, args ...any) bool {
 // sending it back for ever. A batch whose outcome was recorded before the
 // panic (counting it, acking) is counted and acked: Count counts it once
 // whichever delivery does. The stack is logged once per panic.
-func (s *slot) recovered(d *delivery, v any) {
+func (s *slot) recovered(d *delivery, v any, closeHandler bool) {
 	pe := &PanicError{Where: "the worker handling the mini-batch", Value: v, Stack: debug.Stack()}
 	s.w.cfg.Logger.Error("recovered from a panic handling a message: it counts as a hand-back, the worker keeps serving",
 		"slot", s.index, "subject", d.msg.Subject(), "job", d.mb.JobID, "batch", d.mb.Index,
 		"panic", fmt.Sprint(v), "stack", string(pe.Stack))
-	s.closeHandler()
+	if closeHandler { // not from an ack behind the slot: the slot owns its handler
+		s.closeHandler()
+	}
+	d.now = true
 	defer func() {
 		// Settling it panicked too: the message comes back, and its next
 		// delivery settles it (an outcome recorded by now holds).

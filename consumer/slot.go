@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/parallelrun/prs/contracts"
 	"github.com/parallelrun/prs/internal/resultfmt"
 )
 
@@ -21,10 +23,16 @@ type slot struct {
 	hJob    *jobRun     // the job the handler serves
 	out     *lineWriter // the handler's stdout and stderr in the job's logs
 	errOut  *lineWriter
+
+	// settling counts the acks this slot runs behind it (settleLater),
+	// settleSlots bounds them to settleDepth.
+	settling    sync.WaitGroup
+	settleSlots chan struct{}
 }
 
 func (s *slot) loop() {
 	defer s.closeHandler()
+	defer s.settling.Wait() // before the handler closes and the worker ends
 	cons := s.w.cfg.Ledger.B.Consumer
 	for !s.w.isDraining() && s.w.ctx.Err() == nil {
 		if s.hJob != nil && s.hJob.ctx.Err() != nil {
@@ -44,7 +52,6 @@ func (s *slot) loop() {
 		}
 		stopping := s.w.took()
 		s.handleSafely(msg, stopping)
-		s.w.released()
 	}
 }
 
@@ -74,9 +81,13 @@ func closeSafely(h Handler) (err error) {
 // worker and every other slot's mini-batch with it.
 func (s *slot) handleSafely(msg jetstream.Msg, stopping bool) {
 	d := &delivery{msg: msg, log: s.w.cfg.Logger}
+	d.onSettled(s.w.released)
 	defer func() {
 		if v := recover(); v != nil {
-			s.recovered(d, v)
+			s.recovered(d, v, true)
+		}
+		if !d.later {
+			d.settled()
 		}
 	}()
 	s.handle(d, stopping)
@@ -94,13 +105,13 @@ func (s *slot) handle(d *delivery, stopping bool) {
 	if d.f.kind == kindNone {
 		m := s.w.cfg.Metrics
 		m.InFlight(1)
-		defer m.InFlight(-1)
+		d.onSettled(func() { m.InFlight(-1) })
 		if d.f.delivered > 1 {
 			m.Redelivery()
 		}
-		// Keep the message alive while anything below runs.
+		// Keep the message alive while anything below runs, its ack too.
 		hbCtx, stopHB := context.WithCancel(s.w.ctx)
-		defer stopHB()
+		d.onSettled(stopHB)
 		go heartbeat(hbCtx, d.msg, s.w.cfg.Ledger.B.HeartbeatEvery(), m)
 		s.learn(d)
 	}
@@ -115,6 +126,42 @@ func (s *slot) handle(d *delivery, stopping bool) {
 		dec = decide(d.f)
 	}
 	s.execute(d, dec)
+}
+
+// settleDepth is how many acks a slot runs behind it while it pulls and
+// runs the next mini-batches: an ack is three round trips to JetStream
+// (record, count, ack), which would otherwise keep the slot from its next
+// mini-batch as long (a millisecond or more with a broker across a
+// network); a worker that dies holds as many more messages, whose outcomes
+// are recorded (their redeliveries only count and ack them).
+const settleDepth = 4
+
+// settleLater carries out d's ack (execute's actAck) on a goroutine of its
+// own, once fewer than settleDepth of the slot's acks are running, and
+// returns: the slot goes on with its next message. The delivery's
+// finishers (its heartbeat, the worker's count of busy slots) run once the
+// ack is done; a panic in it is settled as one outside the attempt.
+func (s *slot) settleLater(d *delivery, dec decision, rec contracts.AttemptRecord) {
+	select {
+	case s.settleSlots <- struct{}{}:
+	case <-s.w.ctx.Done():
+		s.ack(d, dec, rec) // the worker is stopping hard: no more goroutines
+		return
+	}
+	d.later = true
+	s.settling.Add(1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				d.now = true
+				s.recovered(d, v, false)
+			}
+			d.settled()
+			<-s.settleSlots
+			s.settling.Done()
+		}()
+		s.ack(d, dec, rec)
+	}()
 }
 
 func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration, m Metrics) {

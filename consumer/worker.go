@@ -76,7 +76,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		go w.watchIdle()
 	}
 	for i := 0; i < w.cfg.Slots; i++ {
-		s := &slot{w: w, index: i}
+		s := &slot{w: w, index: i, settleSlots: make(chan struct{}, settleDepth)}
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
