@@ -74,6 +74,12 @@
 // row group still splits. An object of at most P bytes is one piece. Pieces
 // are row ranges [RowStart, RowEnd) of the whole file; reading one decodes
 // the pages it needs (seeking with the page index when the file has one).
+// Each page header is checked in the bytes parquet-go reads anyway, before
+// it decodes the header: a page larger than what is left of its column
+// chunk, one over [MaxPageBytes] (256 MiB) once uncompressed, a header
+// string longer than the chunk, or a page index entry inside another page
+// fails the piece with [ErrMalformed] naming the row group, the column and
+// the page's byte offset. The check makes no read of its own.
 //
 // # Records and failed rows
 //

@@ -1,91 +1,256 @@
 package tabular
 
 import (
-	"context"
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
+	"sync"
 
 	"github.com/parquet-go/parquet-go/format"
 )
 
-// maxPageBytes bounds a Parquet page's uncompressed size: the reader
-// allocates that much before it decompresses the page. Writers cut pages
-// far smaller (8 KiB to a few MiB).
-const maxPageBytes = 256 << 20
+// MaxPageBytes bounds a Parquet page's uncompressed size, 256 MiB: the
+// reader allocates that much before it decompresses the page, so a header
+// may not make it allocate more. Writers cut pages far smaller (8 KiB to a
+// few MiB; Arrow and parquet-mr aim at 1 MiB); a file with a larger page
+// fails its piece with [ErrMalformed], an error that names the page, its
+// size and this limit. Rewrite such a file with smaller pages.
+const MaxPageBytes = 256 << 20
 
-// headerWindow is how much of a column chunk checkPages reads at a time to
-// find a page header (a larger header, with long statistics, doubles it,
-// up to the chunk's end).
-const headerWindow = 64 << 10
+// maxHeaderBytes bounds a page header: its statistics may hold the page's
+// least and greatest values twice (min_value, max_value and the deprecated
+// min, max), each at most a page.
+const maxHeaderBytes = 4 * MaxPageBytes
 
-// checkPages reads the page headers of the column chunks of the row groups
-// of p, without the pages, and rejects sizes that cannot be: a page longer
+// maxCursors bounds the sequential readers pageGuard follows in one column
+// chunk. parquet-go has two at most at a time (the pages, and the
+// dictionary read again after a seek); each seek starts a new one and
+// leaves the old, which is dropped once maxCursors newer ones came.
+const maxCursors = 16
+
+// pageGuard is the io.ReaderAt that parquet-go reads a piece's pages
+// through. It checks each page header in the bytes it hands out, before
+// parquet-go can decode it, and refuses sizes that cannot be: a page longer
 // than what is left of its column chunk, an uncompressed page over
-// maxPageBytes. parquet-go allocates a page's sizes as its header claims
-// them (up to 2 GiB each, for a file of a few bytes) before it reads the
-// page; so do its header's strings, which this reader bounds by the chunk.
-// md has passed checkParquet: every chunk lies within the file.
-func checkPages(ctx context.Context, ra io.ReaderAt, p Piece, md *format.FileMetaData) error {
-	var base int64
-	for g := range md.RowGroups {
-		rg := &md.RowGroups[g]
-		lo, hi := max(p.RowStart, base), min(p.RowEnd, base+rg.NumRows)
-		base += rg.NumRows
-		if lo >= hi {
-			continue
-		}
-		for c := range rg.Columns {
-			m := &rg.Columns[c].MetaData
-			start := m.DataPageOffset
-			if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < start {
-				start = m.DictionaryPageOffset
+// [MaxPageBytes], a header whose strings run past its chunk. parquet-go
+// allocates a page's sizes as its header claims them (up to 2 GiB each, for
+// a file of a few bytes) before it reads the page, and a header's strings as
+// their lengths claim them before it reads them.
+//
+// The check costs no read of its own: parquet-go reads each column chunk
+// sequentially (a buffered reader over a section of the file), from the
+// chunk's start or from a page it seeks to (the first data page, or one of
+// the offset index), and pageGuard follows each such reader (a cursor) from
+// header to header, keeping only a header cut by the end of a read (as many
+// bytes as it has). A read that continues no cursor starts a page header.
+// The places parquet-go may seek to must be page starts: a data page
+// offset or an offset index entry that falls inside a page or header the
+// cursor walked fails the read, so no header that parquet-go decodes escapes
+// the check.
+//
+// Until arm, it passes reads through (the footer and page index reads).
+type pageGuard struct {
+	io.ReaderAt
+	key     string
+	mu      sync.Mutex
+	chunks  []guardChunk // by start
+	overlap bool         // some chunks overlap (each refused when read)
+	err     error        // the first refusal: every read after it fails
+}
+
+// guardChunk is one column chunk [start, end) of the file.
+type guardChunk struct {
+	start, end int64
+	group      int
+	path       []string
+	dataAt     int64                 // the first data page, where parquet-go seeks without an offset index
+	pages      []format.PageLocation // the offset index: where parquet-go seeks with one
+	err        error                 // an offset index out of order, refused when the chunk is read
+	cursors    []*pageCursor         // least recently used first
+}
+
+// pageCursor follows one sequential reader of a column chunk.
+type pageCursor struct {
+	pos     int64  // where its next read starts: the end of its last one
+	hdrAt   int64  // the next page header
+	partial []byte // the header's bytes [hdrAt, pos) when a read ended inside it
+	need    int    // the header bytes the skimmer needs to go on with partial
+}
+
+// arm starts checking the column chunks of md, the footer parquet-go read
+// (checkParquet passed: every chunk lies in the file), with the offset
+// index it loaded (file order: row group by row group; nil without one).
+func (g *pageGuard) arm(key string, md *format.FileMetaData, index []format.OffsetIndex) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.key = key
+	j := 0
+	for gi := range md.RowGroups {
+		for ci := range md.RowGroups[gi].Columns {
+			m := &md.RowGroups[gi].Columns[ci].MetaData
+			// The chunk starts where parquet-go starts to read it.
+			c := guardChunk{start: m.DataPageOffset, group: gi, path: m.PathInSchema, dataAt: m.DataPageOffset}
+			if m.DictionaryPageOffset != 0 {
+				c.start = m.DictionaryPageOffset
 			}
-			if err := checkChunkPages(ctx, ra, start, start+m.TotalCompressedSize); err != nil {
-				return fmt.Errorf("%w: %s: row group %d, column %v: %v", ErrMalformed, p.Key, g, m.PathInSchema, err)
+			c.end = c.start + m.TotalCompressedSize
+			if j < len(index) {
+				c.pages = index[j].PageLocations
+				if !slices.IsSortedFunc(c.pages, func(a, b format.PageLocation) int { return cmp.Compare(a.Offset, b.Offset) }) {
+					c.err = errors.New("the offset index lists its pages out of order")
+				}
 			}
+			j++
+			g.chunks = append(g.chunks, c)
 		}
+	}
+	slices.SortStableFunc(g.chunks, func(a, b guardChunk) int { return cmp.Compare(a.start, b.start) })
+	// Chunks that overlap cannot tell whose reader a read is: refuse them.
+	last := -1 // the chunk that ends last so far
+	for i := range g.chunks {
+		if last >= 0 && g.chunks[i].start < g.chunks[last].end {
+			err := fmt.Errorf("column chunks overlap at byte %d (row group %d, column %v ends at byte %d)",
+				g.chunks[i].start, g.chunks[last].group, g.chunks[last].path, g.chunks[last].end)
+			g.chunks[i].err, g.chunks[last].err = err, cmp.Or(g.chunks[last].err, err)
+			g.overlap = true
+		}
+		if last < 0 || g.chunks[i].end > g.chunks[last].end {
+			last = i
+		}
+	}
+}
+
+// failure is the refusal that failed a read, if one did.
+func (g *pageGuard) failure() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+func (g *pageGuard) ReadAt(p []byte, off int64) (int, error) {
+	if err := g.failure(); err != nil {
+		return 0, err
+	}
+	n, err := g.ReaderAt.ReadAt(p, off)
+	if n > 0 {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if cerr := g.check(p[:n], off); cerr != nil {
+			g.err = cerr
+			return 0, cerr
+		}
+	}
+	return n, err
+}
+
+// check checks the page headers in b, the bytes at off just read.
+func (g *pageGuard) check(b []byte, off int64) error {
+	i := sort.Search(len(g.chunks), func(i int) bool { return g.chunks[i].start > off }) - 1
+	for g.overlap && i >= 0 && off >= g.chunks[i].end {
+		i-- // an earlier chunk may hold off too
+	}
+	if i < 0 || off >= g.chunks[i].end {
+		return nil // not a page's bytes
+	}
+	c := &g.chunks[i]
+	err := c.err
+	if err == nil {
+		b = b[:min(int64(len(b)), c.end-off)]
+		cur := c.cursor(off)
+		if err = c.feed(cur, b, off); err == nil && cur.pos >= c.end {
+			c.cursors = slices.DeleteFunc(c.cursors, func(x *pageCursor) bool { return x == cur })
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: row group %d, column %v: %v", ErrMalformed, g.key, c.group, c.path, err)
 	}
 	return nil
 }
 
-// checkChunkPages walks the page headers of the column chunk [start, end).
-func checkChunkPages(ctx context.Context, ra io.ReaderAt, start, end int64) error {
-	var (
-		win    []byte
-		winAt  int64
-		window = int64(headerWindow)
-	)
-	for pos := start; pos < end; {
-		if err := ctx.Err(); err != nil {
-			return err
+// cursor returns the cursor whose reader reads on at off, or a new one
+// whose first page header is at off.
+func (c *guardChunk) cursor(off int64) *pageCursor {
+	for i, cur := range c.cursors {
+		if cur.pos == off {
+			c.cursors = append(slices.Delete(c.cursors, i, i+1), cur)
+			return cur
 		}
-		if pos < winAt || pos >= winAt+int64(len(win)) {
-			n := min(window, end-pos)
-			win, winAt = make([]byte, n), pos
-			if _, err := ra.ReadAt(win, pos); err != nil && !errors.Is(err, io.EOF) {
+	}
+	if len(c.cursors) == maxCursors {
+		c.cursors = slices.Delete(c.cursors, 0, 1)
+	}
+	cur := &pageCursor{pos: off, hdrAt: off}
+	c.cursors = append(c.cursors, cur)
+	return cur
+}
+
+// feed checks the page headers that start in b, the bytes at off that
+// cur's reader reads next, and the one cut by b's end as far as b holds it.
+func (c *guardChunk) feed(cur *pageCursor, b []byte, off int64) error {
+	end := off + int64(len(b))
+	for cur.hdrAt < end {
+		hdr := b[max(cur.hdrAt-off, 0):]
+		if cur.partial != nil { // the header began in an earlier read: add what it needs of b
+			have := cur.hdrAt + int64(len(cur.partial))
+			take := min(end-have, max(int64(cur.need-len(cur.partial)), 4<<10))
+			cur.partial = append(cur.partial, b[have-off:have-off+take]...)
+			hdr = cur.partial
+		}
+		limit := int(min(c.end-cur.hdrAt, maxHeaderBytes))
+		h, need, err := skimPageHeader(hdr, limit)
+		if errors.Is(err, errShortHeader) {
+			if cur.partial == nil {
+				cur.partial = bytes.Clone(hdr)
+			}
+			cur.need = need
+			if cur.hdrAt+int64(len(cur.partial)) < end {
+				continue // more of b to add
+			}
+			if err := c.noSeekInside(cur.hdrAt, end); err != nil {
 				return err
 			}
+			break
 		}
-		h, err := skimPageHeader(win[pos-winAt:])
-		if errors.Is(err, errShortHeader) && winAt+int64(len(win)) < end {
-			window *= 2 // a header longer than the window: read more of the chunk
-			win = win[:0]
-			continue
+		cur.partial = nil
+		switch {
+		case errors.Is(err, errHeaderTooLong) && limit < maxHeaderBytes:
+			return fmt.Errorf("the page header at byte %d runs past the end of its column chunk at byte %d", cur.hdrAt, c.end)
+		case errors.Is(err, errHeaderTooLong):
+			return fmt.Errorf("the page header at byte %d is longer than the limit of %d bytes", cur.hdrAt, maxHeaderBytes)
+		case err != nil:
+			return fmt.Errorf("page header at byte %d: %w", cur.hdrAt, err)
 		}
-		if err != nil {
-			return fmt.Errorf("page header at byte %d: %w", pos, err)
-		}
-		left := end - pos - h.length
+		left := c.end - cur.hdrAt - h.length
 		switch {
 		case h.compressed > left:
-			return fmt.Errorf("the page at byte %d claims %d bytes, %d are left in its column chunk", pos, h.compressed, left)
-		case h.uncompressed > maxPageBytes:
-			return fmt.Errorf("the page at byte %d claims %d bytes uncompressed, over the limit of %d", pos, h.uncompressed, maxPageBytes)
+			return fmt.Errorf("the page at byte %d claims %d bytes, %d are left in its column chunk", cur.hdrAt, h.compressed, left)
+		case h.uncompressed > MaxPageBytes:
+			return fmt.Errorf("the page at byte %d claims %d bytes uncompressed, over the limit of %d (%d MiB, tabular.MaxPageBytes) on one page", cur.hdrAt, h.uncompressed, MaxPageBytes, MaxPageBytes>>20)
 		}
-		pos += h.length + h.compressed
-		window = headerWindow
+		next := cur.hdrAt + h.length + h.compressed
+		if err := c.noSeekInside(cur.hdrAt, next); err != nil {
+			return err
+		}
+		cur.hdrAt = next
+	}
+	cur.pos = end
+	return nil
+}
+
+// noSeekInside refuses a place parquet-go may seek to (a page header) that
+// lies inside the page, or the header, that starts at lo and runs to hi.
+func (c *guardChunk) noSeekInside(lo, hi int64) error {
+	if lo < c.dataAt && c.dataAt < hi {
+		return fmt.Errorf("the first data page is to start at byte %d, inside the page at byte %d", c.dataAt, lo)
+	}
+	i := sort.Search(len(c.pages), func(i int) bool { return c.pages[i].Offset > lo })
+	if i < len(c.pages) && c.pages[i].Offset < hi {
+		return fmt.Errorf("the offset index puts page %d at byte %d, inside the page at byte %d", i, c.pages[i].Offset, lo)
 	}
 	return nil
 }
@@ -96,17 +261,26 @@ type pageSizes struct {
 	compressed, uncompressed int64
 }
 
-// errShortHeader: the bytes end inside the header.
-var errShortHeader = errors.New("the page header runs past the bytes read")
+var (
+	// errShortHeader: the bytes end inside the header, which may go on.
+	errShortHeader = errors.New("the page header runs past the bytes read")
+	// errHeaderTooLong: the header, or a length or count in it, runs past
+	// the limit given to skimPageHeader.
+	errHeaderTooLong = errors.New("the page header runs past its limit")
+)
 
 // skimPageHeader reads a Thrift compact PageHeader from b without
 // allocating: its compressed_page_size (field 3) and uncompressed_page_size
-// (field 2); every other field is skipped, each length checked against b.
-func skimPageHeader(b []byte) (pageSizes, error) {
-	s := skimmer{b: b}
-	var h pageSizes
+// (field 2); every other field is skipped. The header may take limit bytes
+// at most: a string length or list count that would run past them fails
+// with errHeaderTooLong, even before b holds them (parquet-go allocates a
+// string as its length claims before it reads it). When b ends inside the
+// header (errShortHeader), need is how many bytes the skimmer needs to go
+// on.
+func skimPageHeader(b []byte, limit int) (h pageSizes, need int, err error) {
+	s := skimmer{b: b[:min(len(b), limit)], limit: limit}
 	var seen [4]bool
-	err := s.fields(0, func(id int16, typ byte) error {
+	err = s.fields(0, func(id int16, typ byte) error {
 		if (id == 2 || id == 3) && typ == 5 {
 			v, err := s.zigzag()
 			if err != nil {
@@ -126,19 +300,30 @@ func skimPageHeader(b []byte) (pageSizes, error) {
 		return s.skip(typ, 0)
 	})
 	if err != nil {
-		return h, err
+		return h, s.need, err
 	}
 	if !seen[2] || !seen[3] {
-		return h, errors.New("a page header without its sizes")
+		return h, 0, errors.New("a page header without its sizes")
 	}
 	h.length = int64(s.i)
-	return h, nil
+	return h, 0, nil
 }
 
 // skimmer reads Thrift's compact protocol from b.
 type skimmer struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	limit int // the bytes the value may take
+	need  int // after errShortHeader: the bytes needed to go on
+}
+
+// short fails a read of n bytes at i that b does not hold.
+func (s *skimmer) short(n uint64) error {
+	if n > uint64(s.limit-s.i) {
+		return errHeaderTooLong
+	}
+	s.need = s.i + int(n)
+	return errShortHeader
 }
 
 // maxDepth bounds the nesting of structs and lists skimmed.
@@ -146,7 +331,7 @@ const maxDepth = 32
 
 func (s *skimmer) byte1() (byte, error) {
 	if s.i >= len(s.b) {
-		return 0, errShortHeader
+		return 0, s.short(1)
 	}
 	s.i++
 	return s.b[s.i-1], nil
@@ -156,7 +341,7 @@ func (s *skimmer) uvarint() (uint64, error) {
 	v, n := binary.Uvarint(s.b[s.i:])
 	switch {
 	case n == 0:
-		return 0, errShortHeader
+		return 0, s.short(uint64(len(s.b)-s.i) + 1)
 	case n < 0:
 		return 0, errors.New("a varint overflows 64 bits")
 	}
@@ -172,7 +357,7 @@ func (s *skimmer) zigzag() (int64, error) {
 // bytes skips n bytes.
 func (s *skimmer) bytes(n uint64) error {
 	if n > uint64(len(s.b)-s.i) {
-		return errShortHeader
+		return s.short(n)
 	}
 	s.i += int(n)
 	return nil
@@ -252,6 +437,9 @@ func (s *skimmer) skipList(depth int) error {
 			return err
 		}
 	}
+	if n > uint64(s.limit-s.i) {
+		return errHeaderTooLong // each value takes a byte at least
+	}
 	if elem == 1 || elem == 2 {
 		elem = 3 // bools in a list take a byte each
 	}
@@ -267,6 +455,9 @@ func (s *skimmer) skipMap(depth int) error {
 	n, err := s.uvarint()
 	if err != nil || n == 0 {
 		return err
+	}
+	if n > uint64(s.limit-s.i)/2 {
+		return errHeaderTooLong // each key and value takes a byte at least
 	}
 	kv, err := s.byte1()
 	if err != nil {

@@ -26,26 +26,27 @@ const (
 )
 
 // openParquet opens the file's footer. Errors other than r's own and ctx's
-// wrap ErrMalformed.
-func openParquet(ctx context.Context, r RangeReader, key string, size int64, opts ...parquet.FileOption) (*parquet.File, func() error, error) {
+// wrap ErrMalformed. parquet-go reads the file through the pageGuard,
+// which checks nothing until armed.
+func openParquet(ctx context.Context, r RangeReader, key string, size int64, opts ...parquet.FileOption) (*parquet.File, *pageGuard, func() error, error) {
 	ra, closeFn, err := openReaderAt(ctx, r, key, size)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	ra = footerGuard{ra, size}
+	guard := &pageGuard{ReaderAt: ra}
 	var f *parquet.File
 	err = noPanic(func() (err error) {
-		f, err = parquet.OpenFile(ra, size, opts...)
+		f, err = parquet.OpenFile(footerGuard{guard, size}, size, opts...)
 		return err
 	})
 	if err != nil {
 		closeFn()
 		if ctx.Err() != nil || errors.Is(err, ErrChanged) || errors.Is(err, objstore.ErrNotFound) {
-			return nil, nil, fmt.Errorf("tabular: open Parquet %s: %w", key, err)
+			return nil, nil, nil, fmt.Errorf("tabular: open Parquet %s: %w", key, err)
 		}
-		return nil, nil, fmt.Errorf("%w: %s: not a readable Parquet file (truncated?): %v", ErrMalformed, key, err)
+		return nil, nil, nil, fmt.Errorf("%w: %s: not a readable Parquet file (truncated?): %v", ErrMalformed, key, err)
 	}
-	return f, closeFn, nil
+	return f, guard, closeFn, nil
 }
 
 // footerGuard refuses the read of a Parquet file's last bytes when the
@@ -114,7 +115,7 @@ func checkParquet(key string, size int64, md *format.FileMetaData) error {
 // bytes are packed in order into pieces of at most pieceSize bytes; a larger
 // row group is cut into ceil(bytes/pieceSize) row ranges of equal rows.
 func planParquet(ctx context.Context, r RangeReader, obj objstore.ObjectInfo, pieceSize int64, fn func(Piece) error) error {
-	f, closeFn, err := openParquet(ctx, r, obj.Key, obj.Size,
+	f, _, closeFn, err := openParquet(ctx, r, obj.Key, obj.Size,
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true),
 		parquet.OptimisticRead(true), parquet.ReadBufferSize(footerRead))
 	if err != nil {
@@ -180,15 +181,18 @@ func planParquet(ctx context.Context, r RangeReader, obj objstore.ObjectInfo, pi
 }
 
 func readParquet(ctx context.Context, r RangeReader, p Piece, fn func(Record) error, bad func(*RowError)) (c Counts, err error) {
-	f, closeFn, err := openParquet(ctx, r, p.Key, p.ObjectSize,
+	f, guard, closeFn, err := openParquet(ctx, r, p.Key, p.ObjectSize,
 		parquet.SkipBloomFilters(true), parquet.SkipPageIndex(false), parquet.ReadBufferSize(pageRead))
 	if err != nil {
 		return c, err
 	}
 	defer closeFn()
-	if err := checkPieceMetadata(ctx, r, p, f.Metadata()); err != nil {
+	// The footer's column chunks must lie in the file; the page headers are
+	// checked as parquet-go reads them, before it decodes them.
+	if err := checkParquet(p.Key, p.ObjectSize, f.Metadata()); err != nil {
 		return c, err
 	}
+	guard.arm(p.Key, f.Metadata(), f.OffsetIndexes())
 	schema := f.Schema()
 	fields := schema.Fields()
 	buf := make([]parquet.Row, rowBatch)
@@ -208,6 +212,9 @@ func readParquet(ctx context.Context, r RangeReader, p Piece, fn func(Record) er
 				c.Good++
 				return fn(Record{Row: base + rowIndex + 1, Offset: -1, JSON: bytes.Clone(obj.Bytes())})
 			}); err != nil {
+				if gerr := guard.failure(); gerr != nil {
+					return c, gerr // a page header refused, whatever parquet-go made of it
+				}
 				if errors.Is(err, errRows) {
 					err = fmt.Errorf("%w: %s: row group %d: %v", ErrMalformed, p.Key, g, err)
 				}
@@ -223,21 +230,6 @@ func readParquet(ctx context.Context, r RangeReader, p Piece, fn func(Record) er
 		return c, fmt.Errorf("%w: %v: the file has %d rows", ErrChanged, p, base)
 	}
 	return c, nil
-}
-
-// checkPieceMetadata checks, before parquet-go reads a page, that the
-// footer's column chunks lie in the file and that the page headers of the
-// piece's row groups claim sizes the chunks can hold (checkPages).
-func checkPieceMetadata(ctx context.Context, r RangeReader, p Piece, md *format.FileMetaData) error {
-	if err := checkParquet(p.Key, p.ObjectSize, md); err != nil {
-		return err
-	}
-	ra, closeFn, err := openReaderAt(ctx, r, p.Key, p.ObjectSize)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	return checkPages(ctx, ra, p, md)
 }
 
 // errRows marks an error of the Parquet row reader.
