@@ -69,18 +69,30 @@ func (l *Ledger) increment(ctx context.Context, job *contracts.Job, o contracts.
 
 // countedBefore tells whether versions before the outcomes counter counted
 // outcomes of the job (its done counter of that time is not zero). It is
-// read once per job and process: a fleet is upgraded before new jobs come.
+// read once per job and process (a fleet is upgraded before new jobs
+// come); the answers kept are forgotten all at once past maxLegacyCache.
 func (l *Ledger) countedBefore(ctx context.Context, jobID string) (bool, error) {
-	if v, ok := l.legacyCounts.Load(jobID); ok {
-		return v.(bool), nil
+	l.legacyMu.Lock()
+	v, ok := l.legacyCounts[jobID]
+	l.legacyMu.Unlock()
+	if ok {
+		return v, nil
 	}
 	n, err := l.B.LegacyCounter(ctx, jobID, contracts.CounterDone)
 	if err != nil {
 		return false, err
 	}
-	l.legacyCounts.Store(jobID, n > 0)
+	l.legacyMu.Lock()
+	if l.legacyCounts == nil || len(l.legacyCounts) >= maxLegacyCache {
+		l.legacyCounts = map[string]bool{}
+	}
+	l.legacyCounts[jobID] = n > 0
+	l.legacyMu.Unlock()
 	return n > 0, nil
 }
+
+// maxLegacyCache bounds the jobs countedBefore keeps an answer for.
+const maxLegacyCache = 4096
 
 // markCounted marks the outcome counted (its revision rev unchanged since
 // it was read), so that a delivery of its batch after the increment's dedup

@@ -31,7 +31,8 @@ type Ledger struct {
 
 	// legacyCounts caches, per job id, whether versions before the
 	// outcomes counter counted some of its outcomes (countedBefore).
-	legacyCounts sync.Map
+	legacyMu     sync.Mutex
+	legacyCounts map[string]bool
 }
 
 // New returns a Ledger; log may be nil.

@@ -234,3 +234,47 @@ func TestCountReportsTheDoneCount(t *testing.T) {
 		t.Fatalf("counters %+v (%v), want %+v", c, err, want)
 	}
 }
+
+// A job that an earlier version began counting (one counter per count)
+// ends when this version counts its last outcome: the done count it
+// reports adds the earlier version's counter, and so do the counters.
+func TestCountAddsTheCountersOfAnEarlierVersion(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	ctx := context.Background()
+	job := addJob(t, l, "j", 3, t.TempDir())
+	// Batch 0, counted by an earlier version.
+	if _, _, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: 0, Items: 1, Succeeded: 1, OK: true, Counted: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{contracts.CounterDone, contracts.CounterItemsSucceeded} {
+		if _, err := l.B.Incr(ctx, "j", c, 1, "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var done int64
+	for i := int64(1); i < 3; i++ {
+		held, rev, err := l.Record(ctx, "j", contracts.BatchOutcome{Index: i, Items: 1, Succeeded: 1, OK: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done, err = l.Count(ctx, job, held, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if done != 3 {
+		t.Fatalf("done after the last batch = %d, want 3 (1 counted before, 2 now)", done)
+	}
+	if cs, err := l.B.ReadCounters(ctx, "j"); err != nil || cs.Done != 3 || cs.ItemsSucceeded != 3 {
+		t.Fatalf("counters %+v, %v", cs, err)
+	}
+	// A job that no earlier version counted reports its own count.
+	job2 := addJob(t, l, "k", 2, t.TempDir())
+	held, rev, err := l.Record(ctx, "k", contracts.BatchOutcome{Index: 0, Items: 2, Succeeded: 2, OK: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err = l.Count(ctx, job2, held, rev); err != nil || done != 1 {
+		t.Fatalf("done = %d, %v; want 1", done, err)
+	}
+}
