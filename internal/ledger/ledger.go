@@ -2,10 +2,12 @@ package ledger
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -208,9 +210,39 @@ var ErrRecordTooLarge = errors.New("the outcome record is larger than the jobs b
 // An outcome whose rows it holds itself (Rows) and that does not fit must
 // have its rows in an object instead.
 func (l *Ledger) Fits(o contracts.BatchOutcome) bool {
+	if l.B.MaxRecord <= 0 || outcomeSizeBound(o)+recordRoom <= l.B.MaxRecord {
+		return true // most outcomes: far below the limit, not marshalled
+	}
 	b, _ := json.Marshal(o)
-	return l.B.MaxRecord <= 0 || len(b)+recordRoom <= l.B.MaxRecord
+	return len(b)+recordRoom <= l.B.MaxRecord
 }
+
+// outcomeSizeBound is at least the length of o's JSON: the length of an
+// outcome whose numbers and times are their longest, plus six bytes for
+// each byte of its strings (JSON writes a byte as \u00XX at worst, an
+// invalid one as \ufffd) and its rows in base64.
+func outcomeSizeBound(o contracts.BatchOutcome) int {
+	n := 0
+	for _, s := range []string{o.Result, o.ResultKey, o.FilesKey, o.ErrorType, o.Error, o.Worker, o.Host, o.FirstItem} {
+		n += len(s)
+	}
+	return outcomeSkeleton + 6*n + base64.StdEncoding.EncodedLen(len(o.Rows))
+}
+
+// outcomeSkeleton is the JSON length of an outcome with every field
+// present at its longest, its strings and rows of one byte.
+var outcomeSkeleton = func() int {
+	t := time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(23*3600+59*60)))
+	o := contracts.BatchOutcome{
+		Index: math.MinInt64, Attempt: math.MinInt, Result: "x", OK: true,
+		Items: math.MinInt, Succeeded: math.MinInt, Failed: math.MinInt,
+		ResultKey: "x", Rows: []byte{0}, FilesKey: "x", ErrorType: "x", Error: "x", Worker: "x",
+		Host: "x", PID: math.MinInt, Start: t, Seconds: -math.MaxFloat64, FirstItem: "x",
+		ExtraCalls: math.MinInt, Counted: true, Finished: t,
+	}
+	b, _ := json.Marshal(o)
+	return len(b)
+}()
 
 // Record writes a mini-batch's outcome unless one is recorded already, and
 // returns the outcome that holds (its own or the earlier one) with its revision.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,5 +277,28 @@ func TestCountAddsTheCountersOfAnEarlierVersion(t *testing.T) {
 	}
 	if done, err = l.Count(ctx, job2, held, rev); err != nil || done != 1 {
 		t.Fatalf("done = %d, %v; want 1", done, err)
+	}
+}
+
+// outcomeSizeBound, which spares Fits a marshal, is never below an
+// outcome's JSON length, whatever its strings hold.
+func TestOutcomeSizeBoundIsAnUpperBound(t *testing.T) {
+	t.Parallel()
+	worst := "<>&\x00\x01\xff\xfe\u2028\"\\"
+	for i, o := range []contracts.BatchOutcome{
+		{},
+		{Index: 1 << 62, Attempt: 1 << 40, OK: true, Items: 1, Finished: time.Now()},
+		{Error: strings.Repeat(worst, 1000), ErrorType: worst, FirstItem: worst, Worker: worst, Host: worst,
+			Result: worst, ResultKey: worst, FilesKey: worst, Rows: []byte(strings.Repeat("r", 65536)),
+			Seconds: 1.0000000000000002e-300, Start: time.Now(), Finished: time.Now(), PID: -1, ExtraCalls: -1, Counted: true},
+		{Rows: []byte{1, 2, 3}, Seconds: 123456789.123456789, Start: time.Date(2026, 1, 1, 0, 0, 0, 1, time.FixedZone("x", -12345))},
+	} {
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bound := outcomeSizeBound(o); bound < len(b) {
+			t.Errorf("outcome %d: bound %d below its JSON length %d", i, bound, len(b))
+		}
 	}
 }
