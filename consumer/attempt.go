@@ -102,10 +102,12 @@ func (s *slot) learn(d *delivery) {
 		}
 		return err
 	})
-	// A first delivery has no outcome yet (the producer skips finished
-	// batches when it resumes a job); a redelivery may: its worker died or
-	// its ack was lost after the outcome was recorded.
-	if err == nil && f.delivered > 1 {
+	// A first delivery of a job's first generation has no outcome yet; a
+	// redelivery may (its worker died or its ack was lost after the outcome
+	// was recorded), and so may a resumed job's message (a resume publishes
+	// a batch recorded but not marked counted again, for this worker to
+	// count it).
+	if err == nil && (f.delivered > 1 || d.mb.Generation > 0) {
 		err = w.retryBroker(w.ctx, "reading the outcome", opTimeout, func(c context.Context) (err error) {
 			d.held, d.rev, f.recorded, err = l.Outcome(c, d.mb.JobID, d.mb.Index)
 			return err

@@ -2,8 +2,11 @@ package consumer_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/consumer"
 	"github.com/parallelrun/prs/contracts"
@@ -99,4 +102,49 @@ func TestHardStopSendsTheRunningBatchBackWithoutSpendingATry(t *testing.T) {
 	if !o.OK || o.Attempt != 1 {
 		t.Fatalf("outcome %+v: want success on attempt 1", o)
 	}
+}
+
+// A worker that died between recording a batch's outcome and counting it,
+// and a queue that lost the message: the resume publishes the batch again
+// and the worker that takes it, on its first delivery of the new
+// generation, counts the recorded outcome without running the batch (it
+// ran it again before, the outcome then a duplicate).
+func TestResumedBatchRecordedButNotCountedIsCountedNotRun(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := producer.NewJobID()
+	c := b.config(1)
+	if _, err := b.prod.Submit(ctx, id, c); err != nil {
+		t.Fatal(err)
+	}
+	// Batch 1's outcome, recorded and never counted, its message lost.
+	row := consumer.FormatRows([]json.RawMessage{json.RawMessage(`"f00001.txt"`)})
+	if _, _, err := b.ledger.Record(ctx, id, contracts.BatchOutcome{Index: 1, Attempt: 1, Items: 1, Succeeded: 1, OK: true, Rows: row, Worker: "dead"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.h.Batches.Purge(ctx, jetstream.WithPurgeSubject(contracts.BatchSubject(id))); err != nil {
+		t.Fatal(err)
+	}
+	var n calls
+	inner := echo(nil)
+	b.worker(2, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		n.add(bt.Index)
+		return inner(ctx, bt)
+	}))
+	if sub, err := b.prod.Submit(ctx, id, c); err != nil || !sub.Resumed {
+		t.Fatalf("resubmitting: %+v, %v", sub, err)
+	}
+	st, err := b.ledger.Follow(ctx, id, 20*time.Millisecond, nil)
+	if err != nil || st.State != contracts.StateCompleted {
+		t.Fatalf("state %+v, %v", st, err)
+	}
+	if n.get(0) != 1 || n.get(1) != 0 || n.get(2) != 1 {
+		t.Fatalf("runs per batch %d %d %d; want batch 1 counted from its record, not run", n.get(0), n.get(1), n.get(2))
+	}
+	if cs, err := b.h.ReadCounters(ctx, id); err != nil || cs.Done != 3 || cs.ItemsSucceeded != 3 {
+		t.Fatalf("counters %+v, %v", cs, err)
+	}
+	sameRows(t, b.rows("parallel_run_step.txt"), expectedRows(3, nil))
 }

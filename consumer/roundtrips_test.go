@@ -134,7 +134,7 @@ func formatCounts(counts map[string]int, n int) string {
 // asks of JetStream, by kind, and holds the worker's share of each
 // mini-batch to what exactly-once needs: no note of a first delivery (a
 // resume notes those it purges), one outcome written and then marked
-// counted (the mark sent without waiting), one increment of the outcomes
+// counted, one increment of the outcomes
 // counter (its done count, items and failures at once), one ack,
 // and no read of its own (the job is read once per worker, its state and
 // counters not at all below its total); the finalisation reads each

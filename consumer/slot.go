@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -87,10 +89,22 @@ func (s *slot) handleSafely(msg jetstream.Msg, stopping bool) {
 			s.recovered(d, v, true)
 		}
 		if !d.later {
-			d.settled()
+			s.settled(d)
 		}
 	}()
 	s.handle(d, stopping)
+}
+
+// settled runs a settled delivery's finishers; a panic of one (a Metrics
+// passed in) is logged, not the worker's end.
+func (s *slot) settled(d *delivery) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.w.cfg.Logger.Error("recovered from a panic ending a delivery", "slot", s.index,
+				"job", d.mb.JobID, "batch", d.mb.Index, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	d.settled()
 }
 
 // handle settles one delivery of a message: it learns what it can, asks
@@ -151,14 +165,14 @@ func (s *slot) settleLater(d *delivery, dec decision, rec contracts.AttemptRecor
 	d.later = true
 	s.settling.Add(1)
 	go func() {
+		defer s.settling.Done()
+		defer func() { <-s.settleSlots }()
+		defer s.settled(d)
 		defer func() {
 			if v := recover(); v != nil {
 				d.now = true
 				s.recovered(d, v, false)
 			}
-			d.settled()
-			<-s.settleSlots
-			s.settling.Done()
 		}()
 		s.ack(d, dec, rec)
 	}()

@@ -3,10 +3,10 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallelrun/prs/contracts"
@@ -53,7 +53,7 @@ func (l *Ledger) increment(ctx context.Context, job *contracts.Job, o contracts.
 	if err != nil {
 		return 0, err
 	}
-	if err := l.markCounted(job.ID, o, rev); err != nil {
+	if err := l.markCounted(ctx, job.ID, o, rev); err != nil {
 		return 0, err
 	}
 	if dup {
@@ -96,19 +96,15 @@ const maxLegacyCache = 4096
 
 // markCounted marks the outcome counted (its revision rev unchanged since
 // it was read), so that a delivery of its batch after the increment's dedup
-// window (an hour) does not count it again. The mark is sent without
-// waiting for the server: it only matters for a delivery that late (its
-// worker died after counting, and none took the batch up within the hour,
-// or the job was resumed that late), and a mark that is lost leaves the
-// outcome as it was before, counted again by a delivery inside the window
-// without harm (the increment is a duplicate there).
-func (l *Ledger) markCounted(jobID string, o contracts.BatchOutcome, rev uint64) error {
+// window (an hour) does not count it again, nor a resume (which publishes a
+// batch recorded and not marked again). It waits for the server: the
+// message is acked only after it. A mark that finds the record changed (a
+// racing delivery marked it) is done.
+func (l *Ledger) markCounted(ctx context.Context, jobID string, o contracts.BatchOutcome, rev uint64) error {
 	o.Counted = true
 	b, _ := json.Marshal(o)
-	m := nats.NewMsg("$KV." + contracts.JobBucket + "." + contracts.OutcomeKey(jobID, o.Index))
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	m.Data = b
-	if err := l.B.JS.Conn().PublishMsg(m); err != nil {
+	_, err := l.B.Jobs.Update(ctx, contracts.OutcomeKey(jobID, o.Index), b, rev)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
 		return fmt.Errorf("marking batch %d of job %s counted: %w", o.Index, jobID, err)
 	}
 	return nil

@@ -159,9 +159,12 @@ type queuedBatch struct {
 // first deliveries of those that had one (Delivered writes none), so that
 // a try lost with its worker before the resume still counts after it. A
 // queued message was delivered when its sequence is at most the workers'
-// consumer's last delivered one, read after the purge; the messages are
-// read before it, from the consumer's ack floor on: those delivered and not
-// acked, and resumeLookAhead more.
+// consumer's last delivered one. The messages are read from the consumer's
+// ack floor on (those delivered and not acked, and resumeLookAhead more),
+// then the consumer again, then they are purged: a purge moves the
+// consumer's last delivered sequence past the messages it removes, so it is
+// read before. A message first delivered between that read and the purge
+// (a few milliseconds) is not noted: its batch may run one try more.
 func (l *Ledger) purgeNotingDeliveries(ctx context.Context, jobID string) error {
 	subject := contracts.BatchSubject(jobID)
 	info, err := l.B.Consumer.Info(ctx)
@@ -172,14 +175,13 @@ func (l *Ledger) purgeNotingDeliveries(ctx context.Context, jobID string) error 
 	if err != nil {
 		return fmt.Errorf("job %s: reading its queued mini-batches: %w", jobID, err)
 	}
+	if len(queued) > 0 {
+		if info, err = l.B.Consumer.Info(ctx); err != nil {
+			return fmt.Errorf("job %s: reading the workers' consumer: %w", jobID, err)
+		}
+	}
 	if err := l.B.Batches.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
 		return fmt.Errorf("job %s: purging its queued mini-batches: %w", jobID, err)
-	}
-	if len(queued) == 0 {
-		return nil
-	}
-	if info, err = l.B.Consumer.Info(ctx); err != nil {
-		return fmt.Errorf("job %s: reading the workers' consumer: %w", jobID, err)
 	}
 	for _, q := range queued {
 		if q.seq > info.Delivered.Stream {
@@ -189,7 +191,7 @@ func (l *Ledger) purgeNotingDeliveries(ctx context.Context, jobID string) error 
 			return err
 		}
 	}
-	if last := queued[len(queued)-1]; more && last.seq < info.Delivered.Stream {
+	if last := len(queued) - 1; more && queued[last].seq < info.Delivered.Stream {
 		l.Log.Warn("more mini-batches were taken during the resume than it looked at: a first try of one lost with its worker may not count", "job", jobID)
 	}
 	return nil

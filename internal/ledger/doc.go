@@ -13,9 +13,8 @@
 // message id made of the job and the batch index, so a process that dies
 // between recording and counting is replaced by the redelivery of the same
 // message, which sends the same increment again and JetStream drops it if
-// it counted. The outcome is then marked counted (without waiting for the
-// server), so a message delivered after the dedup window is not counted
-// again either; a resume publishes a batch recorded but not marked again,
+// it counted. The outcome is then marked counted, so a message delivered
+// after the dedup window is not counted again either; a resume publishes a batch recorded but not marked again,
 // for a worker to count.
 //
 // Exactly-once rows: each attempt keeps its rows apart, small ones in its

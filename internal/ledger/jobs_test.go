@@ -173,3 +173,35 @@ func TestResumeNotesTheFirstDeliveriesItPurges(t *testing.T) {
 		t.Errorf("batch 3 after the second resume: %+v (%v), want 1 delivery of generation 1", d, err)
 	}
 }
+
+// The purge of the only job in the queue moves the workers' consumer past
+// every message it removes: the resume notes the deliveries it read before
+// the purge, not every message it purged (those never taken keep all their
+// tries).
+func TestResumeOfTheOnlyQueuedJobNotesOnlyWhatWasDelivered(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addJob(t, l, "solo", 4, t.TempDir())
+	for i := range int64(4) {
+		b, _ := json.Marshal(contracts.MiniBatch{JobID: "solo", Index: i, Items: []contracts.Item{{Key: "f", Size: 1}}})
+		if _, err := l.B.JS.Publish(ctx, contracts.BatchSubject("solo"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := l.B.Consumer.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range msgs.Messages() {
+	}
+	if _, err := l.Resume(ctx, "solo"); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{1, 0, 0, 0} {
+		if d, err := l.Deliveries(ctx, "solo", int64(i)); err != nil || d.Total() != want {
+			t.Errorf("batch %d after the resume: %+v (%v), want %d deliveries", i, d, err, want)
+		}
+	}
+}
