@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -125,5 +126,47 @@ func TestCountOutcomeCountsEachIDOnceAndAddsTheLegacyCounters(t *testing.T) {
 	// A count that does not fit is refused before it is sent.
 	if _, _, err := h.CountOutcome(ctx, "j1", "2", contracts.OutcomeCounts{Done: -1}); err == nil {
 		t.Fatal("a negative count was sent")
+	}
+}
+
+// An outcome's increment sent again after JetStream restarted (its worker
+// retried the count, or the batch came back) is still a duplicate: the
+// server rebuilds its dedup window from the increments the counter stream
+// keeps, so it keeps each one, not only a counter's last (with one kept per
+// subject, the re-sent increment of batch 0 counted again).
+func TestCountOutcomeDedupOutlivesARestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	open := func() *broker.Session {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := broker.Open(ctx, broker.OpenConfig{
+			Connect:  broker.ConnectConfig{Logger: slog.New(slog.DiscardHandler)},
+			Embedded: &broker.EmbeddedConfig{StoreDir: dir},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx := context.Background()
+	one := contracts.OutcomeCounts{Done: 1, ItemsSucceeded: 1}
+	s := open()
+	for _, id := range []string{"0", "1", "2"} {
+		if _, dup, err := s.Handles.CountOutcome(ctx, "j", id, one); err != nil || dup {
+			t.Fatalf("count %s: dup %v, %v", id, dup, err)
+		}
+	}
+	s.Close()
+	s = open()
+	defer s.Close()
+	for _, id := range []string{"0", "2"} {
+		if _, dup, err := s.Handles.CountOutcome(ctx, "j", id, one); err != nil || !dup {
+			t.Fatalf("count %s again after a restart: dup %v, %v; want a duplicate", id, dup, err)
+		}
+	}
+	if c, err := s.Handles.ReadCounters(ctx, "j"); err != nil || c.Done != 3 || c.ItemsSucceeded != 3 {
+		t.Fatalf("counters %+v, %v; want 3 done", c, err)
 	}
 }

@@ -91,14 +91,18 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg SetupConfig) (*Handl
 		return nil, err
 	}
 	counters, err := ensureStream(ctx, js, jetstream.StreamConfig{
-		Name:              contracts.CounterStream,
-		Subjects:          []string{contracts.CounterSubjects},
-		AllowMsgCounter:   true,
-		Storage:           jetstream.FileStorage,
-		Duplicates:        cfg.DedupWindow,
-		MaxMsgsPerSubject: 1,
-		AllowDirect:       cfg.Replicas == 1, // see consistentReads
-		Replicas:          cfg.Replicas,
+		Name:            contracts.CounterStream,
+		Subjects:        []string{contracts.CounterSubjects},
+		AllowMsgCounter: true,
+		Storage:         jetstream.FileStorage,
+		Duplicates:      cfg.DedupWindow,
+		// Every increment is kept (a counter's value is its subject's last
+		// message) until the retention sweep purges the job's counters:
+		// a restarted server rebuilds its dedup window from the messages
+		// it holds, so an increment sent again after a restart (a count
+		// retried, a batch come back) is still a duplicate.
+		AllowDirect: cfg.Replicas == 1, // see consistentReads
+		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
 		return nil, err
