@@ -85,3 +85,38 @@ func TestPanicOutsideTheAttemptEndsTheBatch(t *testing.T) {
 		t.Fatalf("the worker's log lacks the panic and its stack:\n%.2000s", logged)
 	}
 }
+
+// heartbeatPanics panics on every heartbeat it is told of.
+type heartbeatPanics struct{ beats atomic.Int32 }
+
+func (m *heartbeatPanics) Heartbeat() {
+	m.beats.Add(1)
+	panic("metrics bug: heartbeat")
+}
+func (*heartbeatPanics) Outcome(bool, int, int)        {}
+func (*heartbeatPanics) Attempt(string, time.Duration) {}
+func (*heartbeatPanics) Init(time.Duration)            {}
+func (*heartbeatPanics) InFlight(int)                  {}
+func (*heartbeatPanics) Redelivery()                   {}
+
+// A Metrics whose Heartbeat panics does not end the worker (the heartbeat
+// runs on a goroutine of its own, which nothing recovered): the message is
+// kept alive, the job completes, every row once.
+func TestPanicOfAHeartbeatIsNotTheWorkersEnd(t *testing.T) {
+	t.Parallel()
+	b := newBundleAck(t, 2, time.Second) // a heartbeat every third of a second
+	m := &heartbeatPanics{}
+	inner := echo(nil)
+	b.workerWith(1, consumer.HandlerFunc(func(ctx context.Context, bt *consumer.Batch) (consumer.Result, error) {
+		time.Sleep(800 * time.Millisecond)
+		return inner(ctx, bt)
+	}), func(c *consumer.Config) { c.Metrics = m })
+	_, st, cs := b.run(b.config(1))
+	if st.State != contracts.StateCompleted || cs.Done != 2 {
+		t.Fatalf("state %+v, counters %+v", st, cs)
+	}
+	if m.beats.Load() == 0 {
+		t.Fatal("no heartbeat was sent: the test shows nothing")
+	}
+	sameRows(t, b.rows("parallel_run_step.txt"), expectedRows(2, nil))
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -126,7 +127,7 @@ func (s *slot) handle(d *delivery, stopping bool) {
 		// Keep the message alive while anything below runs, its ack too.
 		hbCtx, stopHB := context.WithCancel(s.w.ctx)
 		d.onSettled(stopHB)
-		go heartbeat(hbCtx, d.msg, s.w.cfg.Ledger.B.HeartbeatEvery(), m)
+		go heartbeat(hbCtx, d.msg, s.w.cfg.Ledger.B.HeartbeatEvery(), m, s.w.cfg.Logger)
 		s.learn(d)
 	}
 	dec := decide(d.f)
@@ -178,7 +179,7 @@ func (s *slot) settleLater(d *delivery, dec decision, rec contracts.AttemptRecor
 	}()
 }
 
-func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration, m Metrics) {
+func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration, m Metrics, log *slog.Logger) {
 	if every <= 0 {
 		every = 10 * time.Second
 	}
@@ -190,10 +191,21 @@ func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration, m Me
 			return
 		case <-t.C:
 			if msg.InProgress() == nil {
-				m.Heartbeat()
+				countHeartbeat(m, log)
 			}
 		}
 	}
+}
+
+// countHeartbeat tells m of a heartbeat; a panic of m (a Metrics passed
+// in) is logged, and the heartbeats go on.
+func countHeartbeat(m Metrics, log *slog.Logger) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("recovered from a panic of Metrics.Heartbeat", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	m.Heartbeat()
 }
 
 // FormatRows renders rows as the final file's lines: a JSON string as its
