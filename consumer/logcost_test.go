@@ -14,7 +14,8 @@ import (
 // BenchmarkLogCost measures what the log layout costs: the same job (by
 // default 5,000 mini-batches of one file on 50 slots; PRS_BENCH_LOG_BATCHES
 // changes the count) through a worker with logs on (the default flush,
-// the overview every second) and one with logs off, in turn within each op,
+// the overview every 100ms, so that a job of a second, as fast as the
+// pipeline now runs it here, still shows its progress) and one with logs off, in turn within each op,
 // the order swapped every other op, and reports both rates and the
 // overhead. A second logs-off worker gives an A/A baseline (aa_%): how far
 // two identical setups differ on this machine, the noise the overhead must
@@ -27,7 +28,7 @@ func BenchmarkLogCost(b *testing.B) {
 	setup := func(noLogs bool) *bundle {
 		bn := newBundle(b, batches)
 		bn.workerWith(50, noop, func(c *consumer.Config) {
-			c.NoLogs, c.OverviewEvery = noLogs, time.Second // LogFlush: the default 5s
+			c.NoLogs, c.OverviewEvery = noLogs, 100*time.Millisecond // LogFlush: the default 5s
 		})
 		return bn
 	}
@@ -58,7 +59,7 @@ func BenchmarkLogCost(b *testing.B) {
 			case d := <-done:
 				tOn += d
 				waiting = false
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond):
 				if body, err := os.ReadFile(on.output + "/logs/job_progress_overview.txt"); err == nil {
 					if lines := strings.Split(string(body), "\n"); len(lines) > 3 {
 						seen[lines[3]] = true // "Mini-batches: N created, M done ..."
