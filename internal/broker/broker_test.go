@@ -78,9 +78,6 @@ func TestSetupKeepsTheFleetsAckWaitUnlessAsked(t *testing.T) {
 	}
 }
 
-// TestIncrsSendsTheLastOnlyOnceTheOthersAreStored: when one of the first
-// increments is refused, the last (the done count, which ends a job judged
-// on the others) is not counted.
 // An outcome is counted with one increment of the outcomes counter, once
 // per id; the readers add the counters that versions before it kept.
 func TestCountOutcomeCountsEachIDOnceAndAddsTheLegacyCounters(t *testing.T) {
